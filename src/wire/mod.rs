@@ -14,7 +14,7 @@ mod vectors;
 pub use frame::{Direction, FrameError, FrameKeys};
 pub use handshake::{BusyReason, HandshakeError};
 pub use message::{Message, MessageError, Messages, NoticeKind};
-pub use session::{ChatMessage, ClientSession, Event, SessionError, SessionOptions};
+pub use session::{ChatMessage, ClientSession, Event, SessionError, SessionOptions, Target};
 
 /// A decoder's answer when its input may be incomplete (httparse's idiom).
 #[derive(Debug, Clone, PartialEq, Eq)]
