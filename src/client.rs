@@ -312,6 +312,12 @@ impl Client {
         self.session.send(message).map_err(ClientError::from)
     }
 
+    /// Sends an already encoded message now (see `ClientSession::send_encoded`).
+    pub fn send_encoded(&mut self, encoded: &[u8]) -> Result<(), ClientError> {
+        self.session.send_encoded(encoded)?;
+        self.flush()
+    }
+
     /// Writes everything queued.
     pub fn flush(&mut self) -> Result<(), ClientError> {
         loop {

@@ -357,6 +357,28 @@ impl ClientSession {
         self.queue(message)
     }
 
+    /// Queues a message that is already encoded (`u16 len ‖ type ‖ body`), e.g. one prepared
+    /// once for many sessions. The bytes are not checked: a malformed one is the server's to refuse.
+    pub fn send_encoded(&mut self, encoded: &[u8]) -> Result<(), SessionError> {
+        if !self.is_ready() {
+            return Err(SessionError::WrongState("not logged in"));
+        }
+        if self.tx.is_none() || encoded.len() > MAX_PLAINTEXT {
+            return Err(SessionError::WrongState("message larger than a frame"));
+        }
+        if let Some(start) = self.open_frame {
+            if self.out.len() - (start + LEN_BYTES) + encoded.len() > MAX_PLAINTEXT {
+                self.seal_open_frame()?;
+            }
+        }
+        if self.open_frame.is_none() {
+            self.open_frame = Some(self.out.len());
+            self.out.extend_from_slice(&[0, 0]);
+        }
+        self.out.extend_from_slice(encoded);
+        Ok(())
+    }
+
     /// Starts a new key epoch for what this client sends (call hourly; frame and byte limits
     /// are handled here).
     pub fn rekey(&mut self) -> Result<(), SessionError> {
