@@ -93,10 +93,13 @@ pub fn write_unit(out: &mut Vec<u8>, body: &[u8]) {
 
 /// One direction of a session's transport: its traffic secret, the keys derived from it, and the
 /// implicit sequence number. The sender and the receiver of a direction each hold one.
+///
+/// The AES key is kept raw and expanded per frame: an expanded AES-256 key takes ~1 KiB, which
+/// would be most of an idle connection's memory, while expanding costs far less than a frame.
 pub struct FrameKeys {
     direction: Direction,
     traffic_secret: Secret,
-    cipher: Aes256,
+    k_enc: Secret,
     mac: HmacSha256,
     seq: u64,
     epoch_frames: u64,
@@ -106,11 +109,11 @@ pub struct FrameKeys {
 impl FrameKeys {
     /// Keys for `direction` from its traffic secret (`c_ts` or `s_ts`), starting at seq 0.
     pub fn new(direction: Direction, traffic_secret: Secret) -> FrameKeys {
-        let (cipher, mac) = derive_keys(&traffic_secret);
+        let (k_enc, mac) = derive_keys(&traffic_secret);
         FrameKeys {
             direction,
             traffic_secret,
-            cipher,
+            k_enc,
             mac,
             seq: 0,
             epoch_frames: 0,
@@ -142,8 +145,8 @@ impl FrameKeys {
     /// are wiped; the sequence number goes on.
     pub fn rekey(&mut self) {
         self.traffic_secret = expand_label(self.traffic_secret.as_ref(), "traffic upd", b"");
-        let (cipher, mac) = derive_keys(&self.traffic_secret);
-        self.cipher = cipher;
+        let (k_enc, mac) = derive_keys(&self.traffic_secret);
+        self.k_enc = k_enc;
         self.mac = mac;
         self.epoch_frames = 0;
         self.epoch_bytes = 0;
@@ -205,7 +208,8 @@ impl FrameKeys {
     fn keystream(&self, seq: u64) -> Aes256Ctr {
         let mut iv = [0u8; 16];
         iv[..8].copy_from_slice(&seq.to_be_bytes());
-        Aes256Ctr::from_core(ctr::CtrCore::inner_iv_init(self.cipher.clone(), &iv.into()))
+        let cipher = Aes256::new(self.k_enc.as_ref().into());
+        Aes256Ctr::from_core(ctr::CtrCore::inner_iv_init(cipher, &iv.into()))
     }
 
     /// `HMAC(k_mac, dir ‖ u64 seq ‖ len ‖ ciphertext)`; `wire` is `len ‖ ciphertext`.
@@ -224,12 +228,11 @@ impl FrameKeys {
     }
 }
 
-/// k_enc and k_mac of one epoch, keyed and ready (the key schedules are computed once per epoch).
-fn derive_keys(traffic_secret: &[u8; 32]) -> (Aes256, HmacSha256) {
+/// k_enc and the keyed HMAC of one epoch (HMAC's padded key blocks are hashed once per epoch).
+fn derive_keys(traffic_secret: &[u8; 32]) -> (Secret, HmacSha256) {
     let k_enc = expand_label(traffic_secret, "key", b"");
     let k_mac = expand_label(traffic_secret, "mac", b"");
-    let cipher = Aes256::new(k_enc.as_ref().into());
-    (cipher, new_mac(k_mac.as_ref()))
+    (k_enc, new_mac(k_mac.as_ref()))
 }
 
 /// The two keys of an epoch, for test vectors and diagnostics.
@@ -244,7 +247,7 @@ pub fn epoch_keys(traffic_secret: &[u8; 32]) -> (Secret, Secret) {
 #[cfg(test)]
 pub(crate) fn keys_from_raw(direction: Direction, k_enc: &[u8; 32], k_mac: &[u8; 32]) -> FrameKeys {
     let mut keys = FrameKeys::new(direction, zeroize::Zeroizing::new([0u8; 32]));
-    keys.cipher = Aes256::new(k_enc.into());
+    keys.k_enc = zeroize::Zeroizing::new(*k_enc);
     keys.mac = new_mac(k_mac);
     keys
 }
