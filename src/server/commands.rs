@@ -197,14 +197,8 @@ impl Server {
         ) {
             Ok((encoded, pending)) => {
                 let serial = self.conns[key].serial;
-                let start = self.turn.arena.len();
-                self.turn.arena.extend_from_slice(&encoded);
-                let end = self.turn.arena.len();
-                self.turn.items.push(super::Outgoing {
-                    dest: Dest::Conn(key, serial),
-                    start,
-                    end,
-                    durable: false,
+                self.turn.push(Dest::Conn(key, serial), false, |arena| {
+                    arena.extend_from_slice(&encoded)
                 });
                 self.conns[key].phase = Phase::AwaitProof(Box::new(pending));
             }
@@ -592,16 +586,11 @@ impl Server {
                 fits
             })
             .collect();
+        // The list borrows the room table, so it is encoded straight into the turn's arena.
         let message = Message::WhoList { room, users };
         let serial = self.conns[key].serial;
-        let start = self.turn.arena.len();
-        message.encode(&mut self.turn.arena);
-        let end = self.turn.arena.len();
-        self.turn.items.push(super::Outgoing {
-            dest: Dest::Conn(key, serial),
-            start,
-            end,
-            durable: false,
+        self.turn.push(Dest::Conn(key, serial), false, |arena| {
+            message.encode(arena)
         });
     }
 

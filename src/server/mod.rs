@@ -125,6 +125,21 @@ struct Turn {
     first_id: u64,
 }
 
+impl Turn {
+    /// Queues a delivery of whatever `encode` appends to the arena.
+    fn push(&mut self, dest: Dest, durable: bool, encode: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.arena.len();
+        encode(&mut self.arena);
+        let end = self.arena.len();
+        self.items.push(Outgoing {
+            dest,
+            start,
+            end,
+            durable,
+        });
+    }
+}
+
 /// The chat server.
 pub struct Server {
     config: Config,
@@ -612,15 +627,7 @@ impl Server {
 
     /// Encodes `message` once into the turn's arena and queues it for `dest`.
     fn queue(&mut self, dest: Dest, message: &Message<'_>, durable: bool) {
-        let start = self.turn.arena.len();
-        message.encode(&mut self.turn.arena);
-        let end = self.turn.arena.len();
-        self.turn.items.push(Outgoing {
-            dest,
-            start,
-            end,
-            durable,
-        });
+        self.turn.push(dest, durable, |arena| message.encode(arena));
     }
 
     /// Queues an ERROR for the connection and counts it; too many errors close the connection.
