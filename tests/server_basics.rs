@@ -367,3 +367,56 @@ fn history_pages_across_a_restart_and_search() {
     );
     drop(dir);
 }
+
+#[test]
+fn pipelined_requests_are_answered_in_order_and_queries_see_the_same_turn() {
+    let server = TestServer::start();
+    let mut alice = server.register_and_login("alice");
+    drain(&mut alice);
+    // All in one frame, so the server acts on them in one loop turn.
+    alice.queue(&Message::Join { room: "dev" }).expect("queue");
+    alice
+        .queue(&Message::Say {
+            room: "dev",
+            text: "first in dev",
+        })
+        .expect("queue");
+    alice
+        .queue(&Message::HistoryReq {
+            room: "dev",
+            before_id: 0,
+            limit: 10,
+        })
+        .expect("queue");
+    alice.queue(&Message::ListRooms).expect("queue");
+    alice.queue(&Message::Leave { room: "dev" }).expect("queue");
+    alice.flush().expect("flush");
+    let events: Vec<Event> = (0..5)
+        .map(|_| {
+            alice
+                .next_event(Some(WAIT))
+                .expect("event")
+                .expect("in time")
+        })
+        .collect();
+    assert!(
+        matches!(&events[0], Event::Notice { kind: NoticeKind::Join, room, .. } if room == "dev"),
+        "{events:?}"
+    );
+    assert!(
+        matches!(&events[1], Event::Message(m) if m.text == "first in dev"),
+        "{events:?}"
+    );
+    assert!(
+        matches!(&events[2], Event::History { messages, .. } if messages.len() == 1 && messages[0].text == "first in dev"),
+        "{events:?}"
+    );
+    assert!(
+        matches!(&events[3], Event::RoomList(rooms) if rooms.iter().any(|(r, _)| r == "dev")),
+        "{events:?}"
+    );
+    assert!(
+        matches!(&events[4], Event::Notice { kind: NoticeKind::Leave, room, .. } if room == "dev"),
+        "the leaver hears its ack: {events:?}"
+    );
+}

@@ -6,10 +6,8 @@ use std::time::Instant;
 
 use super::auth;
 use super::conn::Phase;
-use super::{Dest, Server, now_ms};
-use crate::store::{
-    StoredMessage, StoredPrivate, UserRecord, Write, history_entry_size, search_entry_size,
-};
+use super::{Dest, Query, Server, now_ms};
+use crate::store::{StoreError, StoredMessage, StoredPrivate, UserRecord, Write};
 use crate::wire::NoticeKind;
 use crate::wire::crypto::random_bytes;
 use crate::wire::frame::MAX_PLAINTEXT;
@@ -59,7 +57,7 @@ impl Server {
             Message::Leave { room } => self.leave(key, room, now),
             Message::Say { room, text } => self.say(key, room, text, now),
             Message::PrivMsg { to, text } => self.private_message(key, to, text, now),
-            Message::ListRooms => self.list_rooms(key, now),
+            Message::ListRooms => self.queue_query(key, Query::ListRooms),
             Message::Who { room } => self.who(key, room, now),
             Message::HistoryReq {
                 room,
@@ -85,14 +83,12 @@ impl Server {
 
     /// Sends a non-durable reply to this connection only.
     fn reply(&mut self, key: usize, message: &Message<'_>) {
-        let serial = self.conns[key].serial;
-        self.queue(Dest::Conn(key, serial), message, false);
+        self.queue(Dest::Conn(key), message, false);
     }
 
     /// Notes that this connection's request is answered only if the batch commits.
     fn origin(&mut self, key: usize, ref_type: u8) {
-        let serial = self.conns[key].serial;
-        self.turn.origins.push((key, serial, ref_type));
+        self.turn.origins.push((key, ref_type));
     }
 
     fn charge_query(&mut self, key: usize, now: Instant) {
@@ -165,8 +161,7 @@ impl Server {
             server_key,
         }));
         self.origin(key, kind::REGISTER);
-        let serial = self.conns[key].serial;
-        self.queue(Dest::Conn(key, serial), &Message::RegisterOk, true);
+        self.queue(Dest::Conn(key), &Message::RegisterOk, true);
         info!("registered {user}");
     }
 
@@ -196,10 +191,8 @@ impl Server {
             nonce,
         ) {
             Ok((encoded, pending)) => {
-                let serial = self.conns[key].serial;
-                self.turn.push(Dest::Conn(key, serial), false, |arena| {
-                    arena.extend_from_slice(&encoded)
-                });
+                self.turn
+                    .push_encoded(&[key], false, |arena| arena.extend_from_slice(&encoded));
                 self.conns[key].phase = Phase::AwaitProof(Box::new(pending));
             }
             Err(e) => {
@@ -304,14 +297,13 @@ impl Server {
             if first_connection {
                 self.notice_room(&room, NoticeKind::Join, &user, false);
             } else {
-                let serial = self.conns[key].serial;
                 let notice = Message::Notice {
                     kind: NoticeKind::Join,
                     room: &room,
                     user: &user,
                     ts: now_ms(),
                 };
-                self.queue(Dest::Conn(key, serial), &notice, false);
+                self.queue(Dest::Conn(key), &notice, false);
             }
         }
         self.deliver_offline(key, &user);
@@ -330,7 +322,6 @@ impl Server {
         let Some(last) = waiting.last().map(|m| m.id) else {
             return;
         };
-        let serial = self.conns[key].serial;
         for m in &waiting {
             let message = Message::Priv {
                 id: m.id,
@@ -339,7 +330,7 @@ impl Server {
                 to: &m.to,
                 text: &m.text,
             };
-            self.queue(Dest::Conn(key, serial), &message, true);
+            self.queue(Dest::Conn(key), &message, true);
         }
         self.batch.push(Write::MarkDelivered {
             user: user.to_owned(),
@@ -476,7 +467,7 @@ impl Server {
         let (id, ts) = (self.next_id, now_ms());
         self.next_id += 1;
         self.queue(
-            Dest::Room(room.to_owned()),
+            Dest::Room(room),
             &Message::Msg {
                 id,
                 ts,
@@ -517,9 +508,9 @@ impl Server {
             to,
             text,
         };
-        self.queue(Dest::User(to.to_owned()), &message, true);
+        self.queue(Dest::User(to), &message, true);
         if to != user {
-            self.queue(Dest::User(user.clone()), &message, true);
+            self.queue(Dest::User(&user), &message, true);
         }
         self.batch.push(Write::Private {
             msg: StoredPrivate {
@@ -532,35 +523,6 @@ impl Server {
             delivered: self.rooms.is_online(to),
         });
         self.origin(key, kind::PRIVMSG);
-    }
-
-    fn list_rooms(&mut self, key: usize, now: Instant) {
-        let names = match self.store.rooms() {
-            Ok(names) => names,
-            Err(e) => {
-                warn!("cannot list rooms: {e}");
-                self.reply_error(
-                    key,
-                    code::STORAGE_FAILED,
-                    kind::LIST_ROOMS,
-                    "try again later",
-                    now,
-                );
-                return;
-            }
-        };
-        let mut budget = MAX_PLAINTEXT - 5;
-        let mut rooms = Vec::with_capacity(names.len());
-        for name in &names {
-            let size = 1 + name.len() + 4;
-            if size > budget {
-                break;
-            }
-            budget -= size;
-            let members = self.rooms.room(name).map_or(0, |r| r.user_count()) as u32;
-            rooms.push((name.as_str(), members));
-        }
-        self.reply(key, &Message::RoomList { rooms });
     }
 
     fn who(&mut self, key: usize, room: &str, now: Instant) {
@@ -588,10 +550,8 @@ impl Server {
             .collect();
         // The list borrows the room table, so it is encoded straight into the turn's arena.
         let message = Message::WhoList { room, users };
-        let serial = self.conns[key].serial;
-        self.turn.push(Dest::Conn(key, serial), false, |arena| {
-            message.encode(arena)
-        });
+        self.turn
+            .push_encoded(&[key], false, |arena| message.encode(arena));
     }
 
     fn page_limit(&mut self, key: usize, limit: u16, ref_type: u8, now: Instant) -> Option<u16> {
@@ -613,39 +573,16 @@ impl Server {
             self.reply_error(key, code::BAD_ROOM, kind::HISTORY_REQ, "bad room name", now);
             return;
         }
-        let Some(limit) = self.page_limit(key, limit, kind::HISTORY_REQ, now) else {
-            return;
-        };
-        let budget = MAX_PLAINTEXT - (3 + 1 + room.len() + 1 + 2);
-        match self.store.history(room, before_id, limit, budget) {
-            Ok((messages, more)) => {
-                debug_assert!(messages.iter().map(history_entry_size).sum::<usize>() <= budget);
-                let entries = messages
-                    .iter()
-                    .map(|m| HistoryEntry {
-                        id: m.id,
-                        ts: m.ts,
-                        from: &m.from,
-                        text: &m.text,
-                    })
-                    .collect();
-                let message = Message::History {
+        if let Some(limit) = self.page_limit(key, limit, kind::HISTORY_REQ, now) {
+            let room = room.to_owned();
+            self.queue_query(
+                key,
+                Query::History {
                     room,
-                    more,
-                    entries,
-                };
-                self.reply(key, &message);
-            }
-            Err(e) => {
-                warn!("history query failed: {e}");
-                self.reply_error(
-                    key,
-                    code::STORAGE_FAILED,
-                    kind::HISTORY_REQ,
-                    "try again later",
-                    now,
-                );
-            }
+                    before_id,
+                    limit,
+                },
+            );
         }
     }
 
@@ -654,37 +591,93 @@ impl Server {
             self.reply_error(key, code::BAD_ROOM, kind::SEARCH_REQ, "bad room name", now);
             return;
         }
-        let Some(limit) = self.page_limit(key, limit, kind::SEARCH_REQ, now) else {
-            return;
+        if let Some(limit) = self.page_limit(key, limit, kind::SEARCH_REQ, now) {
+            let room = room.to_owned();
+            let query = truncate_to_boundary(query, 512).to_owned();
+            self.queue_query(key, Query::Search { room, query, limit });
+        }
+    }
+
+    /// Answers a query after the turn's commit: the encoded reply, or an ERROR if the database
+    /// failed.
+    pub(super) fn answer(&self, query: &Query) -> Vec<u8> {
+        let (result, ref_type) = match query {
+            Query::History {
+                room,
+                before_id,
+                limit,
+            } => (
+                self.history_page(room, *before_id, *limit),
+                kind::HISTORY_REQ,
+            ),
+            Query::Search { room, query, limit } => {
+                (self.search_page(room, query, *limit), kind::SEARCH_REQ)
+            }
+            Query::ListRooms => (self.room_list(), kind::LIST_ROOMS),
         };
-        let query = truncate_to_boundary(query, 512);
+        result.unwrap_or_else(|e| {
+            warn!("query failed: {e}");
+            Message::Error {
+                code: code::STORAGE_FAILED,
+                ref_type,
+                detail: "the server could not read its database; try again",
+            }
+            .to_bytes()
+        })
+    }
+
+    fn history_page(&self, room: &str, before_id: u64, limit: u16) -> Result<Vec<u8>, StoreError> {
+        // One frame holds the page: the HISTORY header, then entries while they fit.
+        let budget = MAX_PLAINTEXT - (3 + 1 + room.len() + 1 + 2);
+        let (messages, more) = self.store.history(room, before_id, limit, budget)?;
+        let entries = messages
+            .iter()
+            .map(|m| HistoryEntry {
+                id: m.id,
+                ts: m.ts,
+                from: &m.from,
+                text: &m.text,
+            })
+            .collect();
+        Ok(Message::History {
+            room,
+            more,
+            entries,
+        }
+        .to_bytes())
+    }
+
+    fn search_page(&self, room: &str, query: &str, limit: u16) -> Result<Vec<u8>, StoreError> {
         let budget = MAX_PLAINTEXT - (3 + 1 + 2);
         let scope = (!room.is_empty()).then_some(room);
-        match self.store.search(scope, query, limit, budget) {
-            Ok((messages, more)) => {
-                debug_assert!(messages.iter().map(search_entry_size).sum::<usize>() <= budget);
-                let entries = messages
-                    .iter()
-                    .map(|m| SearchEntry {
-                        id: m.id,
-                        ts: m.ts,
-                        room: &m.room,
-                        from: &m.from,
-                        text: &m.text,
-                    })
-                    .collect();
-                self.reply(key, &Message::SearchResult { more, entries });
+        let (messages, more) = self.store.search(scope, query, limit, budget)?;
+        let entries = messages
+            .iter()
+            .map(|m| SearchEntry {
+                id: m.id,
+                ts: m.ts,
+                room: &m.room,
+                from: &m.from,
+                text: &m.text,
+            })
+            .collect();
+        Ok(Message::SearchResult { more, entries }.to_bytes())
+    }
+
+    /// Every room with its online member count, as many as one frame holds.
+    fn room_list(&self) -> Result<Vec<u8>, StoreError> {
+        let names = self.store.rooms()?;
+        let mut budget = MAX_PLAINTEXT - 5;
+        let mut rooms = Vec::with_capacity(names.len());
+        for name in &names {
+            let size = 1 + name.len() + 4;
+            if size > budget {
+                break;
             }
-            Err(e) => {
-                warn!("search failed: {e}");
-                self.reply_error(
-                    key,
-                    code::STORAGE_FAILED,
-                    kind::SEARCH_REQ,
-                    "try again later",
-                    now,
-                );
-            }
+            budget -= size;
+            let members = self.rooms.room(name).map_or(0, |r| r.user_count()) as u32;
+            rooms.push((name.as_str(), members));
         }
+        Ok(Message::RoomList { rooms }.to_bytes())
     }
 }

@@ -91,21 +91,45 @@ impl ShutdownHandle {
     }
 }
 
-/// What one queued delivery goes to.
-enum Dest {
-    /// One connection (slab key and serial).
-    Conn(usize, u64),
+/// Who a queued message goes to; resolved to connections when queued, so that a membership change
+/// later in the turn does not change who receives what was said before it.
+pub(crate) enum Dest<'a> {
+    /// One connection.
+    Conn(usize),
     /// Every connection of a user.
-    User(String),
+    User(&'a str),
     /// Every connection in a room.
-    Room(String),
+    Room(&'a str),
 }
 
-/// One delivery queued during the turn: a range of the turn's arena of encoded messages.
+/// A query answered after the turn's commit, so that it sees the turn's own writes.
+pub(crate) enum Query {
+    History {
+        room: String,
+        before_id: u64,
+        limit: u16,
+    },
+    Search {
+        room: String,
+        query: String,
+        limit: u16,
+    },
+    ListRooms,
+}
+
+/// What a queued delivery carries.
+enum Payload {
+    /// An encoded message: a range of the turn's arena (encoded once for all its recipients).
+    Encoded { start: usize, end: usize },
+    /// A query to answer at delivery time.
+    Query(Query),
+}
+
+/// One delivery queued during the turn, in order.
 struct Outgoing {
-    dest: Dest,
-    start: usize,
-    end: usize,
+    /// A range of the turn's list of recipient connections.
+    recipients: std::ops::Range<usize>,
+    payload: Payload,
     /// Sent only if the turn's batch commits.
     durable: bool,
 }
@@ -114,9 +138,10 @@ struct Outgoing {
 #[derive(Default)]
 struct Turn {
     arena: Vec<u8>,
+    recipients: Vec<usize>,
     items: Vec<Outgoing>,
-    /// Connections whose durable requests this turn answers: (key, serial, request type).
-    origins: Vec<(usize, u64, u8)>,
+    /// Connections whose durable requests this turn answers: (key, request type).
+    origins: Vec<(usize, u8)>,
     /// Names registered in this turn, not yet committed.
     registering: HashSet<String>,
     /// Membership changes of this turn, undone in memory if the commit fails: (user, room, joined).
@@ -126,17 +151,37 @@ struct Turn {
 }
 
 impl Turn {
-    /// Queues a delivery of whatever `encode` appends to the arena.
-    fn push(&mut self, dest: Dest, durable: bool, encode: impl FnOnce(&mut Vec<u8>)) {
+    fn push(&mut self, recipients: &[usize], payload: Payload, durable: bool) {
+        let start = self.recipients.len();
+        self.recipients.extend_from_slice(recipients);
+        self.items.push(Outgoing {
+            recipients: start..self.recipients.len(),
+            payload,
+            durable,
+        });
+    }
+
+    /// Queues whatever `encode` appends to the arena for `recipients`.
+    fn push_encoded(
+        &mut self,
+        recipients: &[usize],
+        durable: bool,
+        encode: impl FnOnce(&mut Vec<u8>),
+    ) {
         let start = self.arena.len();
         encode(&mut self.arena);
         let end = self.arena.len();
-        self.items.push(Outgoing {
-            dest,
-            start,
-            end,
-            durable,
-        });
+        self.push(recipients, Payload::Encoded { start, end }, durable);
+    }
+
+    fn clear(&mut self, first_id: u64) {
+        self.arena.clear();
+        self.recipients.clear();
+        self.items.clear();
+        self.origins.clear();
+        self.registering.clear();
+        self.memberships.clear();
+        self.first_id = first_id;
     }
 }
 
@@ -376,8 +421,7 @@ impl Server {
                     ref_type: 0,
                     detail: "server shutting down",
                 };
-                let serial = conn.serial;
-                self.queue(Dest::Conn(key, serial), &error, false);
+                self.queue(Dest::Conn(key), &error, false);
                 self.conns[key].closing = Some(deadline);
             } else {
                 self.conns[key].dead = true;
@@ -626,8 +670,22 @@ impl Server {
     }
 
     /// Encodes `message` once into the turn's arena and queues it for `dest`.
-    fn queue(&mut self, dest: Dest, message: &Message<'_>, durable: bool) {
-        self.turn.push(dest, durable, |arena| message.encode(arena));
+    fn queue(&mut self, dest: Dest<'_>, message: &Message<'_>, durable: bool) {
+        let Server { rooms, turn, .. } = self;
+        let encode = |arena: &mut Vec<u8>| message.encode(arena);
+        match dest {
+            Dest::Conn(key) => turn.push_encoded(&[key], durable, encode),
+            Dest::User(user) => turn.push_encoded(rooms.conns_of(user), durable, encode),
+            Dest::Room(room) => {
+                let conns = rooms.room(room).map_or(&[][..], |r| r.conns());
+                turn.push_encoded(conns, durable, encode)
+            }
+        }
+    }
+
+    /// Queues a query for connection `key`, answered after the commit.
+    fn queue_query(&mut self, key: usize, query: Query) {
+        self.turn.push(&[key], Payload::Query(query), false);
     }
 
     /// Queues an ERROR for the connection and counts it; too many errors close the connection.
@@ -637,13 +695,12 @@ impl Server {
         };
         conn.errors += 1;
         let too_many = conn.errors > self.config.max_errors;
-        let serial = conn.serial;
         let message = Message::Error {
             code: error,
             ref_type,
             detail,
         };
-        self.queue(Dest::Conn(key, serial), &message, false);
+        self.queue(Dest::Conn(key), &message, false);
         if too_many {
             self.close_after_flush(key, now);
         }
@@ -737,57 +794,46 @@ impl Server {
             if item.durable && !committed {
                 continue;
             }
-            self.deliver(&item.dest, &turn.arena[item.start..item.end]);
-        }
-        if !committed {
-            for (key, serial, ref_type) in std::mem::take(&mut turn.origins) {
-                if self.conns.get(key).is_some_and(|c| c.serial == serial) {
-                    let mut encoded = Vec::new();
-                    Message::Error {
-                        code: code::STORAGE_FAILED,
-                        ref_type,
-                        detail: "the server could not store this; not sent",
+            let recipients = &turn.recipients[item.recipients.clone()];
+            match &item.payload {
+                Payload::Encoded { start, end } => {
+                    self.deliver(recipients, &turn.arena[*start..*end])
+                }
+                Payload::Query(query) => {
+                    for &key in recipients {
+                        let answer = self.answer(query);
+                        self.deliver(&[key], &answer);
                     }
-                    .encode(&mut encoded);
-                    self.deliver(&Dest::Conn(key, serial), &encoded);
                 }
             }
         }
-        turn.arena.clear();
-        turn.items.clear();
-        turn.origins.clear();
-        turn.registering.clear();
-        turn.memberships.clear();
-        turn.first_id = self.next_id;
+        if !committed {
+            for &(key, ref_type) in &turn.origins {
+                let error = Message::Error {
+                    code: code::STORAGE_FAILED,
+                    ref_type,
+                    detail: "the server could not store this; not sent",
+                };
+                self.deliver(&[key], &error.to_bytes());
+            }
+        }
+        turn.clear(self.next_id);
         self.turn = turn;
     }
 
-    fn deliver(&mut self, dest: &Dest, encoded: &[u8]) {
-        let Server {
-            conns,
-            rooms,
-            dirty,
-            ..
-        } = self;
-        let mut give = |key: usize, serial: Option<u64>| {
-            if let Some(conn) = conns.get_mut(key) {
-                if conn.dead || conn.rx.is_none() || serial.is_some_and(|s| s != conn.serial) {
-                    return;
-                }
-                conn.out.push_encoded(encoded);
-                if !conn.dirty {
-                    conn.dirty = true;
-                    dirty.push(key);
-                }
+    /// Appends `encoded` to each live recipient's queue.
+    fn deliver(&mut self, recipients: &[usize], encoded: &[u8]) {
+        for &key in recipients {
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            if conn.dead || conn.rx.is_none() {
+                continue;
             }
-        };
-        match dest {
-            Dest::Conn(key, serial) => give(*key, Some(*serial)),
-            Dest::User(user) => rooms.conns_of(user).iter().for_each(|&k| give(k, None)),
-            Dest::Room(room) => {
-                if let Some(room) = rooms.room(room) {
-                    room.conns().iter().for_each(|&k| give(k, None));
-                }
+            conn.out.push_encoded(encoded);
+            if !conn.dirty {
+                conn.dirty = true;
+                self.dirty.push(key);
             }
         }
     }
@@ -961,9 +1007,9 @@ impl Server {
             ts: now_ms(),
         };
         if members <= self.config.notice_max_members {
-            self.queue(Dest::Room(room.to_owned()), &message, durable);
+            self.queue(Dest::Room(room), &message, durable);
         } else if notice != crate::wire::NoticeKind::Disconnect {
-            self.queue(Dest::User(user.to_owned()), &message, durable);
+            self.queue(Dest::User(user), &message, durable);
         }
     }
 }
