@@ -1,0 +1,273 @@
+//! Where every widget goes, as plain rectangles: the login and trust windows are fixed, the main
+//! window is computed from its size (and recomputed on resize). Kept apart from the widgets so
+//! it can be tested, and so the end-to-end test can click the same spots a person would.
+
+/// A widget's place in its window, in pixels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rect {
+    pub x: i32,
+    pub y: i32,
+    pub w: i32,
+    pub h: i32,
+}
+
+impl Rect {
+    pub const fn new(x: i32, y: i32, w: i32, h: i32) -> Rect {
+        Rect { x, y, w, h }
+    }
+
+    /// The middle of the rectangle (where a test clicks).
+    pub fn center(&self) -> (i32, i32) {
+        (self.x + self.w / 2, self.y + self.h / 2)
+    }
+
+    pub fn right(&self) -> i32 {
+        self.x + self.w
+    }
+
+    pub fn bottom(&self) -> i32 {
+        self.y + self.h
+    }
+
+    #[cfg(test)]
+    fn overlaps(&self, other: &Rect) -> bool {
+        self.x < other.right()
+            && other.x < self.right()
+            && self.y < other.bottom()
+            && other.y < self.bottom()
+    }
+}
+
+/// The login window (fixed size). Inputs carry their labels on their left.
+pub mod login {
+    use super::Rect;
+
+    pub const TITLE: &str = "Sign in to chat";
+    pub const WIDTH: i32 = 480;
+    pub const HEIGHT: i32 = 410;
+    pub const HEADING: Rect = Rect::new(20, 14, 440, 30);
+    pub const SERVER: Rect = Rect::new(130, 58, 330, 30);
+    pub const USER: Rect = Rect::new(130, 98, 330, 30);
+    pub const PASSWORD: Rect = Rect::new(130, 138, 330, 30);
+    pub const HINT: Rect = Rect::new(20, 174, 440, 40);
+    pub const REGISTER: Rect = Rect::new(130, 220, 155, 34);
+    pub const LOGIN: Rect = Rect::new(305, 220, 155, 34);
+    pub const MESSAGE: Rect = Rect::new(20, 266, 440, 134);
+}
+
+/// The first-contact window that asks whether to trust a server's key (fixed size).
+pub mod trust {
+    use super::Rect;
+
+    pub const TITLE: &str = "Trust this server?";
+    pub const WIDTH: i32 = 540;
+    pub const HEIGHT: i32 = 250;
+    pub const TEXT: Rect = Rect::new(20, 16, 500, 166);
+    pub const CANCEL: Rect = Rect::new(240, 196, 130, 36);
+    pub const TRUST: Rect = Rect::new(390, 196, 130, 36);
+}
+
+/// The main window's smallest and first size.
+pub const MAIN_MIN: (i32, i32) = (760, 480);
+pub const MAIN_DEFAULT: (i32, i32) = (1040, 660);
+
+const MARGIN: i32 = 8;
+const GAP: i32 = 6;
+const LEFT_W: i32 = 220;
+const RIGHT_W: i32 = 170;
+const ROW_H: i32 = 30;
+const LABEL_H: i32 = 20;
+const STATUS_H: i32 = 22;
+const BUTTON_W: i32 = 70;
+
+/// Every widget of the main window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MainLayout {
+    pub search: Rect,
+    pub search_button: Rect,
+    pub rooms_label: Rect,
+    pub rooms: Rect,
+    pub join: Rect,
+    pub join_button: Rect,
+    pub private_label: Rect,
+    pub private: Rect,
+    pub title: Rect,
+    pub leave_button: Rect,
+    pub conversation: Rect,
+    pub input: Rect,
+    pub send_button: Rect,
+    pub online_label: Rect,
+    pub online: Rect,
+    pub status: Rect,
+}
+
+impl MainLayout {
+    /// The layout for a window of `width` × `height` (clamped to `MAIN_MIN`).
+    pub fn new(width: i32, height: i32) -> MainLayout {
+        let w = width.max(MAIN_MIN.0);
+        let h = height.max(MAIN_MIN.1);
+        let status = Rect::new(MARGIN, h - MARGIN - STATUS_H + 4, w - 2 * MARGIN, STATUS_H);
+        let bottom = status.y - GAP; // lowest pixel row of the columns
+        let input_y = bottom - ROW_H - 2;
+        let top = MARGIN;
+
+        // Left column: search, rooms, join, private conversations.
+        let left_x = MARGIN;
+        let search = Rect::new(left_x, top, LEFT_W - BUTTON_W - GAP, ROW_H);
+        let search_button = Rect::new(search.right() + GAP, top, BUTTON_W, ROW_H);
+        let rooms_label = Rect::new(left_x, top + ROW_H + GAP, LEFT_W, LABEL_H);
+        let lists_top = rooms_label.bottom();
+        let fixed = GAP + ROW_H + GAP + LABEL_H;
+        let free = (bottom - lists_top - fixed).max(80);
+        let rooms_h = free * 55 / 100;
+        let rooms = Rect::new(left_x, lists_top, LEFT_W, rooms_h);
+        let join = Rect::new(left_x, rooms.bottom() + GAP, LEFT_W - BUTTON_W - GAP, ROW_H);
+        let join_button = Rect::new(join.right() + GAP, join.y, BUTTON_W, ROW_H);
+        let private_label = Rect::new(left_x, join.bottom() + GAP, LEFT_W, LABEL_H);
+        let private = Rect::new(
+            left_x,
+            private_label.bottom(),
+            LEFT_W,
+            bottom - private_label.bottom(),
+        );
+
+        // Right column: who is online.
+        let right_x = w - MARGIN - RIGHT_W;
+        let online_label = Rect::new(right_x, rooms_label.y, RIGHT_W, LABEL_H);
+        let online = Rect::new(right_x, lists_top, RIGHT_W, bottom - lists_top);
+
+        // Centre: header, conversation, input line.
+        let cx = left_x + LEFT_W + 2 * GAP;
+        let cw = right_x - 2 * GAP - cx;
+        let leave_button = Rect::new(cx + cw - BUTTON_W, top, BUTTON_W, ROW_H);
+        let title = Rect::new(cx, top, cw - BUTTON_W - GAP, ROW_H);
+        let conversation = Rect::new(
+            cx,
+            lists_top - LABEL_H,
+            cw,
+            input_y - GAP - (lists_top - LABEL_H),
+        );
+        let send_button = Rect::new(cx + cw - BUTTON_W - 10, input_y, BUTTON_W + 10, ROW_H + 2);
+        let input = Rect::new(cx, input_y, send_button.x - GAP - cx, ROW_H + 2);
+
+        MainLayout {
+            search,
+            search_button,
+            rooms_label,
+            rooms,
+            join,
+            join_button,
+            private_label,
+            private,
+            title,
+            leave_button,
+            conversation,
+            input,
+            send_button,
+            online_label,
+            online,
+            status,
+        }
+    }
+
+    /// Every rectangle with its name (for tests and debugging).
+    pub fn all(&self) -> [(&'static str, Rect); 16] {
+        [
+            ("search", self.search),
+            ("search_button", self.search_button),
+            ("rooms_label", self.rooms_label),
+            ("rooms", self.rooms),
+            ("join", self.join),
+            ("join_button", self.join_button),
+            ("private_label", self.private_label),
+            ("private", self.private),
+            ("title", self.title),
+            ("leave_button", self.leave_button),
+            ("conversation", self.conversation),
+            ("input", self.input),
+            ("send_button", self.send_button),
+            ("online_label", self.online_label),
+            ("online", self.online),
+            ("status", self.status),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_tidy(rects: &[(&str, Rect)], width: i32, height: i32) {
+        for (name, r) in rects {
+            assert!(r.w > 0 && r.h > 0, "{name} is empty: {r:?}");
+            assert!(
+                r.x >= 0 && r.y >= 0 && r.right() <= width && r.bottom() <= height,
+                "{name} leaves the {width}x{height} window: {r:?}"
+            );
+        }
+        for (i, (a, ra)) in rects.iter().enumerate() {
+            for (b, rb) in &rects[i + 1..] {
+                assert!(!ra.overlaps(rb), "{a} {ra:?} overlaps {b} {rb:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn main_window_fits_without_overlaps_at_every_size() {
+        for (w, h) in [
+            MAIN_MIN,
+            MAIN_DEFAULT,
+            (1920, 1080),
+            (761, 1200),
+            (3000, 481),
+        ] {
+            let layout = MainLayout::new(w, h);
+            assert_tidy(&layout.all(), w, h);
+            assert!(
+                layout.conversation.w >= 300,
+                "{w}x{h}: {:?}",
+                layout.conversation
+            );
+            assert!(layout.rooms.h >= 60 && layout.private.h >= 40, "{w}x{h}");
+            assert_eq!(layout.input.bottom(), layout.online.bottom());
+            assert_eq!(layout.send_button.right(), layout.conversation.right());
+        }
+    }
+
+    #[test]
+    fn main_window_never_shrinks_below_its_minimum() {
+        assert_eq!(
+            MainLayout::new(10, 10),
+            MainLayout::new(MAIN_MIN.0, MAIN_MIN.1)
+        );
+    }
+
+    #[test]
+    fn fixed_windows_are_tidy() {
+        use login::*;
+        assert_tidy(
+            &[
+                ("heading", HEADING),
+                ("server", SERVER),
+                ("user", USER),
+                ("password", PASSWORD),
+                ("hint", HINT),
+                ("register", REGISTER),
+                ("login", LOGIN),
+                ("message", MESSAGE),
+            ],
+            WIDTH,
+            HEIGHT,
+        );
+        assert_tidy(
+            &[
+                ("text", trust::TEXT),
+                ("cancel", trust::CANCEL),
+                ("trust", trust::TRUST),
+            ],
+            trust::WIDTH,
+            trust::HEIGHT,
+        );
+        assert_eq!(Rect::new(10, 20, 30, 40).center(), (25, 40));
+    }
+}

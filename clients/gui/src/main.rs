@@ -1,0 +1,178 @@
+//! chat-gui: the desktop client. Parses the few flags, then runs the FLTK loop: every wake
+//! drains the one `app::channel` of `Message`s (widget actions and network events alike), and
+//! the network thread owns the connection, so the window never waits on the network.
+
+#![forbid(unsafe_code)]
+
+mod ui;
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use fltk::app;
+
+use chat_gui::net::{self, NetOptions};
+use chat_gui::settings::{self, Settings};
+use ui::{Flow, Message, Ui};
+
+const USAGE: &str = "\
+usage: chat-gui [--server HOST:PORT] [--user NAME] [--psk-file FILE]
+
+The desktop client for chatd. The server and user fields start with the last ones used
+(remembered in $XDG_CONFIG_HOME/chat/gui.conf, never with the password).
+
+options:
+  --server HOST:PORT   fill in the server field
+  --user NAME          fill in the user name field
+  --psk-file FILE      the server's pre-shared key (base64, from `chatd gen-psk`)
+  -h, --help           this text
+  -V, --version        the version
+
+environment:
+  CHAT_PSK                    the pre-shared key itself (overrides --psk-file)
+  CHAT_SCRAM_ITERATIONS       PBKDF2 count when registering (default 600000)
+  CHAT_SCRAM_MIN_ITERATIONS   lowest PBKDF2 count accepted from a server (default 100000)
+  CHAT_GUI_TRANSCRIPT         write what the window shows to this file (for tests)
+";
+
+struct Args {
+    server: Option<String>,
+    user: Option<String>,
+    psk_file: Option<String>,
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
+    let mut parsed = Args {
+        server: None,
+        user: None,
+        psk_file: None,
+    };
+    while let Some(arg) = args.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => {
+                (name.to_owned(), Some(value.to_owned()))
+            }
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match name.as_str() {
+            "-h" | "--help" => {
+                print!("{USAGE}");
+                return Ok(None);
+            }
+            "-V" | "--version" => {
+                println!("chat-gui {}", env!("CARGO_PKG_VERSION"));
+                return Ok(None);
+            }
+            "--server" => parsed.server = Some(value("--server")?),
+            "--user" => parsed.user = Some(value("--user")?),
+            "--psk-file" => parsed.psk_file = Some(value("--psk-file")?),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(Some(parsed))
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(args)) => args,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chat-gui: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut options = match NetOptions::from_env(|name| std::env::var(name).ok()) {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("chat-gui: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let (Some(path), None) = (&args.psk_file, &options.psk) {
+        let key = std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| net::decode_psk(&text));
+        match key {
+            Ok(key) => options.psk = Some(key),
+            Err(e) => {
+                eprintln!("chat-gui: --psk-file {path}: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+
+    let settings_path = settings::default_path();
+    let mut settings = Settings::load(&settings_path);
+    if let Some(server) = args.server {
+        settings.server = Some(server);
+    }
+    if let Some(user) = args.user {
+        settings.user = Some(user);
+    }
+    let transcript = std::env::var_os("CHAT_GUI_TRANSCRIPT").map(Into::into);
+
+    let app = app::App::default().with_scheme(app::Scheme::Gtk);
+    app::set_font_size(14);
+    app::background(0xf3, 0xf4, 0xf6);
+    app::set_visible_focus(false);
+    let (sender, receiver) = app::channel::<Message>();
+    let (commands, network) = match net::spawn(options, move |event| {
+        sender.send(Message::Net(event));
+        app::awake();
+    }) {
+        Ok(started) => started,
+        Err(e) => {
+            eprintln!("chat-gui: cannot start the network thread: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut ui = Ui::new(sender, commands, settings, settings_path, transcript);
+    app::add_timeout3(0.5, move |handle| {
+        sender.send(Message::Tick);
+        app::repeat_timeout3(0.5, handle);
+    });
+
+    'running: while app.wait() {
+        while let Some(message) = receiver.recv() {
+            if ui.handle(message) == Flow::Exit {
+                break 'running;
+            }
+        }
+        ui.refresh();
+    }
+
+    // Give the network thread a moment to send QUIT; never hang on it.
+    let deadline = Instant::now() + Duration::from_millis(1500);
+    while !network.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Result<Option<Args>, String> {
+        parse_args(list.iter().map(|s| (*s).to_owned()))
+    }
+
+    #[test]
+    fn flags_fill_the_login_fields() {
+        let parsed = args(&["--server", "h:1", "--user=bob", "--psk-file", "/k"])
+            .expect("valid")
+            .expect("runs");
+        assert_eq!(parsed.server.as_deref(), Some("h:1"));
+        assert_eq!(parsed.user.as_deref(), Some("bob"));
+        assert_eq!(parsed.psk_file.as_deref(), Some("/k"));
+        assert!(args(&["--server"]).is_err());
+        assert!(args(&["--password", "x"]).is_err());
+        assert!(args(&["--help"]).expect("valid").is_none());
+    }
+}

@@ -1,0 +1,154 @@
+//! What chat-gui remembers between runs: the last server and user name and the main window's
+//! size, in `$XDG_CONFIG_HOME/chat/gui.conf` (one `key = value` a line). Never a password: the
+//! type has no field for one, and unknown keys in the file are dropped on the next save.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// The remembered values; each is absent until first known.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Settings {
+    pub server: Option<String>,
+    pub user: Option<String>,
+    pub width: Option<i32>,
+    pub height: Option<i32>,
+}
+
+/// `gui.conf` in the shared configuration directory (see `chat::client::config_dir`).
+pub fn default_path() -> PathBuf {
+    chat::client::config_dir().join("gui.conf")
+}
+
+impl Settings {
+    /// Reads the settings; a missing or unreadable file gives the defaults, since nothing in it
+    /// is needed to start.
+    pub fn load(path: &Path) -> Settings {
+        fs::read_to_string(path)
+            .map(|text| Settings::parse(&text))
+            .unwrap_or_default()
+    }
+
+    /// Parses the file's text, skipping comments, unknown keys and unusable values.
+    pub fn parse(text: &str) -> Settings {
+        let mut settings = Settings::default();
+        for line in text.lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let Some((key, value)) = line.split_once('=') else {
+                continue;
+            };
+            let value = value.trim();
+            let text_value = || Some(value.to_owned()).filter(|v| is_plain(v));
+            let size_value = || {
+                value
+                    .parse::<i32>()
+                    .ok()
+                    .filter(|v| (100..=20_000).contains(v))
+            };
+            match key.trim() {
+                "server" => settings.server = text_value(),
+                "user" => settings.user = text_value(),
+                "width" => settings.width = size_value(),
+                "height" => settings.height = size_value(),
+                _ => {}
+            }
+        }
+        settings
+    }
+
+    /// The file's text.
+    pub fn to_text(&self) -> String {
+        let mut text = String::from("# chat-gui: remembered between runs (never a password)\n");
+        let fields = [
+            ("server", self.server.clone().filter(|v| is_plain(v))),
+            ("user", self.user.clone().filter(|v| is_plain(v))),
+            ("width", self.width.map(|v| v.to_string())),
+            ("height", self.height.map(|v| v.to_string())),
+        ];
+        for (key, value) in fields {
+            if let Some(value) = value {
+                text.push_str(&format!("{key} = {value}\n"));
+            }
+        }
+        text
+    }
+
+    /// Writes the settings (the directory is made if needed; the file is replaced whole).
+    pub fn save(&self, path: &Path) -> io::Result<()> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir)?;
+        }
+        let temporary = path.with_extension("conf.tmp");
+        {
+            let mut file = fs::File::create(&temporary)?;
+            file.write_all(self.to_text().as_bytes())?;
+            file.sync_all()?;
+        }
+        fs::rename(&temporary, path)
+    }
+}
+
+/// One line, non-empty, no control characters: safe to write back as a value.
+fn is_plain(value: &str) -> bool {
+    !value.is_empty() && value.len() <= 256 && !value.chars().any(char::is_control)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_through_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("chat").join("gui.conf");
+        assert_eq!(Settings::load(&path), Settings::default());
+        let settings = Settings {
+            server: Some("chat.example.com:5555".into()),
+            user: Some("alice".into()),
+            width: Some(1100),
+            height: Some(700),
+        };
+        settings.save(&path).expect("save");
+        assert_eq!(Settings::load(&path), settings);
+        let text = fs::read_to_string(&path).expect("read");
+        assert_eq!(
+            text,
+            "# chat-gui: remembered between runs (never a password)\n\
+             server = chat.example.com:5555\nuser = alice\nwidth = 1100\nheight = 700\n"
+        );
+        assert!(!dir.path().join("chat").join("gui.conf.tmp").exists());
+    }
+
+    #[test]
+    fn bad_lines_and_unknown_keys_are_skipped_and_not_written_back() {
+        let settings = Settings::parse(
+            "# comment\nserver=h:1\npassword = hunter2hunter2\nwidth = 5\nheight = big\n\
+             junk\nuser = \n",
+        );
+        assert_eq!(
+            settings,
+            Settings {
+                server: Some("h:1".into()),
+                ..Settings::default()
+            }
+        );
+        assert!(!settings.to_text().contains("password ="));
+        assert!(!settings.to_text().contains("hunter2"));
+    }
+
+    #[test]
+    fn values_with_line_breaks_are_never_written() {
+        let settings = Settings {
+            server: Some("h:1\npassword = x".into()),
+            user: Some("bob".into()),
+            ..Settings::default()
+        };
+        assert_eq!(
+            settings.to_text(),
+            "# chat-gui: remembered between runs (never a password)\nuser = bob\n"
+        );
+    }
+}
