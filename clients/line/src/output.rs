@@ -1,0 +1,326 @@
+//! How events look on stdout: the human lines (`[14:03] #general alice: text`) and the `--json`
+//! objects, one per line. Pure functions of the event, the user and the clock.
+
+use std::borrow::Cow;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use chat::wire::NoticeKind;
+use chat::wire::session::{ChatMessage, Target};
+use serde_json::Value;
+
+use crate::clock::{LocalTime, Zone};
+
+/// Turns events into output lines for one user.
+pub struct Formatter {
+    pub json: bool,
+    me: String,
+    zone: Zone,
+}
+
+impl Formatter {
+    pub fn new(json: bool, me: &str, zone: Zone) -> Formatter {
+        Formatter {
+            json,
+            me: me.to_owned(),
+            zone,
+        }
+    }
+
+    /// A room or private message.
+    pub fn message(&self, m: &ChatMessage) -> String {
+        self.message_at(m, now_ms())
+    }
+
+    fn message_at(&self, m: &ChatMessage, now: u64) -> String {
+        if self.json {
+            let target = match &m.target {
+                Target::Room(room) => ("room", Value::from(room.as_str())),
+                Target::User(user) => ("to", Value::from(user.as_str())),
+            };
+            return object(&[
+                ("id", Value::from(m.id)),
+                ("ts", Value::from(m.ts)),
+                target,
+                ("from", Value::from(m.from.as_str())),
+                ("text", Value::from(m.text.as_str())),
+            ]);
+        }
+        let time = self.time(m.ts, now);
+        let cleaned = clean(&m.text);
+        let text = indent(&cleaned);
+        match &m.target {
+            Target::Room(room) => format!("[{time}] #{} {}: {text}", clean(room), clean(&m.from)),
+            Target::User(to) => {
+                format!("[{time}] {} → {}: {text}", self.who(&m.from), self.who(to))
+            }
+        }
+    }
+
+    /// A join, leave or disconnect notice.
+    pub fn notice(&self, kind: NoticeKind, room: &str, user: &str, ts: u64) -> String {
+        let word = match kind {
+            NoticeKind::Join => "join",
+            NoticeKind::Leave => "leave",
+            NoticeKind::Disconnect => "disconnect",
+        };
+        if self.json {
+            return object(&[
+                ("notice", Value::from(word)),
+                ("room", Value::from(room)),
+                ("user", Value::from(user)),
+                ("ts", Value::from(ts)),
+            ]);
+        }
+        let verb = match kind {
+            NoticeKind::Join => "joined",
+            NoticeKind::Leave => "left",
+            NoticeKind::Disconnect => "disconnected from",
+        };
+        format!("[SERVER] {} {verb} #{}", self.who(user), clean(room))
+    }
+
+    /// One line of `who`: a user, and the room asked about, if any.
+    pub fn who_line(&self, room: &str, user: &str) -> String {
+        if !self.json {
+            return clean(user).into_owned();
+        }
+        if room.is_empty() {
+            object(&[("user", Value::from(user))])
+        } else {
+            object(&[("room", Value::from(room)), ("user", Value::from(user))])
+        }
+    }
+
+    /// One line of `rooms`, with the name padded to `width` for the human table.
+    pub fn room_line(&self, room: &str, members: u32, width: usize) -> String {
+        if self.json {
+            return object(&[
+                ("room", Value::from(room)),
+                ("members", Value::from(members)),
+            ]);
+        }
+        let name = format!("#{}", clean(room));
+        format!("{name:<width$}  {members}", width = width + 1)
+    }
+
+    /// The interactive mode's one-line answer to `/who`.
+    pub fn who_summary(&self, room: &str, users: &[String]) -> Vec<String> {
+        if self.json {
+            return users.iter().map(|u| self.who_line(room, u)).collect();
+        }
+        let names: Vec<Cow<'_, str>> = users.iter().map(|u| clean(u)).collect();
+        let place = if room.is_empty() {
+            "online".to_owned()
+        } else {
+            format!("in #{}", clean(room))
+        };
+        vec![format!(
+            "[SERVER] {place} ({}): {}",
+            names.len(),
+            if names.is_empty() {
+                "nobody".to_owned()
+            } else {
+                names.join(", ")
+            }
+        )]
+    }
+
+    /// The interactive mode's one-line answer to `/rooms`.
+    pub fn rooms_summary(&self, rooms: &[(String, u32)]) -> Vec<String> {
+        if self.json {
+            return rooms
+                .iter()
+                .map(|(room, members)| self.room_line(room, *members, 0))
+                .collect();
+        }
+        let list: Vec<String> = rooms
+            .iter()
+            .map(|(room, members)| format!("#{} ({members})", clean(room)))
+            .collect();
+        vec![format!("[SERVER] rooms: {}", list.join(", "))]
+    }
+
+    /// "you" for this user, else the name.
+    fn who<'a>(&self, user: &'a str) -> Cow<'a, str> {
+        if user == self.me {
+            Cow::Borrowed("you")
+        } else {
+            clean(user)
+        }
+    }
+
+    /// `HH:MM`, with the date in front when it is not today.
+    fn time(&self, ts: u64, now: u64) -> String {
+        let t = LocalTime::from_millis(ts, &self.zone);
+        let today = LocalTime::from_millis(now, &self.zone);
+        if t.same_day(&today) {
+            format!("{:02}:{:02}", t.hour, t.minute)
+        } else {
+            format!(
+                "{:04}-{:02}-{:02} {:02}:{:02}",
+                t.year, t.month, t.day, t.hour, t.minute
+            )
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A JSON object with its keys in the given order (the documented order, easier to read).
+pub fn object(fields: &[(&str, Value)]) -> String {
+    let mut out = String::from("{");
+    for (i, (key, value)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&Value::from(*key).to_string());
+        out.push(':');
+        out.push_str(&value.to_string());
+    }
+    out.push('}');
+    out
+}
+
+/// Text made safe for a terminal: control characters other than newline and tab, and the
+/// bidirectional overrides that can make a line read differently from what it says, become
+/// U+FFFD. The server checks texts, but a terminal should not trust the network.
+pub fn clean(text: &str) -> Cow<'_, str> {
+    let bad = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || ('\u{202A}'..='\u{202E}').contains(&c)
+            || ('\u{2066}'..='\u{2069}').contains(&c)
+    };
+    if text.chars().any(bad) {
+        Cow::Owned(
+            text.chars()
+                .map(|c| if bad(c) { '\u{FFFD}' } else { c })
+                .collect(),
+        )
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// A multi-line text with its continuation lines indented, so that they cannot pass for
+/// messages of their own.
+fn indent(text: &str) -> Cow<'_, str> {
+    if text.contains('\n') {
+        Cow::Owned(text.replace('\n', "\n    "))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TS: u64 = 1_700_000_000_000; // 2023-11-14 22:13:20 UTC
+
+    fn room_message(text: &str) -> ChatMessage {
+        ChatMessage {
+            id: 7,
+            ts: TS,
+            from: "alice".into(),
+            target: Target::Room("general".into()),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn human_lines() {
+        let f = Formatter::new(false, "bob", Zone::utc());
+        assert_eq!(
+            f.message_at(&room_message("hi there"), TS + 60_000),
+            "[22:13] #general alice: hi there"
+        );
+        assert_eq!(
+            f.message_at(&room_message("two\nlines"), TS),
+            "[22:13] #general alice: two\n    lines"
+        );
+        assert_eq!(
+            f.message_at(&room_message("x"), TS + 86_400_000),
+            "[2023-11-14 22:13] #general alice: x"
+        );
+        let private = ChatMessage {
+            target: Target::User("bob".into()),
+            ..room_message("psst")
+        };
+        assert_eq!(f.message_at(&private, TS), "[22:13] alice → you: psst");
+        let mine = ChatMessage {
+            from: "bob".into(),
+            target: Target::User("carol".into()),
+            ..room_message("hey")
+        };
+        assert_eq!(f.message_at(&mine, TS), "[22:13] you → carol: hey");
+        assert_eq!(
+            f.notice(NoticeKind::Join, "general", "carol", TS),
+            "[SERVER] carol joined #general"
+        );
+        assert_eq!(
+            f.notice(NoticeKind::Leave, "ops", "bob", TS),
+            "[SERVER] you left #ops"
+        );
+        assert_eq!(
+            f.notice(NoticeKind::Disconnect, "ops", "dave", TS),
+            "[SERVER] dave disconnected from #ops"
+        );
+        assert_eq!(f.room_line("ops", 3, 7), "#ops      3");
+        assert_eq!(f.who_line("", "alice"), "alice");
+        assert_eq!(
+            f.who_summary("ops", &["alice".into(), "bob".into()]),
+            vec!["[SERVER] in #ops (2): alice, bob"]
+        );
+        assert_eq!(f.who_summary("", &[]), vec!["[SERVER] online (0): nobody"]);
+        assert_eq!(
+            f.rooms_summary(&[("general".into(), 2), ("ops".into(), 1)]),
+            vec!["[SERVER] rooms: #general (2), #ops (1)"]
+        );
+    }
+
+    #[test]
+    fn terminal_escapes_are_defused() {
+        let f = Formatter::new(false, "bob", Zone::utc());
+        let line = f.message_at(&room_message("\u{1b}[2Jgone\u{202e}olleh\r"), TS);
+        assert_eq!(
+            line,
+            "[22:13] #general alice: \u{fffd}[2Jgone\u{fffd}olleh\u{fffd}"
+        );
+        assert_eq!(clean("tab\tok"), "tab\tok");
+    }
+
+    #[test]
+    fn json_objects() {
+        let f = Formatter::new(true, "bob", Zone::utc());
+        let line = f.message_at(&room_message("say \"hi\"\n"), TS);
+        assert_eq!(
+            line,
+            r#"{"id":7,"ts":1700000000000,"room":"general","from":"alice","text":"say \"hi\"\n"}"#
+        );
+        let private = ChatMessage {
+            target: Target::User("bob".into()),
+            ..room_message("psst")
+        };
+        let value: Value = serde_json::from_str(&f.message(&private)).expect("json");
+        assert_eq!(value["to"], "bob");
+        assert!(value.get("room").is_none());
+        assert_eq!(
+            f.notice(NoticeKind::Join, "general", "carol", 5),
+            r#"{"notice":"join","room":"general","user":"carol","ts":5}"#
+        );
+        assert_eq!(f.who_line("", "alice"), r#"{"user":"alice"}"#);
+        assert_eq!(
+            f.who_line("ops", "alice"),
+            r#"{"room":"ops","user":"alice"}"#
+        );
+        assert_eq!(f.room_line("ops", 3, 9), r#"{"room":"ops","members":3}"#);
+        assert_eq!(
+            f.rooms_summary(&[("a".into(), 1)]),
+            vec![r#"{"room":"a","members":1}"#]
+        );
+    }
+}

@@ -1,0 +1,493 @@
+//! From the command line to a logged-in `Session`: the user name, the password and the PSK from
+//! their files, variables or the terminal; the connection with its key check; the login; and a
+//! barrier after it, so that the rooms the server put us back into are known before any command.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::fs;
+use std::io::Read;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use chat::client::{Client, ClientError, ClientOptions, default_known_servers};
+use chat::wire::crypto::Secret;
+use chat::wire::message::{Message, NoticeKind};
+use chat::wire::scram;
+use chat::wire::session::{Event, SessionOptions};
+
+use crate::cli::Cli;
+use crate::failure::{Failure, exit, server_error};
+use crate::terminal;
+
+/// How long a request (join, who, a history page...) may wait for its answer.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Nonces of our own PINGs (the client's keep-alive counts up from 1).
+const BARRIER_NONCE: u64 = 0x6368_6174_0000_0000;
+
+/// A password, wiped from memory when dropped (best effort: earlier copies made while it was
+/// read are out of reach).
+pub struct Password(String);
+
+impl Password {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Drop for Password {
+    fn drop(&mut self) {
+        let mut bytes = std::mem::take(&mut self.0).into_bytes();
+        bytes.iter_mut().for_each(|b| *b = 0);
+        std::hint::black_box(&bytes);
+    }
+}
+
+/// Where a secret may come from.
+pub struct Env<'a>(pub &'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    fn get(&self, key: &str) -> Option<String> {
+        (self.0)(key).filter(|v| !v.is_empty())
+    }
+}
+
+/// The user: from the command line or `CHAT_USER` (already in `cli`), else asked.
+pub fn user(cli: &Cli) -> Result<String, Failure> {
+    if let Some(user) = &cli.user {
+        return Ok(user.clone());
+    }
+    if !terminal::can_ask() {
+        return Err(Failure::usage(
+            "no user name: give -u NAME or set CHAT_USER",
+        ));
+    }
+    let typed =
+        terminal::ask_line("User: ").map_err(|e| Failure::new(format!("no user name: {e}")))?;
+    crate::cli::check_user(&typed).map_err(Failure::new)
+}
+
+/// The password: `--password-file`, else `CHAT_PASSWORD`, else asked (twice for a new
+/// account). Checked against the protocol's length rule.
+pub fn password(
+    cli: &Cli,
+    env: &Env<'_>,
+    user: &str,
+    new_account: bool,
+) -> Result<Password, Failure> {
+    let raw = if let Some(file) = &cli.password_file {
+        read_password_file(file)?
+    } else if let Some(value) = env.get("CHAT_PASSWORD") {
+        Password(value)
+    } else if terminal::can_ask() {
+        let asked = |prompt: &str| {
+            terminal::ask_password(prompt)
+                .map(Password)
+                .map_err(|e| Failure::new(format!("no password: {e}")))
+        };
+        if new_account {
+            let first = asked(&format!(
+                "New password for {user} ({} to {} characters): ",
+                scram::MIN_PASSWORD_CHARS,
+                scram::MAX_PASSWORD_CHARS
+            ))?;
+            check_password(&first, true)?;
+            let second = asked("Repeat it: ")?;
+            if first.as_str() != second.as_str() {
+                return Err(Failure::new("the passwords do not match"));
+            }
+            first
+        } else {
+            asked(&format!("Password for {user}@{}: ", cli.server))?
+        }
+    } else {
+        return Err(Failure::usage(
+            "no password: give --password-file FILE or set CHAT_PASSWORD (nobody to ask here)",
+        ));
+    };
+    check_password(&raw, new_account)?;
+    Ok(raw)
+}
+
+/// A password that breaks the length rule cannot be anyone's: a login with it is refused as a
+/// failed login (exit 2) without bothering the server; a new account gets the rule explained.
+fn check_password(password: &Password, new_account: bool) -> Result<(), Failure> {
+    match scram::normalize_password(password.as_str()) {
+        Ok(_) => Ok(()),
+        Err(e) if new_account => Err(Failure::new(e.to_string())),
+        Err(e) => Err(Failure {
+            code: exit::AUTH,
+            message: format!("login failed: {e}"),
+        }),
+    }
+}
+
+/// The first line of a small file.
+fn read_first_line(file: &Path, what: &str) -> Result<Password, Failure> {
+    const MAX_LEN: u64 = 4096;
+    let failure = |reason: String| Failure::new(format!("{what} {}: {reason}", file.display()));
+    let mut bytes = Vec::new();
+    fs::File::open(file)
+        .and_then(|f| f.take(MAX_LEN + 1).read_to_end(&mut bytes))
+        .map_err(|e| failure(e.to_string()))?;
+    if bytes.len() as u64 > MAX_LEN {
+        return Err(failure("too large".into()));
+    }
+    let text = Password(String::from_utf8(bytes).map_err(|_| failure("not UTF-8 text".into()))?);
+    let line = text.as_str().lines().next().unwrap_or_default();
+    if line.is_empty() {
+        return Err(failure("the first line is empty".into()));
+    }
+    Ok(Password(line.to_owned()))
+}
+
+fn read_password_file(file: &Path) -> Result<Password, Failure> {
+    read_first_line(file, "password file")
+}
+
+/// The PSK: `--psk-file`, else `CHAT_PSK`, else none. Both hold the base64 that
+/// `chatd gen-psk` prints.
+pub fn psk(cli: &Cli, env: &Env<'_>) -> Result<Option<Secret>, Failure> {
+    let (text, source) = if let Some(file) = &cli.psk_file {
+        (
+            read_first_line(file, "PSK file")?,
+            format!("PSK file {}", file.display()),
+        )
+    } else if let Some(value) = env.get("CHAT_PSK") {
+        (Password(value), "CHAT_PSK".to_owned())
+    } else {
+        return Ok(None);
+    };
+    let bytes = base64_decode(text.as_str().trim()).map(KeyBytes);
+    match bytes {
+        Some(bytes) if bytes.0.len() == 32 => {
+            let mut key = Secret::new([0; 32]);
+            key.copy_from_slice(&bytes.0);
+            Ok(Some(key))
+        }
+        _ => Err(Failure::new(format!(
+            "{source}: not a pre-shared key (want the base64 of 32 bytes that `chatd gen-psk` prints)"
+        ))),
+    }
+}
+
+/// Decoded key bytes, wiped when dropped.
+struct KeyBytes(Vec<u8>);
+
+impl Drop for KeyBytes {
+    fn drop(&mut self) {
+        self.0.iter_mut().for_each(|b| *b = 0);
+        std::hint::black_box(&self.0);
+    }
+}
+
+/// Standard base64, padded or not; `None` for anything else.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim_end_matches('=');
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for byte in text.bytes() {
+        let value = match byte {
+            b'A'..=b'Z' => byte - b'A',
+            b'a'..=b'z' => byte - b'a' + 26,
+            b'0'..=b'9' => byte - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(value);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    (bits < 6 && acc == 0).then_some(out)
+}
+
+/// The connection settings of the command line.
+pub fn client_options(cli: &Cli, psk: Option<Secret>) -> ClientOptions {
+    let known = cli
+        .known_servers
+        .clone()
+        .unwrap_or_else(default_known_servers);
+    let mut options = ClientOptions::new(cli.server.clone(), known);
+    options.psk = psk;
+    options.accept_new_key = cli.accept_new_key;
+    options.session = SessionOptions {
+        psk: None,
+        min_iterations: cli.iterations.min,
+        register_iterations: cli.iterations.register,
+    };
+    options
+}
+
+/// Connects and checks the server key. An unknown key is shown and asked about when a person
+/// is there; if it is accepted, the connection is made afresh, so that time spent comparing
+/// fingerprints does not count against the server's login deadline.
+pub fn connect(options: &ClientOptions) -> Result<Client, Failure> {
+    let mut asked = false;
+    let file = options.known_servers.display().to_string();
+    let client = Client::connect(options, &mut |server, fingerprint| {
+        if !terminal::can_ask() {
+            return false;
+        }
+        asked = true;
+        eprintln!(
+            "The server {server} is not in {file} yet.\n\
+             Its key fingerprint is {fingerprint}.\n\
+             Compare it with the one the server's operator gives you (chatd logs it at start)."
+        );
+        terminal::ask_yes_no("Trust this key and remember it? [yes/no]: ")
+    })?;
+    if asked {
+        drop(client);
+        return Ok(Client::connect(options, &mut |_, _| false)?);
+    }
+    Ok(client)
+}
+
+/// A logged-in connection, with what the login told us.
+pub struct Session {
+    pub client: Client,
+    pub user: String,
+    /// The rooms we are in, from our own join and leave notices.
+    pub rooms: BTreeSet<String>,
+    /// Events that arrived during the login barrier (offline private messages, notices about
+    /// others...), to be handled before `client.next_event`.
+    pub early: VecDeque<Event>,
+    next_nonce: u64,
+}
+
+impl Session {
+    /// Logs in and waits for the login's aftermath (our rooms, offline messages) to arrive.
+    pub fn login(mut client: Client, user: &str, password: &Password) -> Result<Session, Failure> {
+        client.login(user, password.as_str())?;
+        let mut session = Session {
+            client,
+            user: user.to_owned(),
+            rooms: BTreeSet::new(),
+            early: VecDeque::new(),
+            next_nonce: BARRIER_NONCE,
+        };
+        session.barrier(REQUEST_TIMEOUT, &mut |_| {})?;
+        Ok(session)
+    }
+
+    /// Sends a PING and waits for its PONG. The server answers in order, so everything caused
+    /// by what was sent before has arrived by then. Our own join/leave notices update `rooms`;
+    /// other events go to `early`, after being shown to `seen`.
+    pub fn barrier(
+        &mut self,
+        timeout: Duration,
+        seen: &mut dyn FnMut(&Event),
+    ) -> Result<(), Failure> {
+        let nonce = self.ping()?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.client.next_event(Some(left))? {
+                Some(Event::Pong { nonce: n }) if n == nonce => return Ok(()),
+                Some(event) => {
+                    if !self.track(&event) {
+                        seen(&event);
+                        self.early.push_back(event);
+                    }
+                }
+                None => return Err(ClientError::Timeout("the server's answer").into()),
+            }
+        }
+    }
+
+    /// Sends a PING of our own; its PONG comes after the answers to everything sent before.
+    pub fn ping(&mut self) -> Result<u64, Failure> {
+        let nonce = self.next_nonce;
+        self.next_nonce += 1;
+        self.client.send(&Message::Ping { nonce })?;
+        Ok(nonce)
+    }
+
+    /// Updates `rooms` from our own join/leave notices; true if `event` was one.
+    pub fn track(&mut self, event: &Event) -> bool {
+        match event {
+            Event::Notice {
+                kind, room, user, ..
+            } if *user == self.user => {
+                match kind {
+                    NoticeKind::Join => {
+                        self.rooms.insert(room.clone());
+                    }
+                    NoticeKind::Leave => {
+                        self.rooms.remove(room);
+                    }
+                    NoticeKind::Disconnect => return false,
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Joins `room` unless we are in it already.
+    pub fn join(&mut self, room: &str) -> Result<(), Failure> {
+        if self.rooms.contains(room) {
+            return Ok(());
+        }
+        let me = self.user.clone();
+        self.request(&Message::Join { room }, |event| {
+            matches!(event, Event::Notice { kind: NoticeKind::Join, room: r, user, .. }
+                if r == room && *user == me)
+        })?;
+        self.rooms.insert(room.to_owned());
+        Ok(())
+    }
+
+    /// Sends a request and waits for its answer (`wanted`) or an ERROR about it; other events
+    /// wait, in order, for `next_event`.
+    pub fn request(
+        &mut self,
+        message: &Message<'_>,
+        mut wanted: impl FnMut(&Event) -> bool,
+    ) -> Result<Event, Failure> {
+        let kind = message.kind();
+        self.client.send(message)?;
+        let answer = self.client.wait_for(REQUEST_TIMEOUT, |event| {
+            wanted(event) || matches!(event, Event::Error { ref_type, .. } if *ref_type == kind)
+        })?;
+        match answer {
+            Event::Error {
+                code,
+                ref_type,
+                detail,
+            } => Err(Failure::new(server_error(code, ref_type, &detail))),
+            answer => Ok(answer),
+        }
+    }
+
+    /// The next event: first those kept from the barrier, then the connection's.
+    pub fn next_event(&mut self, timeout: Option<Duration>) -> Result<Option<Event>, ClientError> {
+        if let Some(event) = self.early.pop_front() {
+            return Ok(Some(event));
+        }
+        self.client.next_event(timeout)
+    }
+
+    /// Ends the session cleanly (QUIT); a failure to say goodbye changes nothing for the user.
+    pub fn quit(self) {
+        let _ = self.client.quit("bye");
+    }
+}
+
+/// Connects and logs in, asking for what is missing.
+pub fn open(cli: &Cli, env: &Env<'_>) -> Result<Session, Failure> {
+    let user = user(cli)?;
+    let password = password(cli, env, &user, false)?;
+    let options = client_options(cli, psk(cli, env)?);
+    let client = connect(&options)?;
+    Session::login(client, &user, &password)
+}
+
+/// `chat register`: creates the account, then says goodbye.
+pub fn register(cli: &Cli, env: &Env<'_>) -> Result<(), Failure> {
+    let user = user(cli)?;
+    let password = password(cli, env, &user, true)?;
+    let options = client_options(cli, psk(cli, env)?);
+    let mut client = connect(&options)?;
+    client
+        .register(&user, password.as_str())
+        .map_err(|e| match e {
+            ClientError::Server { code, detail } => Failure::new(server_error(
+                code,
+                chat::wire::message::kind::REGISTER,
+                &detail,
+            )),
+            other => Failure::from(other),
+        })?;
+    let _ = client.quit("bye");
+    terminal::tell(&format!("Account {user} created on {}.", cli.server));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_of_keys() {
+        assert_eq!(base64_decode("").as_deref(), Some(&b""[..]));
+        assert_eq!(base64_decode("aGk=").as_deref(), Some(&b"hi"[..]));
+        assert_eq!(base64_decode("aGk").as_deref(), Some(&b"hi"[..]));
+        assert_eq!(base64_decode("Zm9vYmFy").as_deref(), Some(&b"foobar"[..]));
+        assert_eq!(base64_decode("Zm9vYg==").as_deref(), Some(&b"foob"[..]));
+        assert_eq!(base64_decode("Zm9vYh=="), None, "stray low bits");
+        assert_eq!(base64_decode("a"), None);
+        assert_eq!(base64_decode("a b"), None);
+        assert_eq!(base64_decode("//8="), Some(vec![0xff, 0xff]));
+    }
+
+    fn cli_with_files(password_file: Option<&Path>, psk_file: Option<&Path>) -> Cli {
+        let mut cli = match crate::cli::parse(&[], &|_| None) {
+            Ok(crate::cli::Invocation::Run(cli)) => *cli,
+            _ => panic!("parse"),
+        };
+        cli.password_file = password_file.map(Path::to_path_buf);
+        cli.psk_file = psk_file.map(Path::to_path_buf);
+        cli
+    }
+
+    #[test]
+    fn secrets_from_files_and_variables() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pw_file = dir.path().join("pw");
+        fs::write(&pw_file, "correct horse battery\r\nignored\n").expect("write");
+        let no_env = |_: &str| None;
+        let cli = cli_with_files(Some(&pw_file), None);
+        let pw = password(&cli, &Env(&no_env), "alice", false).expect("password");
+        assert_eq!(pw.as_str(), "correct horse battery");
+
+        let env = |key: &str| (key == "CHAT_PASSWORD").then(|| "from the environment".to_owned());
+        let cli = cli_with_files(None, None);
+        let pw = password(&cli, &Env(&env), "alice", false).expect("password");
+        assert_eq!(pw.as_str(), "from the environment");
+
+        let short = |key: &str| (key == "CHAT_PASSWORD").then(|| "short".to_owned());
+        let login = password(&cli, &Env(&short), "alice", false)
+            .err()
+            .expect("short");
+        assert_eq!(login.code, exit::AUTH);
+        let new = password(&cli, &Env(&short), "alice", true)
+            .err()
+            .expect("short");
+        assert_eq!(
+            (new.code, new.message.as_str()),
+            (1, "password too short: at least 12 characters")
+        );
+
+        let missing = cli_with_files(Some(&dir.path().join("nope")), None);
+        let failure = password(&missing, &Env(&no_env), "alice", false)
+            .err()
+            .expect("missing");
+        assert!(
+            failure.message.starts_with("password file "),
+            "{}",
+            failure.message
+        );
+
+        let key_file = dir.path().join("psk");
+        fs::write(&key_file, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n").expect("write");
+        let cli = cli_with_files(None, Some(&key_file));
+        let key = psk(&cli, &Env(&no_env)).expect("psk").expect("some");
+        assert_eq!(key[31], 31);
+        let env = |key: &str| (key == "CHAT_PSK").then(|| "c2VjcmV0".to_owned());
+        let cli = cli_with_files(None, None);
+        let failure = psk(&cli, &Env(&env)).expect_err("too short");
+        assert!(
+            failure
+                .message
+                .starts_with("CHAT_PSK: not a pre-shared key")
+        );
+        assert!(!failure.message.contains("c2VjcmV0"), "never echo a secret");
+        assert!(psk(&cli, &Env(&no_env)).expect("none").is_none());
+    }
+}
