@@ -15,9 +15,11 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use base64ct::{Base64, Base64Unpadded, Encoding};
 use log::LevelFilter;
 use zeroize::Zeroizing;
+
+use crate::psk;
+use crate::wire::crypto::Secret;
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
@@ -114,7 +116,7 @@ pub struct Config {
     /// Default Open.
     pub registration: Registration,
     /// The handshake pre-shared key (NXpsk0), if any. Default none.
-    pub psk: Option<Zeroizing<[u8; 32]>>,
+    pub psk: Option<Secret>,
     /// The `psk_file` key as written. [`Config::from_str`] only records it; [`Config::load`] and
     /// [`parse_args`] read it into `psk`.
     pub psk_file: Option<PathBuf>,
@@ -423,12 +425,12 @@ impl Config {
         let Some(path) = &self.psk_file else {
             return Ok(());
         };
-        let key = read_psk_file(path).map_err(|reason| ConfigError::Psk {
+        let key = psk::read_psk_file(path).map_err(|e| ConfigError::Psk {
             source: match line {
                 Some(line) => format!("{origin}:{line}: psk_file \"{}\"", path.display()),
                 None => format!("psk_file \"{}\"", path.display()),
             },
-            reason,
+            reason: e.to_string(),
         })?;
         self.psk = Some(key);
         Ok(())
@@ -878,38 +880,10 @@ fn fmt_duration(d: Duration) -> String {
     format!("{ms}ms")
 }
 
-/// Base64 (padded or not) of exactly 32 bytes. Errors never contain the input.
-fn decode_psk(text: &str) -> Result<Zeroizing<[u8; 32]>, String> {
-    let text = text.trim();
-    let bytes = Base64::decode_vec(text)
-        .or_else(|_| Base64Unpadded::decode_vec(text))
-        .map(Zeroizing::new)
-        .map_err(|_| "not valid base64 (make a PSK with `chatd gen-psk`)".to_owned())?;
-    if bytes.len() != 32 {
-        return Err(format!(
-            "decodes to {} bytes, need exactly 32 (make a PSK with `chatd gen-psk`)",
-            bytes.len()
-        ));
-    }
-    let mut key = Zeroizing::new([0u8; 32]);
-    key.copy_from_slice(&bytes);
-    Ok(key)
-}
-
-fn read_psk_file(path: &Path) -> Result<Zeroizing<[u8; 32]>, String> {
-    // Far more than base64 of 32 bytes plus a newline; refuse to slurp a wrong, huge file.
-    const MAX_LEN: u64 = 1024;
-    let meta = fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
-    if meta.len() > MAX_LEN {
-        return Err(format!(
-            "is {} bytes, too large for base64 of 32 bytes",
-            meta.len()
-        ));
-    }
-    let bytes = Zeroizing::new(fs::read(path).map_err(|e| format!("cannot read: {e}"))?);
-    let text =
-        std::str::from_utf8(&bytes).map_err(|_| "not valid base64 (not even text)".to_owned())?;
-    decode_psk(text)
+/// The `psk` key and `CHAT_PSK`: base64 (padded or not) of exactly 32 bytes. Errors never
+/// contain the input.
+fn decode_psk(text: &str) -> Result<Secret, String> {
+    psk::parse_psk(text).map_err(|e| e.to_string())
 }
 
 // --- command line ---

@@ -6,6 +6,7 @@
 
 mod ui;
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -95,10 +96,7 @@ fn main() -> ExitCode {
         }
     };
     if let (Some(path), None) = (&args.psk_file, &options.psk) {
-        let key = std::fs::read_to_string(path)
-            .map_err(|e| e.to_string())
-            .and_then(|text| net::decode_psk(&text));
-        match key {
+        match chat::psk::read_psk_file(Path::new(path)) {
             Ok(key) => options.psk = Some(key),
             Err(e) => {
                 eprintln!("chat-gui: --psk-file {path}: {e}");

@@ -8,7 +8,6 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use base64ct::{Base64, Encoding};
 use chat::client::{Client, ClientError, ClientOptions};
 use chat::wire::crypto::Secret;
 use chat::wire::message::code;
@@ -110,7 +109,10 @@ impl NetOptions {
             session.min_iterations = parse_count("CHAT_SCRAM_MIN_ITERATIONS", &value)?;
         }
         let psk = match lookup("CHAT_PSK") {
-            Some(value) => Some(decode_psk(&value).map_err(|e| format!("CHAT_PSK: {e}"))?),
+            Some(value) => Some(
+                chat::psk::parse_psk(&Zeroizing::new(value))
+                    .map_err(|e| format!("CHAT_PSK: {e}"))?,
+            ),
             None => None,
         };
         Ok(NetOptions {
@@ -138,20 +140,6 @@ fn parse_count(name: &str, value: &str) -> Result<u32, String> {
         .ok()
         .filter(|n| *n > 0)
         .ok_or_else(|| format!("{name}: \"{value}\" is not a positive whole number"))
-}
-
-/// A PSK as `chatd gen-psk` prints it: base64 of exactly 32 bytes.
-pub fn decode_psk(text: &str) -> Result<Secret, String> {
-    let bytes = Zeroizing::new(
-        Base64::decode_vec(text.trim())
-            .map_err(|_| "not valid base64 (make a PSK with `chatd gen-psk`)".to_owned())?,
-    );
-    let mut key = Zeroizing::new([0u8; 32]);
-    if bytes.len() != key.len() {
-        return Err(format!("decodes to {} bytes, need exactly 32", bytes.len()));
-    }
-    key.copy_from_slice(&bytes);
-    Ok(key)
 }
 
 /// Starts the network thread. `notify` is called on that thread for every event.

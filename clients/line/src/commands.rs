@@ -10,7 +10,6 @@ use chat::client::ClientError;
 use chat::wire::message::{Message, check_text, code, kind};
 use chat::wire::session::{ChatMessage, Event, Target};
 
-use crate::clock::Zone;
 use crate::failure::{Failure, server_error};
 use crate::history::HistoryPager;
 use crate::lines::{Line, spawn_stdin_reader};
@@ -48,7 +47,7 @@ impl Out {
 fn aside(session: &Session, event: &Event) {
     if let Event::Message(m) = event {
         if matches!(m.target, Target::User(_)) && m.from != session.user {
-            let human = Formatter::new(false, &session.user, Zone::local());
+            let human = Formatter::new(false, &session.user, chrono::Local);
             eprintln!("{}", human.message(m));
         }
     }

@@ -5,7 +5,6 @@
 #![forbid(unsafe_code)]
 
 mod cli;
-mod clock;
 mod commands;
 mod failure;
 mod history;
@@ -16,7 +15,6 @@ mod session;
 mod terminal;
 
 use cli::{Cli, Command, DEFAULT_ROOM, Invocation};
-use clock::Zone;
 use commands::Out;
 use failure::Failure;
 use output::Formatter;
@@ -56,7 +54,7 @@ fn dispatch(cli: &Cli, env: &Env<'_>) -> Result<(), Failure> {
         return session::register(cli, env);
     }
     let mut session = session::open(cli, env)?;
-    let fmt = Formatter::new(cli.json, &session.user, Zone::local());
+    let fmt = Formatter::new(cli.json, &session.user, chrono::Local);
     let mut out = Out::new();
     // `who` and `search` cover everything unless a room is named.
     let named_room = if cli.room_given {

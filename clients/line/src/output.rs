@@ -6,19 +6,19 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use chat::wire::NoticeKind;
 use chat::wire::session::{ChatMessage, Target};
+use chrono::{DateTime, Datelike, Local, TimeZone, Timelike, Utc};
 use serde_json::Value;
 
-use crate::clock::{LocalTime, Zone};
-
-/// Turns events into output lines for one user.
-pub struct Formatter {
+/// Turns events into output lines for one user, with times in `zone`: [`Local`] (which follows
+/// `TZ`, else /etc/localtime, else UTC) except in tests, which pin one.
+pub struct Formatter<Tz: TimeZone = Local> {
     pub json: bool,
     me: String,
-    zone: Zone,
+    zone: Tz,
 }
 
-impl Formatter {
-    pub fn new(json: bool, me: &str, zone: Zone) -> Formatter {
+impl<Tz: TimeZone> Formatter<Tz> {
+    pub fn new(json: bool, me: &str, zone: Tz) -> Formatter<Tz> {
         Formatter {
             json,
             me: me.to_owned(),
@@ -151,16 +151,29 @@ impl Formatter {
 
     /// `HH:MM`, with the date in front when it is not today.
     fn time(&self, ts: u64, now: u64) -> String {
-        let t = LocalTime::from_millis(ts, &self.zone);
-        let today = LocalTime::from_millis(now, &self.zone);
-        if t.same_day(&today) {
-            format!("{:02}:{:02}", t.hour, t.minute)
+        let t = self.local(ts);
+        let today = self.local(now);
+        if (t.year(), t.ordinal()) == (today.year(), today.ordinal()) {
+            format!("{:02}:{:02}", t.hour(), t.minute())
         } else {
             format!(
                 "{:04}-{:02}-{:02} {:02}:{:02}",
-                t.year, t.month, t.day, t.hour, t.minute
+                t.year(),
+                t.month(),
+                t.day(),
+                t.hour(),
+                t.minute()
             )
         }
+    }
+
+    /// `ms` since the epoch in this zone; a time beyond the calendar reads as its last moment.
+    fn local(&self, ms: u64) -> DateTime<Tz> {
+        i64::try_from(ms)
+            .ok()
+            .and_then(DateTime::from_timestamp_millis)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+            .with_timezone(&self.zone)
     }
 }
 
@@ -233,7 +246,7 @@ mod tests {
 
     #[test]
     fn human_lines() {
-        let f = Formatter::new(false, "bob", Zone::utc());
+        let f = Formatter::new(false, "bob", Utc);
         assert_eq!(
             f.message_at(&room_message("hi there"), TS + 60_000),
             "[22:13] #general alice: hi there"
@@ -283,8 +296,53 @@ mod tests {
     }
 
     #[test]
+    fn times_are_in_the_given_zone() {
+        use chrono::FixedOffset;
+        let hour = 3_600_000;
+        // 22:13 UTC on the 14th is 03:43 on the 15th in India.
+        let india = Formatter::new(false, "bob", FixedOffset::east_opt(19_800).expect("offset"));
+        let m = room_message("namaste");
+        assert_eq!(
+            india.message_at(&m, TS - 2 * hour),
+            "[03:43] #general alice: namaste"
+        );
+        assert_eq!(
+            india.message_at(&m, TS - 4 * hour),
+            "[2023-11-15 03:43] #general alice: namaste",
+            "the 14th there: the date shows"
+        );
+        // 17:13 on the 14th in New York in winter; still the 14th there three hours later.
+        let new_york = Formatter::new(
+            false,
+            "bob",
+            FixedOffset::west_opt(5 * 3600).expect("offset"),
+        );
+        assert_eq!(
+            new_york.message_at(&m, TS + 3 * hour),
+            "[17:13] #general alice: namaste"
+        );
+        assert_eq!(
+            Formatter::new(false, "bob", Utc).message_at(&m, TS + 3 * hour),
+            "[2023-11-14 22:13] #general alice: namaste"
+        );
+        // Nonsense times do not panic, in any zone.
+        for ts in [0, u64::MAX, i64::MAX as u64] {
+            let m = ChatMessage {
+                ts,
+                ..room_message("x")
+            };
+            assert!(india.message_at(&m, TS).starts_with('['));
+            assert!(
+                Formatter::new(false, "bob", Local)
+                    .message_at(&m, TS)
+                    .starts_with('[')
+            );
+        }
+    }
+
+    #[test]
     fn terminal_escapes_are_defused() {
-        let f = Formatter::new(false, "bob", Zone::utc());
+        let f = Formatter::new(false, "bob", Utc);
         let line = f.message_at(&room_message("\u{1b}[2Jgone\u{202e}olleh\r"), TS);
         assert_eq!(
             line,
@@ -295,7 +353,7 @@ mod tests {
 
     #[test]
     fn json_objects() {
-        let f = Formatter::new(true, "bob", Zone::utc());
+        let f = Formatter::new(true, "bob", Utc);
         let line = f.message_at(&room_message("say \"hi\"\n"), TS);
         assert_eq!(
             line,

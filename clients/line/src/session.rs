@@ -147,63 +147,16 @@ fn read_password_file(file: &Path) -> Result<Password, Failure> {
 /// The PSK: `--psk-file`, else `CHAT_PSK`, else none. Both hold the base64 that
 /// `chatd gen-psk` prints.
 pub fn psk(cli: &Cli, env: &Env<'_>) -> Result<Option<Secret>, Failure> {
-    let (text, source) = if let Some(file) = &cli.psk_file {
-        (
-            read_first_line(file, "PSK file")?,
-            format!("PSK file {}", file.display()),
-        )
+    let key = if let Some(file) = &cli.psk_file {
+        chat::psk::read_psk_file(file)
+            .map_err(|e| Failure::new(format!("PSK file {}: {e}", file.display())))?
     } else if let Some(value) = env.get("CHAT_PSK") {
-        (Password(value), "CHAT_PSK".to_owned())
+        chat::psk::parse_psk(Password(value).as_str())
+            .map_err(|e| Failure::new(format!("CHAT_PSK: {e}")))?
     } else {
         return Ok(None);
     };
-    let bytes = base64_decode(text.as_str().trim()).map(KeyBytes);
-    match bytes {
-        Some(bytes) if bytes.0.len() == 32 => {
-            let mut key = Secret::new([0; 32]);
-            key.copy_from_slice(&bytes.0);
-            Ok(Some(key))
-        }
-        _ => Err(Failure::new(format!(
-            "{source}: not a pre-shared key (want the base64 of 32 bytes that `chatd gen-psk` prints)"
-        ))),
-    }
-}
-
-/// Decoded key bytes, wiped when dropped.
-struct KeyBytes(Vec<u8>);
-
-impl Drop for KeyBytes {
-    fn drop(&mut self) {
-        self.0.iter_mut().for_each(|b| *b = 0);
-        std::hint::black_box(&self.0);
-    }
-}
-
-/// Standard base64, padded or not; `None` for anything else.
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let text = text.trim_end_matches('=');
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for byte in text.bytes() {
-        let value = match byte {
-            b'A'..=b'Z' => byte - b'A',
-            b'a'..=b'z' => byte - b'a' + 26,
-            b'0'..=b'9' => byte - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(value);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    (bits < 6 && acc == 0).then_some(out)
+    Ok(Some(key))
 }
 
 /// The connection settings of the command line.
@@ -413,19 +366,6 @@ pub fn register(cli: &Cli, env: &Env<'_>) -> Result<(), Failure> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn base64_of_keys() {
-        assert_eq!(base64_decode("").as_deref(), Some(&b""[..]));
-        assert_eq!(base64_decode("aGk=").as_deref(), Some(&b"hi"[..]));
-        assert_eq!(base64_decode("aGk").as_deref(), Some(&b"hi"[..]));
-        assert_eq!(base64_decode("Zm9vYmFy").as_deref(), Some(&b"foobar"[..]));
-        assert_eq!(base64_decode("Zm9vYg==").as_deref(), Some(&b"foob"[..]));
-        assert_eq!(base64_decode("Zm9vYh=="), None, "stray low bits");
-        assert_eq!(base64_decode("a"), None);
-        assert_eq!(base64_decode("a b"), None);
-        assert_eq!(base64_decode("//8="), Some(vec![0xff, 0xff]));
-    }
-
     fn cli_with_files(password_file: Option<&Path>, psk_file: Option<&Path>) -> Cli {
         let mut cli = match crate::cli::parse(&[], &|_| None) {
             Ok(crate::cli::Invocation::Run(cli)) => *cli,
@@ -482,12 +422,21 @@ mod tests {
         let env = |key: &str| (key == "CHAT_PSK").then(|| "c2VjcmV0".to_owned());
         let cli = cli_with_files(None, None);
         let failure = psk(&cli, &Env(&env)).expect_err("too short");
-        assert!(
-            failure
-                .message
-                .starts_with("CHAT_PSK: not a pre-shared key")
+        assert_eq!(
+            failure.message,
+            "CHAT_PSK: decodes to 6 bytes, need exactly 32 (make a PSK with `chatd gen-psk`)"
         );
-        assert!(!failure.message.contains("c2VjcmV0"), "never echo a secret");
+        let junk = |key: &str| (key == "CHAT_PSK").then(|| "sec ret!".to_owned());
+        let failure = psk(&cli, &Env(&junk)).expect_err("not base64");
+        assert!(!failure.message.contains("sec ret"), "never echo a secret");
+        let cli = cli_with_files(None, Some(&dir.path().join("nope")));
+        let failure = psk(&cli, &Env(&env)).expect_err("missing file");
+        assert!(
+            failure.message.starts_with("PSK file ") && failure.message.contains(": cannot read: "),
+            "{}",
+            failure.message
+        );
+        let cli = cli_with_files(None, None);
         assert!(psk(&cli, &Env(&no_env)).expect("none").is_none());
     }
 }

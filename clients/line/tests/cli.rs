@@ -151,6 +151,28 @@ fn history_pages_back_over_several_pages() {
         );
     }
 
+    // Human times are local times, in the zone `TZ` names.
+    let ts = acked[0]["ts"].as_i64().expect("ts");
+    let india = chrono::FixedOffset::east_opt(5 * 3600 + 1800).expect("offset");
+    let hhmm = chrono::DateTime::from_timestamp_millis(ts)
+        .expect("ts in range")
+        .with_timezone(&india)
+        .format("%H:%M");
+    let id_2 = acked[1]["id"].as_u64().expect("id").to_string();
+    let mut first = env.chat(
+        "alice",
+        &["-r", "ops", "history", "--limit", "1", "--before", &id_2],
+    );
+    first.env("TZ", "<+0530>-5:30");
+    let first = run(&mut first, None);
+    assert_success(&first, "history in another zone");
+    let line = text(&first.stdout);
+    assert!(
+        line.trim_end()
+            .ends_with(&format!("{hhmm}] #ops alice: m1")),
+        "local time {hhmm}: {line}"
+    );
+
     // Search looks in every room without --room, in one with it.
     let found = run(&mut env.chat("alice", &["--json", "search", "m24"]), None);
     assert_success(&found, "search");
