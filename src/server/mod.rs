@@ -43,8 +43,11 @@ use rooms::Rooms;
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
 const SIGNALS: Token = Token(usize::MAX - 3);
-/// Bytes asked of the socket per read.
-const READ_CHUNK: usize = 32 * 1024;
+/// Bytes asked of the socket per read, at least.
+const READ_CHUNK: usize = 64 * 1024;
+/// The shared read buffer: a read, plus a connection's unprocessed input (under one frame, or a
+/// read's worth when it was throttled mid-read).
+const READ_BUF: usize = 2 * READ_CHUNK + 2 * 16 * 1024;
 /// How often stale abuse counters are dropped.
 const HOUSEKEEPING: Duration = Duration::from_secs(60);
 
@@ -208,6 +211,8 @@ pub struct Server {
     dirty: Vec<usize>,
     /// Connections to close at the end of this turn.
     doomed: Vec<usize>,
+    /// Where every read lands (see `service_read`).
+    read_buf: Vec<u8>,
     /// Connections that may read again and must be read without waiting for an event.
     resume: Vec<usize>,
     next_serial: u64,
@@ -232,8 +237,10 @@ impl Server {
             Store::open(&data_dir.join("chat.db"), durability).map_err(ServerError::Store)?;
         let next_id = store.max_message_id().map_err(ServerError::Store)? + 1;
         let poll = Poll::new().map_err(io_error("cannot create the poller"))?;
-        let mut listener = TcpListener::bind(config.listen)
-            .map_err(io_error(format!("cannot listen on {}", config.listen)))?;
+        let mut listener = TcpListener::from_std(
+            listen(config.listen)
+                .map_err(io_error(format!("cannot listen on {}", config.listen)))?,
+        );
         let local_addr = listener
             .local_addr()
             .map_err(io_error("listener address"))?;
@@ -266,6 +273,7 @@ impl Server {
             timers: BinaryHeap::new(),
             dirty: Vec::new(),
             doomed: Vec::new(),
+            read_buf: vec![0; READ_BUF],
             resume: Vec::new(),
             next_serial: 1,
             max_connections,
@@ -516,45 +524,46 @@ impl Server {
         self.mark_dirty(key);
     }
 
-    /// Reads and acts on everything the connection may give now.
+    /// Reads and acts on everything the connection may give now. Reads go into one buffer
+    /// shared by all connections; a connection keeps only its unprocessed tail, usually nothing.
     fn service_read(&mut self, key: usize, now: Instant) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        let mut rbuf = std::mem::take(&mut conn.rbuf);
+        let mut buf = std::mem::take(&mut self.read_buf);
+        let mut end = conn.rbuf.len();
+        buf[..end].copy_from_slice(&conn.rbuf);
+        conn.rbuf = Vec::new();
         loop {
-            let consumed = self.act_on_input(key, &mut rbuf, now);
-            rbuf.drain(..consumed);
+            let consumed = self.act_on_input(key, &mut buf[..end], now);
+            buf.copy_within(consumed..end, 0);
+            end -= consumed;
             let Some(conn) = self.conns.get_mut(key) else {
-                return;
+                break;
             };
-            if !conn.may_read() || rbuf.len() > self.config.max_frame + LEN_BYTES {
+            // Unprocessed input is under one frame unless the connection was throttled, and then
+            // nothing more is read; either way there is room for a full read.
+            if !conn.may_read() || buf.len() - end < READ_CHUNK {
                 break;
             }
-            let filled = rbuf.len();
-            rbuf.resize(filled + READ_CHUNK, 0);
-            match conn.socket.read(&mut rbuf[filled..]) {
+            match conn.socket.read(&mut buf[end..]) {
                 Ok(0) => {
-                    rbuf.truncate(filled);
                     self.kill(key, "peer closed");
                     break;
                 }
-                Ok(n) => rbuf.truncate(filled + n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    rbuf.truncate(filled);
-                    break;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => rbuf.truncate(filled),
+                Ok(n) => end += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    rbuf.truncate(filled);
                     self.kill(key, &format!("read error: {e}"));
                     break;
                 }
             }
         }
         if let Some(conn) = self.conns.get_mut(key) {
-            conn.rbuf = if rbuf.is_empty() { Vec::new() } else { rbuf };
+            conn.rbuf = buf[..end].to_vec();
         }
+        self.read_buf = buf;
         self.mark_dirty(key);
     }
 
@@ -963,6 +972,29 @@ fn load_key(path: &std::path::Path) -> Result<[u8; 32], ServerError> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// A non-blocking listening socket with a backlog for login storms (std and mio use 128, which
+/// overflows when hundreds of clients connect at once: their SYNs are dropped and retried after
+/// a second).
+fn listen(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType, bind, socket_with, sockopt};
+    const BACKLOG: i32 = 4096;
+    let family = if addr.is_ipv4() {
+        AddressFamily::INET
+    } else {
+        AddressFamily::INET6
+    };
+    let socket = socket_with(
+        family,
+        SocketType::STREAM,
+        SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+        None,
+    )?;
+    sockopt::set_socket_reuseaddr(&socket, true)?;
+    bind(&socket, &addr)?;
+    rustix::net::listen(&socket, BACKLOG)?;
+    Ok(std::net::TcpListener::from(socket))
 }
 
 /// Raises the open-files soft limit to the hard limit and returns the connection cap it allows.

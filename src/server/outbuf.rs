@@ -89,11 +89,7 @@ impl OutBuf {
             keys.rekey();
             self.epoch_started = now;
         }
-        // Keep the plaintext buffer only while it is small: a burst must not pin memory.
-        if plain.capacity() <= 4096 {
-            self.plain = plain;
-            self.plain.clear();
-        }
+        // `plain` is dropped here: an idle connection holds no buffer.
         Ok(())
     }
 

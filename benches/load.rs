@@ -1,0 +1,281 @@
+//! The load generator: `cargo bench --bench load -- SCENARIO [flags]`. One thread on mio drives
+//! thousands of sans-I/O `ClientSession`s against chatd; see benches/README.md for the scenarios,
+//! the flags and the results.
+
+#[path = "load/mod.rs"]
+mod load;
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Duration;
+
+use load::chatd::{Chatd, ChatdSettings, find_binary};
+use load::report::{Report, table};
+use load::{Accounts, Params, Target};
+
+const USAGE: &str = "\
+usage: cargo bench --bench load -- SCENARIO [options]
+
+scenarios:
+  connect   N clients handshake and log in, at most C in flight: logins/s, chatd RSS per connection
+  fanout    N clients in #general, S of them say R msgs/s each for T s: deliveries/s, loss, latency
+  sweep     fanout at doubling R until deliveries/s grow by less than 5 % (or messages are lost)
+  history   N clients page back through a room of M messages (limit 100): pages/s
+
+options:
+  --server HOST:PORT   use a running chatd (accounts are registered over the wire) instead of
+                       starting one; it must accept --iterations and not rate-limit the generator
+  --server-pid PID     with --server: read that process's RSS
+  --clients N          clients (default: connect 1000, fanout 100, sweep 1000, history 1)
+  --concurrency C      handshakes/logins in flight at once (default 100)
+  --senders S          clients that send (default 10)
+  --rate R             messages per second per sender (default 10; the first rate of a sweep)
+  --duration T         seconds of sending or paging (default 5)
+  --bytes B            bytes per text, at least 33 (default 100)
+  --durability D       full or normal: the chatd started here (default full)
+  --iterations I       PBKDF2 count of the accounts (default 1000)
+  --messages M         history: messages in the room (default 1000000)
+  --steps K            sweep: at most K rates (default 12)
+  --pin                chatd on CPU 0 (taskset -c 0), the generator on CPU 1
+  --json               one JSON object per result on stdout instead of a table
+";
+
+struct Options {
+    scenario: String,
+    server: Option<SocketAddr>,
+    server_pid: Option<u32>,
+    params: Params,
+    durability: String,
+    steps: usize,
+    pin: bool,
+    json: bool,
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut scenario = None;
+    let mut o = Options {
+        scenario: String::new(),
+        server: None,
+        server_pid: None,
+        params: Params::default(),
+        durability: "full".into(),
+        steps: 12,
+        pin: false,
+        json: false,
+    };
+    let mut clients = None;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        fn num<T: std::str::FromStr>(name: &str, v: String) -> Result<T, String> {
+            v.replace('_', "")
+                .parse()
+                .map_err(|_| format!("{name}: not a number: {v}"))
+        }
+        match arg.as_str() {
+            // cargo bench passes --bench to harness = false targets.
+            "--bench" => {}
+            "-h" | "--help" => return Err(String::new()),
+            "--server" => {
+                let v = value(arg)?;
+                o.server = Some(
+                    v.to_socket_addrs()
+                        .map_err(|e| format!("--server {v}: {e}"))?
+                        .next()
+                        .ok_or_else(|| format!("--server {v}: no address"))?,
+                )
+            }
+            "--server-pid" => o.server_pid = Some(num(arg, value(arg)?)?),
+            "--clients" => clients = Some(num(arg, value(arg)?)?),
+            "--concurrency" => o.params.concurrency = num(arg, value(arg)?)?,
+            "--senders" => o.params.senders = num(arg, value(arg)?)?,
+            "--rate" => o.params.rate = num(arg, value(arg)?)?,
+            "--duration" => {
+                o.params.duration = Duration::from_secs_f64(num::<f64>(arg, value(arg)?)?)
+            }
+            "--bytes" => o.params.bytes = num(arg, value(arg)?)?,
+            "--iterations" => o.params.iterations = num(arg, value(arg)?)?,
+            "--messages" => o.params.messages = num(arg, value(arg)?)?,
+            "--steps" => o.steps = num(arg, value(arg)?)?,
+            "--durability" => {
+                let v = value(arg)?;
+                if v != "full" && v != "normal" {
+                    return Err(format!("--durability must be full or normal, not {v}"));
+                }
+                o.durability = v;
+            }
+            "--pin" => o.pin = true,
+            "--json" => o.json = true,
+            s if s.starts_with('-') => return Err(format!("unknown option {s}")),
+            s if scenario.is_none() => scenario = Some(s.to_string()),
+            s => return Err(format!("unexpected argument {s}")),
+        }
+    }
+    o.scenario = scenario.ok_or("which scenario?")?;
+    o.params.clients = clients.unwrap_or(match o.scenario.as_str() {
+        "connect" | "sweep" => 1000,
+        "fanout" => 100,
+        "history" => 1,
+        other => return Err(format!("unknown scenario {other}")),
+    });
+    if o.params.clients == 0 {
+        return Err("--clients must be at least 1".into());
+    }
+    Ok(o)
+}
+
+/// Lifts our open-files soft limit to the hard limit, so thousands of sockets fit.
+fn raise_open_files(wanted: usize) {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if let Some(hard) = limit.maximum {
+        limit.current = Some(hard);
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
+            eprintln!("cannot raise the open-files limit: {e}");
+        }
+    }
+    let soft = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+    if soft < wanted as u64 + 64 {
+        eprintln!("warning: open-files limit {soft} is too low for {wanted} clients");
+    }
+}
+
+/// Pins every thread of this process to CPU 1.
+fn pin_self() -> Result<(), String> {
+    let status = Command::new("taskset")
+        .args(["-a", "-cp", "1", &std::process::id().to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .map_err(|e| format!("taskset: {e}"))?;
+    if !status.success() {
+        return Err(format!("taskset -a -cp 1 failed ({status})"));
+    }
+    Ok(())
+}
+
+fn run(o: &Options) -> Result<Vec<Report>, String> {
+    raise_open_files(o.params.clients);
+    if o.pin {
+        pin_self()?;
+    }
+    let p = &o.params;
+    // With our own chatd the accounts (and the history room) go straight into its database
+    // before it starts; a running server gets them over the wire.
+    let (chatd, target, accounts) = match o.server {
+        Some(addr) => {
+            if o.scenario == "history" {
+                eprintln!(
+                    "history against --server pages through whatever #general holds; \
+                     --messages is only reported"
+                );
+            }
+            let target = Target {
+                addr,
+                pid: o.server_pid,
+                server: addr.to_string(),
+                durability: None,
+                pinned: false,
+            };
+            (None, target, Accounts::Register)
+        }
+        None => {
+            let binary = find_binary()?;
+            let dir = tempfile::Builder::new()
+                .prefix("chat-load-")
+                .tempdir()
+                .map_err(|e| format!("temporary directory: {e}"))?;
+            let data = dir.path().join("data");
+            std::fs::create_dir(&data).map_err(|e| format!("{}: {e}", data.display()))?;
+            let db = data.join("chat.db");
+            let durability = match o.durability.as_str() {
+                "normal" => chat::store::Durability::Normal,
+                _ => chat::store::Durability::Full,
+            };
+            load::precreate_accounts(&db, p, p.clients, durability)?;
+            if o.scenario == "history" {
+                let started = std::time::Instant::now();
+                load::fill_history(&db, p, p.messages)?;
+                eprintln!(
+                    "history: {} messages written in {:.1} s",
+                    p.messages,
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            let settings = ChatdSettings {
+                durability: o.durability.clone(),
+                iterations: p.iterations,
+                max_connections: p.clients + 1000,
+                pin: o.pin,
+            };
+            let chatd = Chatd::start(&binary, dir, &settings)?;
+            eprintln!(
+                "chatd {} (pid {}) on {}{}, durability {}",
+                binary.display(),
+                chatd.pid,
+                chatd.addr,
+                if o.pin { ", CPU 0" } else { "" },
+                o.durability
+            );
+            let target = Target {
+                addr: chatd.addr,
+                pid: Some(chatd.pid),
+                server: "own".into(),
+                durability: Some(o.durability.clone()),
+                pinned: o.pin,
+            };
+            (Some(chatd), target, Accounts::Exist)
+        }
+    };
+    let reports = match o.scenario.as_str() {
+        "connect" => vec![load::connect(&target, p, accounts)?],
+        "fanout" => vec![load::fanout(&target, p, accounts)?],
+        "sweep" => load::sweep(&target, p, accounts, o.steps)?,
+        "history" => vec![load::history(&target, p, accounts)?],
+        other => return Err(format!("unknown scenario {other}")),
+    };
+    if let Some(mut chatd) = chatd {
+        chatd.stop();
+    }
+    Ok(reports)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // A plain `cargo bench` runs every bench target with only `--bench`: nothing to do here.
+    if args.iter().all(|a| a == "--bench") {
+        eprintln!("load: no scenario given, nothing run (see benches/README.md)");
+        return ExitCode::SUCCESS;
+    }
+    let options = match parse(&args) {
+        Ok(o) => o,
+        Err(e) if e.is_empty() => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("load: {e}");
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&options) {
+        Ok(reports) => {
+            if options.json {
+                for r in &reports {
+                    println!("{}", r.to_json());
+                }
+            } else {
+                print!("{}", table(&reports));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("load: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
