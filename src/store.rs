@@ -270,6 +270,21 @@ pub fn search_entry_size(m: &StoredMessage) -> usize {
     8 + 8 + 1 + m.room.len() + 1 + m.from.len() + 2 + m.text.len()
 }
 
+/// The background checkpoint thread of [`Store::start_checkpointer`]; stops when dropped.
+pub struct Checkpointer {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// The server's database connection.
 #[derive(Debug)]
 pub struct Store {
@@ -328,6 +343,36 @@ impl Store {
             tx.pragma_update(None, "user_version", version + 1)?;
             tx.commit()?;
         }
+    }
+
+    /// Moves WAL checkpoints off the caller's thread: SQLite's automatic checkpoint would run
+    /// inside a commit now and then, copying the WAL into the database and syncing it while the
+    /// event loop waits. A thread with its own connection runs passive checkpoints every
+    /// `interval` instead (they never block the writer) until the returned handle is dropped.
+    pub fn start_checkpointer(
+        &self,
+        path: &Path,
+        interval: Duration,
+    ) -> Result<Checkpointer, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("checkpoint".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(interval)
+                {
+                    // A failed passive checkpoint is retried at the next tick; the WAL only grows.
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                }
+            })
+            .map_err(|e| StoreError::Corrupt(format!("cannot start the checkpoint thread: {e}")))?;
+        Ok(Checkpointer {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
     }
 
     /// Applies every write of `batch` in one transaction, in push order. On error nothing of

@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::{self, Config};
-use crate::store::{Batch, Store, StoreError};
+use crate::store::{Batch, Checkpointer, Store, StoreError};
 use crate::wire::crypto::{fingerprint, random_bytes};
 use crate::wire::frame::{Direction, LEN_BYTES, peek_len, read_unit};
 use crate::wire::handshake::{
@@ -48,6 +48,8 @@ const READ_CHUNK: usize = 64 * 1024;
 /// The shared read buffer: a read, plus a connection's unprocessed input (under one frame, or a
 /// read's worth when it was throttled mid-read).
 const READ_BUF: usize = 2 * READ_CHUNK + 2 * 16 * 1024;
+/// How often the database's write-ahead log is copied back, off the loop's thread.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
 /// How often stale abuse counters are dropped.
 const HOUSEKEEPING: Duration = Duration::from_secs(60);
 
@@ -200,6 +202,7 @@ pub struct Server {
     identity: ServerIdentity,
     auth_secret: zeroize::Zeroizing<[u8; 32]>,
     store: Store,
+    _checkpointer: Checkpointer,
     batch: Batch,
     turn: Turn,
     next_id: u64,
@@ -233,8 +236,11 @@ impl Server {
             config::Durability::Full => crate::store::Durability::Full,
             config::Durability::Normal => crate::store::Durability::Normal,
         };
-        let store =
-            Store::open(&data_dir.join("chat.db"), durability).map_err(ServerError::Store)?;
+        let db_path = data_dir.join("chat.db");
+        let store = Store::open(&db_path, durability).map_err(ServerError::Store)?;
+        let checkpointer = store
+            .start_checkpointer(&db_path, CHECKPOINT_INTERVAL)
+            .map_err(ServerError::Store)?;
         let next_id = store.max_message_id().map_err(ServerError::Store)? + 1;
         let poll = Poll::new().map_err(io_error("cannot create the poller"))?;
         let mut listener = TcpListener::from_std(
@@ -262,6 +268,7 @@ impl Server {
             identity,
             auth_secret,
             store,
+            _checkpointer: checkpointer,
             batch: Batch::default(),
             turn: Turn {
                 first_id: next_id,
