@@ -16,6 +16,10 @@ use crate::wire::crypto::{Secret, fingerprint};
 use crate::wire::message::{Message, kind};
 use crate::wire::{BusyReason, ClientSession, Event, HandshakeError, SessionError, SessionOptions};
 
+/// A key epoch lasts at most this long (PROTOCOL.md section 1; frame and byte limits are the
+/// session's).
+const REKEY_INTERVAL: Duration = Duration::from_secs(3600);
+
 /// How long connecting and each handshake or login step may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -193,6 +197,8 @@ pub struct Client {
     backlog: VecDeque<Event>,
     server_key: [u8; 32],
     last_sent: Instant,
+    /// When the keys for what this client sends were last updated (they are, hourly).
+    key_epoch_started: Instant,
     ping_interval: Duration,
     next_ping: u64,
     max_text: usize,
@@ -217,6 +223,7 @@ impl Client {
             backlog: VecDeque::new(),
             server_key: [0; 32],
             last_sent: Instant::now(),
+            key_epoch_started: Instant::now(),
             ping_interval: Duration::from_secs(30),
             next_ping: 1,
             max_text: crate::wire::message::MAX_TEXT,
@@ -394,6 +401,11 @@ impl Client {
                 return Err(ClientError::Closed);
             }
             let now = Instant::now();
+            if self.session.is_ready() && now >= self.key_epoch_started + REKEY_INTERVAL {
+                self.session.rekey()?;
+                self.flush()?;
+                self.key_epoch_started = now;
+            }
             if self.session.is_ready() && now >= self.last_sent + self.ping_interval {
                 let nonce = self.next_ping;
                 self.next_ping += 1;

@@ -38,6 +38,7 @@ use crate::wire::message::{Message, Messages, code};
 use crate::wire::{FrameKeys, Status};
 use conn::{Connection, Phase};
 use limits::{AddressRefusal, Guard};
+use outbuf::RekeyLimits;
 use rooms::Rooms;
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -865,7 +866,12 @@ impl Server {
         if conn.dead {
             return;
         }
-        if conn.out.seal(now, config.rekey_interval).is_err() {
+        let limits = RekeyLimits {
+            frames: config.rekey_frames,
+            bytes: config.rekey_bytes,
+            interval: config.rekey_interval,
+        };
+        if conn.out.seal(now, &limits).is_err() {
             self.kill(key, "cannot seal");
             return;
         }

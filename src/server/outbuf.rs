@@ -9,6 +9,24 @@ use std::time::{Duration, Instant};
 use crate::wire::frame::{FrameError, FrameKeys, MAX_PLAINTEXT, peek_len};
 use crate::wire::message::Message;
 
+/// When the server starts a new key epoch for what it sends (chat.conf's `rekey_*` keys, at most
+/// the protocol's limits).
+#[derive(Clone, Copy, Debug)]
+pub struct RekeyLimits {
+    pub frames: u64,
+    pub bytes: u64,
+    pub interval: Duration,
+}
+
+impl RekeyLimits {
+    /// Whether sealing `plain_len` more bytes (as one frame, usually) would reach a limit. The
+    /// REKEY frame counts toward the old epoch, so it goes out in the frame that reaches it.
+    fn due(&self, (frames, bytes): (u64, u64), plain_len: usize) -> bool {
+        let next_bytes = (plain_len + crate::wire::frame::FRAME_OVERHEAD + 3) as u64;
+        frames + 1 >= self.frames || bytes + next_bytes >= self.bytes
+    }
+}
+
 /// The outgoing half of a connection.
 pub struct OutBuf {
     keys: Option<FrameKeys>,
@@ -59,8 +77,8 @@ impl OutBuf {
 
     /// Seals all queued plaintext into frames of up to 16 KiB, splitting only between messages.
     /// Starts a new key epoch (a REKEY at the end of the last frame) when the current one is
-    /// due by frames, bytes or `rekey_interval`.
-    pub fn seal(&mut self, now: Instant, rekey_interval: Duration) -> Result<(), FrameError> {
+    /// due by `limits`.
+    pub fn seal(&mut self, now: Instant, limits: &RekeyLimits) -> Result<(), FrameError> {
         if self.plain.is_empty() {
             return Ok(());
         }
@@ -68,8 +86,8 @@ impl OutBuf {
             self.plain.clear();
             return Ok(());
         };
-        let rekey =
-            keys.rekey_due() || now.saturating_duration_since(self.epoch_started) >= rekey_interval;
+        let rekey = limits.due(keys.epoch_usage(), self.plain.len())
+            || now.saturating_duration_since(self.epoch_started) >= limits.interval;
         if rekey {
             Message::Rekey.encode(&mut self.plain);
         }
@@ -137,6 +155,50 @@ mod tests {
         frames
     }
 
+    const HOURLY: RekeyLimits = RekeyLimits {
+        frames: 1 << 20,
+        bytes: 1 << 30,
+        interval: Duration::from_secs(3600),
+    };
+
+    #[test]
+    fn rekeys_after_the_configured_number_of_frames() {
+        let now = Instant::now();
+        let secret = Zeroizing::new([6u8; 32]);
+        let mut out = OutBuf::new(now);
+        out.set_keys(
+            FrameKeys::new(Direction::ServerToClient, secret.clone()),
+            now,
+        );
+        let limits = RekeyLimits {
+            frames: 2,
+            ..HOURLY
+        };
+        let mut reader = FrameKeys::new(Direction::ServerToClient, secret);
+        let mut kinds = Vec::new();
+        for nonce in 0..4 {
+            out.push_encoded(&Message::Ping { nonce }.to_bytes());
+            out.seal(now, &limits).expect("seal");
+            let mut sink = Vec::new();
+            out.write_to(&mut sink).expect("write");
+            for frame in open_all(&mut sink, &mut reader) {
+                let messages: Vec<u8> = Messages::new(&frame)
+                    .map(|m| m.expect("decodes").kind())
+                    .collect();
+                if messages.last() == Some(&crate::wire::message::kind::REKEY) {
+                    reader.rekey();
+                }
+                kinds.push(messages);
+            }
+        }
+        let rekey = crate::wire::message::kind::REKEY;
+        let ping = crate::wire::message::kind::PING;
+        assert_eq!(
+            kinds,
+            vec![vec![ping], vec![ping, rekey], vec![ping], vec![ping, rekey]]
+        );
+    }
+
     #[test]
     fn packs_many_messages_into_few_frames_and_rekeys_when_due() {
         let now = Instant::now();
@@ -159,7 +221,7 @@ mod tests {
                 .to_bytes(),
             );
         }
-        out.seal(now, Duration::from_secs(3600)).expect("seal");
+        out.seal(now, &HOURLY).expect("seal");
         let mut sink = Vec::new();
         assert!(out.write_to(&mut sink).expect("write"));
         let mut reader = FrameKeys::new(Direction::ServerToClient, secret.clone());
@@ -172,9 +234,9 @@ mod tests {
         // An hour later the last frame carries REKEY and the next frame uses new keys.
         let later = now + Duration::from_secs(3600);
         out.push_encoded(&Message::Ping { nonce: 1 }.to_bytes());
-        out.seal(later, Duration::from_secs(3600)).expect("seal");
+        out.seal(later, &HOURLY).expect("seal");
         out.push_encoded(&Message::Ping { nonce: 2 }.to_bytes());
-        out.seal(later, Duration::from_secs(3600)).expect("seal");
+        out.seal(later, &HOURLY).expect("seal");
         let mut sink = Vec::new();
         out.write_to(&mut sink).expect("write");
         // PING and REKEY in one frame: 2 + (11 + 3) + 32 bytes.

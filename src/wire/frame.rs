@@ -136,9 +136,15 @@ impl FrameKeys {
         &self.traffic_secret
     }
 
-    /// Whether this key epoch has carried enough frames or bytes to need a key update.
+    /// Whether this key epoch has carried enough frames or bytes to need a key update, by the
+    /// protocol's limits.
     pub fn rekey_due(&self) -> bool {
         self.epoch_frames >= REKEY_FRAMES || self.epoch_bytes >= REKEY_BYTES
+    }
+
+    /// Frames and wire bytes sealed or opened under the current keys.
+    pub fn epoch_usage(&self) -> (u64, u64) {
+        (self.epoch_frames, self.epoch_bytes)
     }
 
     /// Moves to the next key epoch: `ts <- Expand-Label(ts, "traffic upd", "", 32)`. The old keys
