@@ -600,3 +600,42 @@ fn fake_salt_is_deterministic() {
         scram::fake_salt(&secret, user)
     );
 }
+
+/// PROTOCOL.md section 6.8: the frame, ClientHello and ServerHello decoders take arbitrary bytes
+/// without panicking. A deterministic xorshift stream keeps any failure reproducible.
+#[test]
+fn decoders_survive_random_input() {
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let identity = ServerIdentity::from_secret([3; 32]);
+    let client = ClientHandshake::new([1; 32], None, &[VERSION_1]);
+    let valid_ch = client.client_hello().to_vec();
+    let mut keys = FrameKeys::new(Direction::ClientToServer, Zeroizing::new([9; 32]));
+    let mut buf = Vec::new();
+    for round in 0..20_000 {
+        buf.clear();
+        let len = (next() % 140) as usize;
+        buf.extend((0..len).map(|_| next() as u8));
+        // Every other round starts from a valid hello with a few bytes flipped: deeper paths.
+        if round % 2 == 0 {
+            buf.clear();
+            buf.extend_from_slice(&valid_ch);
+            for _ in 0..(next() % 4 + 1) {
+                let at = (next() as usize) % buf.len();
+                buf[at] ^= next() as u8 | 1;
+            }
+        }
+        let _ = server_respond(&buf, &identity, None, [2; 32], &[VERSION_1]);
+        let _ = client.finish(&buf);
+        let _ = frame::read_unit(&buf, 1, 128);
+        let _ = keys.open(&mut buf);
+        if let Ok(Status::Complete(_, used)) = super::Message::decode(&buf) {
+            assert!(used <= buf.len());
+        }
+    }
+}
