@@ -81,6 +81,29 @@ impl Server {
         }
     }
 
+    /// Queues a NOTICE about `user` for the room's members, or only for the user's own
+    /// connections when the room is larger than `notice_max_members`.
+    pub(super) fn notice_room(
+        &mut self,
+        room: &str,
+        notice: NoticeKind,
+        user: &str,
+        durable: bool,
+    ) {
+        let members = self.rooms.room(room).map_or(0, |r| r.user_count());
+        let message = Message::Notice {
+            kind: notice,
+            room,
+            user,
+            ts: now_ms(),
+        };
+        if members <= self.config.notice_max_members {
+            self.queue(Dest::Room(room), &message, durable);
+        } else if notice != NoticeKind::Disconnect {
+            self.queue(Dest::User(user), &message, durable);
+        }
+    }
+
     /// Sends a non-durable reply to this connection only.
     fn reply(&mut self, key: usize, message: &Message<'_>) {
         self.queue(Dest::Conn(key), message, false);

@@ -1033,28 +1033,3 @@ fn raise_open_files_limit(wanted: usize) -> usize {
     }
     wanted.min(allowed)
 }
-
-impl Server {
-    /// Queues a NOTICE about `user` for the room's members, or only for the user's own
-    /// connections when the room is larger than `notice_max_members`.
-    fn notice_room(
-        &mut self,
-        room: &str,
-        notice: crate::wire::NoticeKind,
-        user: &str,
-        durable: bool,
-    ) {
-        let members = self.rooms.room(room).map_or(0, |r| r.user_count());
-        let message = Message::Notice {
-            kind: notice,
-            room,
-            user,
-            ts: now_ms(),
-        };
-        if members <= self.config.notice_max_members {
-            self.queue(Dest::Room(room), &message, durable);
-        } else if notice != crate::wire::NoticeKind::Disconnect {
-            self.queue(Dest::User(user), &message, durable);
-        }
-    }
-}
