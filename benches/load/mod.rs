@@ -219,6 +219,8 @@ pub struct Generator {
     options: SessionOptions,
     params: Params,
     rbuf: Vec<u8>,
+    /// Probes taken from one read's messages (see `read_client`).
+    probes: Vec<Probe>,
     epoch: Instant,
     tick_ns: u64,
     flush: Vec<usize>,
@@ -254,6 +256,7 @@ impl Generator {
             },
             params: params.clone(),
             rbuf: vec![0; READ_CHUNK],
+            probes: Vec::new(),
             epoch: Instant::now(),
             tick_ns: 0,
             flush: Vec::new(),
@@ -600,8 +603,24 @@ impl Generator {
             };
             // One clock reading per read: everything in it arrived together.
             let now = epoch.elapsed().as_nanos() as u64;
-            let fed = c.session.feed(&rbuf[..n]);
+            // Room messages are taken borrowed from the decrypted frame (no owned events): only
+            // the probe fields are kept, in a buffer reused across reads.
+            let probes = &mut self.probes;
+            let fed = c
+                .session
+                .feed_with(&rbuf[..n], &mut |message| match message {
+                    Message::Msg { text, .. } => {
+                        probes.extend(Probe::parse(text.as_bytes()));
+                        true
+                    }
+                    _ => false,
+                });
             self.bytes_in += n as u64;
+            let mut probes = std::mem::take(&mut self.probes);
+            for probe in probes.drain(..) {
+                self.on_probe(idx, probe, now);
+            }
+            self.probes = probes;
             self.drain_events(idx, now);
             if let Err(e) = fed {
                 return self.fail(idx, format!("session: {e}"));
@@ -859,10 +878,13 @@ impl Generator {
     }
 
     fn on_chat_message(&mut self, idx: usize, m: &ChatMessage, now: u64) {
+        if let Some(probe) = Probe::parse(m.text.as_bytes()) {
+            self.on_probe(idx, probe, now);
+        }
+    }
+
+    fn on_probe(&mut self, idx: usize, probe: Probe, now: u64) {
         let Some(run) = self.fanout.as_mut() else {
-            return;
-        };
-        let Some(probe) = Probe::parse(m.text.as_bytes()) else {
             return;
         };
         if probe.run != run.run {

@@ -287,13 +287,26 @@ impl ClientSession {
 
     /// Takes bytes received from the server. On an error the session is closed.
     pub fn feed(&mut self, data: &[u8]) -> Result<(), SessionError> {
+        self.feed_with(data, &mut |_| false)
+    }
+
+    /// Like `feed`, but each application message (MSG, PRIV, NOTICE, lists, pages) is first
+    /// offered to `take`, borrowed from the decrypted frame; one it takes (returns true for) is
+    /// not queued as an owned `Event`. Saves the copies when thousands of sessions share a thread.
+    /// Handshake, SCRAM, PING, REKEY, ERROR and QUIT are handled as by `feed`.
+    pub fn feed_with(
+        &mut self,
+        data: &[u8],
+        take: &mut dyn FnMut(&Message<'_>) -> bool,
+    ) -> Result<(), SessionError> {
         if self.is_closed() {
             return Err(SessionError::Closed);
         }
         self.inbuf.extend_from_slice(data);
-        let result = self.process_input();
+        let result = self.process_input(take);
         if self.in_start == self.inbuf.len() {
-            self.inbuf.clear();
+            // Nothing is pending: give the buffer back, so idle sessions hold no memory.
+            self.inbuf = Vec::new();
             self.in_start = 0;
         } else if self.in_start > self.inbuf.len() / 2 {
             self.inbuf.drain(..self.in_start);
@@ -443,7 +456,10 @@ impl ClientSession {
         self.state = State::Closed;
     }
 
-    fn process_input(&mut self) -> Result<(), SessionError> {
+    fn process_input(
+        &mut self,
+        take: &mut dyn FnMut(&Message<'_>) -> bool,
+    ) -> Result<(), SessionError> {
         loop {
             if matches!(self.state, State::Handshake(_)) {
                 let consumed = match read_unit(&self.inbuf[self.in_start..], 6, SERVER_HELLO_LEN)
@@ -473,7 +489,7 @@ impl ClientSession {
                 }
             };
             let plaintext = std::mem::take(&mut self.inbuf);
-            let result = self.handle_plaintext(&plaintext[range]);
+            let result = self.handle_plaintext(&plaintext[range], take);
             self.inbuf = plaintext;
             if result? {
                 if let Some(rx) = self.rx.as_mut() {
@@ -495,7 +511,11 @@ impl ClientSession {
     }
 
     /// Acts on every message of one frame; returns whether the frame ended with REKEY.
-    fn handle_plaintext(&mut self, plaintext: &[u8]) -> Result<bool, SessionError> {
+    fn handle_plaintext(
+        &mut self,
+        plaintext: &[u8],
+        take: &mut dyn FnMut(&Message<'_>) -> bool,
+    ) -> Result<bool, SessionError> {
         let mut rekey = false;
         for message in Messages::new(plaintext) {
             let message = message?;
@@ -503,12 +523,16 @@ impl ClientSession {
                 return Err(SessionError::WrongState("message after REKEY in one frame"));
             }
             rekey = matches!(message, Message::Rekey);
-            self.handle_message(message)?;
+            self.handle_message(message, take)?;
         }
         Ok(rekey)
     }
 
-    fn handle_message(&mut self, message: Message<'_>) -> Result<(), SessionError> {
+    fn handle_message(
+        &mut self,
+        message: Message<'_>,
+        take: &mut dyn FnMut(&Message<'_>) -> bool,
+    ) -> Result<(), SessionError> {
         match message {
             Message::AuthChallenge {
                 nonce,
@@ -574,6 +598,9 @@ impl ClientSession {
             other => {
                 if !self.is_ready() {
                     return Err(SessionError::WrongState("chat message before login"));
+                }
+                if take(&other) {
+                    return Ok(());
                 }
                 match app_event(other) {
                     Some(event) => {
@@ -1062,5 +1089,73 @@ mod tests {
             session.login("x", "long enough password"),
             Err(SessionError::Credentials(CredentialError::BadUserName))
         ));
+    }
+
+    /// A session logged in against `PeerServer` (SCRAM with 1000 iterations).
+    fn logged_in() -> (ClientSession, PeerServer) {
+        let mut session = ClientSession::with_ephemeral(options(), [1; 32]);
+        let mut server = PeerServer::accept(&mut session, None);
+        let salted = scram::salted_password(b"correct horse battery staple", &[4; 16], 1000);
+        let keys = ClientKeys::from_salted_password(&salted);
+        session
+            .login("alice", "correct horse battery staple")
+            .expect("login");
+        let sent = server.receive(&mut session);
+        let start_body = sent[0][3..].to_vec();
+        let challenge = Message::AuthChallenge {
+            nonce: [9; 32],
+            salt: &[4; 16],
+            iterations: 1000,
+        };
+        server.send(&mut session, std::slice::from_ref(&challenge));
+        server.receive(&mut session);
+        let auth_message = scram::auth_message(&start_body, &challenge.to_bytes()[3..], &server.cb);
+        let signature = scram::server_signature(&keys.server_key, &auth_message);
+        server.send(
+            &mut session,
+            &[Message::AuthOk {
+                signature,
+                max_text: 4096,
+                ping_s: 30,
+            }],
+        );
+        assert!(matches!(session.poll_event(), Some(Event::LoggedIn { .. })));
+        (session, server)
+    }
+
+    #[test]
+    fn feed_with_takes_messages_borrowed_and_queues_the_rest() {
+        let (mut session, mut server) = logged_in();
+        let mut plain = Vec::new();
+        Message::Msg {
+            id: 1,
+            ts: 2,
+            room: "general",
+            from: "bob",
+            text: "taken",
+        }
+        .encode(&mut plain);
+        Message::Notice {
+            kind: NoticeKind::Join,
+            room: "ops",
+            user: "bob",
+            ts: 3,
+        }
+        .encode(&mut plain);
+        let mut frame = Vec::new();
+        server.tx.seal(&plain, &mut frame).expect("seal");
+        let mut taken = Vec::new();
+        session
+            .feed_with(&frame, &mut |m| match m {
+                Message::Msg { text, .. } => {
+                    taken.push(text.to_string());
+                    true
+                }
+                _ => false,
+            })
+            .expect("feed");
+        assert_eq!(taken, ["taken"]);
+        assert!(matches!(session.poll_event(), Some(Event::Notice { .. })));
+        assert_eq!(session.poll_event(), None);
     }
 }
