@@ -58,9 +58,9 @@ pub fn extract(salt: &[u8], ikm: &[u8]) -> Secret {
     Zeroizing::new(prk.into())
 }
 
-/// HKDF-Expand(prk, info, L) for any L up to 255·32 bytes; `out.len()` is L.
-pub fn expand(prk: &[u8], info: &[u8], out: &mut [u8]) {
-    // The callers pass 32-byte PRKs and short outputs, both always valid for HKDF-SHA256.
+/// HKDF-Expand(prk, info, L); `out.len()` is L, at most 255·32 bytes (a longer output is a
+/// programming error and panics).
+pub fn expand(prk: &[u8; 32], info: &[u8], out: &mut [u8]) {
     let hk = match Hkdf::<Sha256>::from_prk(prk) {
         Ok(hk) => hk,
         Err(_) => unreachable!("PRKs here are 32 bytes"),
@@ -83,14 +83,14 @@ pub fn label_info(label: &str, context: &[u8], len: u16) -> Vec<u8> {
 }
 
 /// `Expand-Label(secret, label, context, 32)`.
-pub fn expand_label(secret: &[u8], label: &str, context: &[u8]) -> Secret {
+pub fn expand_label(secret: &[u8; 32], label: &str, context: &[u8]) -> Secret {
     let mut out = Zeroizing::new([0u8; 32]);
     expand(secret, &label_info(label, context, 32), out.as_mut());
     out
 }
 
 /// `Derive-Secret(secret, label) = Expand-Label(secret, label, H(""), 32)`.
-pub fn derive_secret(secret: &[u8], label: &str) -> Secret {
+pub fn derive_secret(secret: &[u8; 32], label: &str) -> Secret {
     expand_label(secret, label, &sha256(b""))
 }
 

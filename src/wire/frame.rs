@@ -150,7 +150,7 @@ impl FrameKeys {
     /// Moves to the next key epoch: `ts <- Expand-Label(ts, "traffic upd", "", 32)`. The old keys
     /// are wiped; the sequence number goes on.
     pub fn rekey(&mut self) {
-        self.traffic_secret = expand_label(self.traffic_secret.as_ref(), "traffic upd", b"");
+        self.traffic_secret = expand_label(&self.traffic_secret, "traffic upd", b"");
         let (k_enc, mac) = derive_keys(&self.traffic_secret);
         self.k_enc = k_enc;
         self.mac = mac;

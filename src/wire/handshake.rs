@@ -130,23 +130,23 @@ impl Schedule {
         let mut ikm = Zeroizing::new([0u8; 64]);
         ikm[..32].copy_from_slice(dhee.as_bytes());
         ikm[32..].copy_from_slice(dhes.as_bytes());
-        let salt = derive_secret(es.as_ref(), "derived");
+        let salt = derive_secret(es, "derived");
         Ok(Schedule {
             hs: extract(salt.as_ref(), ikm.as_ref()),
         })
     }
 
     fn server_finished(&self, th1: &[u8; 32]) -> [u8; 32] {
-        let key = expand_label(self.hs.as_ref(), "s finished", b"");
+        let key = expand_label(&self.hs, "s finished", b"");
         hmac(key.as_ref(), &[th1])
     }
 
     fn traffic_secrets(&self, th2: &[u8; 32]) -> (Secret, Secret) {
-        let salt = derive_secret(self.hs.as_ref(), "derived");
+        let salt = derive_secret(&self.hs, "derived");
         let ms = extract(salt.as_ref(), &ZERO);
         (
-            expand_label(ms.as_ref(), "c ap traffic", th2),
-            expand_label(ms.as_ref(), "s ap traffic", th2),
+            expand_label(&ms, "c ap traffic", th2),
+            expand_label(&ms, "s ap traffic", th2),
         )
     }
 }
@@ -158,7 +158,7 @@ pub fn early_secret(psk: Option<&[u8; 32]>) -> Secret {
 
 /// The binder over a ClientHello's wire bytes without their last 32 (the binder itself).
 fn binder(es: &Secret, ch_wire_without_binder: &[u8]) -> [u8; 32] {
-    let key = expand_label(es.as_ref(), "psk binder", b"");
+    let key = expand_label(es, "psk binder", b"");
     hmac(key.as_ref(), &[&sha256(ch_wire_without_binder)])
 }
 

@@ -51,7 +51,7 @@ fn rfc5869_a1_hkdf() {
     let prk = crypto::extract(&hex(&v["salt"]), &hex(&v["ikm"]));
     assert_eq!(prk.as_ref(), hex(&v["prk"]).as_slice());
     let mut okm = vec![0u8; v["L"].as_u64().expect("L") as usize];
-    crypto::expand(prk.as_ref(), &hex(&v["info"]), &mut okm);
+    crypto::expand(&prk, &hex(&v["info"]), &mut okm);
     assert_eq!(okm, hex(&v["okm"]));
 }
 
@@ -135,11 +135,11 @@ fn expand_label_vectors() {
         let info = crypto::label_info(label, &context, len);
         assert_eq!(info, hex(&v["info"]), "info for {label}");
         let mut out = vec![0u8; usize::from(len)];
-        crypto::expand(&hex(&v["secret"]), &info, &mut out);
+        crypto::expand(&hex32(&v["secret"]), &info, &mut out);
         assert_eq!(out, hex(&v["out"]), "output for {label}");
         if len == 32 {
             assert_eq!(
-                expand_label(&hex(&v["secret"]), label, &context).to_vec(),
+                expand_label(&hex32(&v["secret"]), label, &context).to_vec(),
                 out
             );
         }
