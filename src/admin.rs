@@ -7,9 +7,9 @@ use std::path::Path;
 use base64ct::{Base64, Encoding};
 use zeroize::Zeroizing;
 
-use crate::config::{self, Config};
+use crate::config::Config;
 use crate::server::load_or_create_key;
-use crate::store::{Durability, Store, StoreError, UserRecord};
+use crate::store::{Store, StoreError, UserRecord};
 use crate::wire::crypto::{fingerprint, random_bytes};
 use crate::wire::handshake::ServerIdentity;
 use crate::wire::scram::{self, ClientKeys};
@@ -44,11 +44,10 @@ impl From<StoreError> for AdminError {
 fn open_store(config: &Config) -> Result<Store, AdminError> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| AdminError::Io(format!("{}: {e}", config.data_dir.display())))?;
-    let durability = match config.durability {
-        config::Durability::Full => Durability::Full,
-        config::Durability::Normal => Durability::Normal,
-    };
-    Ok(Store::open(&config.data_dir.join("chat.db"), durability)?)
+    Ok(Store::open(
+        &config.data_dir.join("chat.db"),
+        config.durability,
+    )?)
 }
 
 /// Reads a password: without echo at a terminal (twice, to confirm), else one line of stdin.

@@ -79,15 +79,8 @@ pub const KEYS: &[&str] = &[
     "rekey_interval",
 ];
 
-/// How hard the store pushes each committed batch to disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Durability {
-    /// SQLite `synchronous=FULL`: a delivered message survives a power loss.
-    #[default]
-    Full,
-    /// SQLite `synchronous=NORMAL`: survives a crash of the process, not of the machine.
-    Normal,
-}
+/// The `durability` key is the store's own setting.
+pub use crate::store::Durability;
 
 /// Whether clients may create their own accounts with REGISTER.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -1013,13 +1006,7 @@ fn parse_command(free: &[String]) -> Result<Command, ConfigError> {
 /// Lowercases (as the clients do) and checks `^[a-z][a-z0-9_-]{2,31}$`.
 fn user_name(name: &str) -> Result<String, ConfigError> {
     let name = name.to_ascii_lowercase();
-    let bytes = name.as_bytes();
-    let valid = (3..=32).contains(&bytes.len())
-        && bytes[0].is_ascii_lowercase()
-        && bytes[1..]
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_' || *b == b'-');
-    if !valid {
+    if !crate::wire::scram::is_valid_user(&name) {
         return Err(ConfigError::Usage(format!(
             "{:?} is not a valid user name: 3 to 32 characters, a letter first, then a-z, 0-9, _ or -",
             shorten(&name)

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::config::{self, Config};
+use crate::config::Config;
 use crate::store::{Batch, Checkpointer, Store, StoreError};
 use crate::wire::crypto::{fingerprint, random_bytes};
 use crate::wire::frame::{Direction, LEN_BYTES, peek_len, read_unit};
@@ -233,12 +233,8 @@ impl Server {
         let key_path = data_dir.join("server_x25519.key");
         let identity = ServerIdentity::from_secret(load_key(&key_path)?);
         let auth_secret = zeroize::Zeroizing::new(load_key(&data_dir.join("auth_secret.key"))?);
-        let durability = match config.durability {
-            config::Durability::Full => crate::store::Durability::Full,
-            config::Durability::Normal => crate::store::Durability::Normal,
-        };
         let db_path = data_dir.join("chat.db");
-        let store = Store::open(&db_path, durability).map_err(ServerError::Store)?;
+        let store = Store::open(&db_path, config.durability).map_err(ServerError::Store)?;
         let checkpointer = store
             .start_checkpointer(&db_path, CHECKPOINT_INTERVAL)
             .map_err(ServerError::Store)?;
