@@ -273,14 +273,9 @@ impl Running {
             Err(e) => {
                 let _ = self.child.kill();
                 let status = self.child.wait();
-                let stderr = self
-                    .stderr
-                    .take()
-                    .and_then(|t| t.join().ok())
-                    .unwrap_or_default();
                 panic!(
                     "no line from chat ({e}); {status:?}; stderr: {}",
-                    String::from_utf8_lossy(&stderr)
+                    self.stderr_text()
                 );
             }
         }
@@ -289,15 +284,7 @@ impl Running {
     /// Fails the test, with chat's stderr, if it has exited.
     pub fn assert_running(&mut self) {
         if let Ok(Some(status)) = self.child.try_wait() {
-            let stderr = self
-                .stderr
-                .take()
-                .and_then(|t| t.join().ok())
-                .unwrap_or_default();
-            panic!(
-                "chat exited early ({status}): {}",
-                String::from_utf8_lossy(&stderr)
-            );
+            panic!("chat exited early ({status}): {}", self.stderr_text());
         }
     }
 
@@ -305,12 +292,17 @@ impl Running {
     pub fn finish(mut self) -> (ExitStatus, String) {
         drop(self.stdin.take());
         let status = wait_within(&mut self.child, TIMEOUT);
-        let stderr = self
+        (status, self.stderr_text())
+    }
+
+    /// Everything chat wrote to stderr (once it has exited).
+    fn stderr_text(&mut self) -> String {
+        let bytes = self
             .stderr
             .take()
             .and_then(|t| t.join().ok())
             .unwrap_or_default();
-        (status, String::from_utf8_lossy(&stderr).into_owned())
+        String::from_utf8_lossy(&bytes).into_owned()
     }
 }
 
