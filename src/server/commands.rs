@@ -699,7 +699,10 @@ impl Server {
             }
             budget -= size;
             let members = self.rooms.room(name).map_or(0, |r| r.user_count()) as u32;
-            rooms.push((name.as_str(), members));
+            rooms.push(crate::wire::message::RoomCount {
+                room: name.as_str(),
+                members,
+            });
         }
         Ok(Message::RoomList { rooms }.to_bytes())
     }

@@ -1,12 +1,15 @@
 //! The schat v1 wire protocol, with no I/O: framing, sealing, the handshake, SCRAM, the message
 //! codec, and the client's side as a state machine. Shared by the server and both clients.
 
+pub mod codec;
 pub mod crypto;
+pub mod errors;
 pub mod frame;
 pub mod handshake;
 pub mod message;
 pub mod scram;
 pub mod session;
+pub mod text;
 
 #[cfg(test)]
 mod vectors;

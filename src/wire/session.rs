@@ -721,7 +721,7 @@ fn app_event(message: Message<'_>) -> Option<Event> {
         Message::RoomList { rooms } => Event::RoomList(
             rooms
                 .into_iter()
-                .map(|(room, members)| (room.to_owned(), members))
+                .map(|r| (r.room.to_owned(), r.members))
                 .collect(),
         ),
         Message::WhoList { room, users } => Event::WhoList {
