@@ -233,7 +233,7 @@ impl Client {
         let deadline = Instant::now() + options.timeout;
         let server_key = loop {
             match client.read_event(Some(deadline)) {
-                Ok(Some(Event::Established { server_key })) => break server_key,
+                Ok(Some(Event::Established { server_key, .. })) => break server_key,
                 Ok(Some(_)) => {}
                 Ok(None) => return Err(ClientError::Timeout("the server's handshake")),
                 Err(ClientError::Closed) => return Err(ClientError::Rejected),
@@ -255,6 +255,11 @@ impl Client {
 
     pub fn fingerprint(&self) -> String {
         fingerprint(&self.server_key)
+    }
+
+    /// The protocol version the handshake settled on.
+    pub fn version(&self) -> u16 {
+        self.session.version()
     }
 
     /// The longest text the server accepts, from AUTH_OK.
@@ -304,6 +309,29 @@ impl Client {
                 }
                 Some(other) => self.backlog.push_back(other),
                 None => return Err(ClientError::Timeout("the login's answer")),
+            }
+        }
+    }
+
+    /// Changes the logged-in user's password (protocol v2): proves the old one, then sends the
+    /// new verifier. The server then ends the user's other sessions.
+    pub fn change_password(&mut self, old: &str, new: &str) -> Result<(), ClientError> {
+        self.session.change_password(old, new)?;
+        self.flush()?;
+        let deadline = Instant::now() + self.timeout + Duration::from_secs(300);
+        loop {
+            match self.read_event(Some(deadline))? {
+                Some(Event::PasswordChanged) => return Ok(()),
+                Some(Event::AuthFailed { retry_after_ms }) => {
+                    return Err(ClientError::AuthFailed { retry_after_ms });
+                }
+                Some(Event::Error {
+                    code,
+                    ref_type: kind::PASSWD_START | kind::PASSWD_SET,
+                    detail,
+                }) => return Err(ClientError::Server { code, detail }),
+                Some(other) => self.backlog.push_back(other),
+                None => return Err(ClientError::Timeout("the password change's answer")),
             }
         }
     }

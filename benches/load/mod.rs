@@ -253,6 +253,7 @@ impl Generator {
                 psk: None,
                 min_iterations: params.iterations,
                 register_iterations: params.iterations,
+                ..SessionOptions::default()
             },
             params: params.clone(),
             rbuf: vec![0; READ_CHUNK],
@@ -708,7 +709,18 @@ impl Generator {
             Event::Pong { .. }
             | Event::RoomList(_)
             | Event::WhoList { .. }
-            | Event::SearchResult { .. } => {}
+            | Event::SearchResult { .. }
+            | Event::PasswordChanged
+            | Event::Edited { .. }
+            | Event::Deleted { .. }
+            | Event::Reacted { .. }
+            | Event::Marker(_)
+            | Event::Unread { .. }
+            | Event::Room(_)
+            | Event::RoomPage { .. }
+            | Event::MemberPage { .. }
+            | Event::UserPage { .. }
+            | Event::Presence { .. } => {}
         }
     }
 

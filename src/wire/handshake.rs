@@ -13,10 +13,9 @@ use super::frame::{LEN_BYTES, write_unit};
 
 /// The protocol's magic, first in every handshake record.
 pub const MAGIC: &[u8; 4] = b"SCHT";
-/// Protocol version 1, the only one so far.
-pub const VERSION_1: u16 = 0x0001;
+pub use super::message::{VERSION_1, VERSION_2};
 /// Versions this implementation speaks, most preferred first.
-pub const SUPPORTED_VERSIONS: &[u16] = &[VERSION_1];
+pub const SUPPORTED_VERSIONS: &[u16] = &[VERSION_2, VERSION_1];
 /// Largest ClientHello record a server reads (PROTOCOL.md section 5).
 pub const MAX_CLIENT_HELLO: usize = 128;
 /// Size of a ServerHello record, and of the part of its wire unit that TH1 covers.

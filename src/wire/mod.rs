@@ -1,9 +1,10 @@
-//! The schat v1 wire protocol, with no I/O: framing, sealing, the handshake, SCRAM, the message
+//! The schat wire protocol (v1 and v2), with no I/O: framing, sealing, the handshake, SCRAM, the message
 //! codec, and the client's side as a state machine. Shared by the server and both clients.
 
 pub mod codec;
 pub mod crypto;
 pub mod errors;
+pub mod event;
 pub mod frame;
 pub mod handshake;
 pub mod message;
@@ -14,10 +15,11 @@ pub mod text;
 #[cfg(test)]
 mod vectors;
 
+pub use event::{ChatMessage, Event, Target};
 pub use frame::{Direction, FrameError, FrameKeys};
 pub use handshake::{BusyReason, HandshakeError};
 pub use message::{Message, MessageError, Messages, NoticeKind};
-pub use session::{ChatMessage, ClientSession, Event, SessionError, SessionOptions, Target};
+pub use session::{ClientSession, SessionError, SessionOptions};
 
 /// A decoder's answer when its input may be incomplete (httparse's idiom).
 #[derive(Debug, Clone, PartialEq, Eq)]

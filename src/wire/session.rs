@@ -9,11 +9,11 @@ use zeroize::Zeroizing;
 use super::Status;
 use super::crypto::{Secret, ct_eq, random_bytes};
 use super::frame::{Direction, FrameError, FrameKeys, LEN_BYTES, MAX_PLAINTEXT, read_unit};
-use super::handshake::{
-    ClientHandshake, HandshakeError, SERVER_HELLO_LEN, SUPPORTED_VERSIONS, SessionKeys,
-};
-use super::message::{self, Message, MessageError, Messages, NoticeKind, kind};
+use super::handshake::{ClientHandshake, HandshakeError, SERVER_HELLO_LEN, SessionKeys};
+use super::message::{self, Message, MessageError, Messages, VERSION_2, kind};
 use super::scram::{self, ClientKeys, CredentialError};
+
+pub use super::event::{ChatMessage, Event, Target, app_event};
 
 /// Settings of one session.
 #[derive(Clone)]
@@ -22,8 +22,10 @@ pub struct SessionOptions {
     pub psk: Option<Secret>,
     /// The smallest PBKDF2 count this client accepts in a challenge.
     pub min_iterations: u32,
-    /// The PBKDF2 count used when registering.
+    /// The PBKDF2 count used when registering (and for a new password).
     pub register_iterations: u32,
+    /// Protocol versions to offer, most preferred first.
+    pub versions: Vec<u16>,
 }
 
 impl Default for SessionOptions {
@@ -32,79 +34,9 @@ impl Default for SessionOptions {
             psk: None,
             min_iterations: scram::MIN_ITERATIONS,
             register_iterations: scram::DEFAULT_ITERATIONS,
+            versions: vec![VERSION_2],
         }
     }
-}
-
-/// A room or private message as the client sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ChatMessage {
-    pub id: u64,
-    /// Milliseconds since the Unix epoch, as stamped by the server.
-    pub ts: u64,
-    pub from: String,
-    pub target: Target,
-    pub text: String,
-}
-
-/// Where a message went: a room, or one user.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Target {
-    Room(String),
-    User(String),
-}
-
-/// What the session tells its owner.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Event {
-    /// The handshake completed with this server key; pin it before logging in.
-    Established {
-        server_key: [u8; 32],
-    },
-    /// REGISTER succeeded; log in next.
-    Registered,
-    /// Logged in, with the server's text limit and ping period.
-    LoggedIn {
-        max_text: u16,
-        ping_s: u16,
-    },
-    /// Wrong user or password; the server may wait `retry_after_ms` before answering again.
-    AuthFailed {
-        retry_after_ms: u32,
-    },
-    Message(ChatMessage),
-    Notice {
-        kind: NoticeKind,
-        room: String,
-        user: String,
-        ts: u64,
-    },
-    RoomList(Vec<(String, u32)>),
-    WhoList {
-        room: String,
-        users: Vec<String>,
-    },
-    History {
-        room: String,
-        more: bool,
-        messages: Vec<ChatMessage>,
-    },
-    SearchResult {
-        more: bool,
-        messages: Vec<ChatMessage>,
-    },
-    Error {
-        code: u16,
-        ref_type: u8,
-        detail: String,
-    },
-    Pong {
-        nonce: u64,
-    },
-    /// The server ended the session cleanly.
-    Quit {
-        reason: String,
-    },
 }
 
 /// Why a session ended or an action was refused.
@@ -186,8 +118,20 @@ enum State {
         server_key: Secret,
         auth_message: Vec<u8>,
     },
-    Ready,
+    Ready(Option<Box<PasswordChange>>),
     Closed,
+}
+
+/// A password change under way on a logged-in session.
+enum PasswordChange {
+    /// PASSWD_START sent; waiting for the challenge.
+    AwaitChallenge {
+        old: Zeroizing<String>,
+        new: Zeroizing<String>,
+        start_body: Vec<u8>,
+    },
+    /// PASSWD_SET sent; waiting for PASSWD_OK, which must carry this signature.
+    AwaitOk { expected: [u8; 32] },
 }
 
 /// The client side of one connection.
@@ -198,6 +142,9 @@ pub struct ClientSession {
     rx: Option<FrameKeys>,
     cb: [u8; 32],
     server_key: [u8; 32],
+    version: u16,
+    /// The user name of the login under way or done.
+    user: String,
     /// Received bytes not yet consumed, from `in_start` on.
     inbuf: Vec<u8>,
     in_start: usize,
@@ -217,7 +164,7 @@ impl ClientSession {
 
     /// A new session with a given ephemeral secret (test vectors, reproducible runs).
     pub fn with_ephemeral(options: SessionOptions, ephemeral: [u8; 32]) -> ClientSession {
-        let handshake = ClientHandshake::new(ephemeral, options.psk.as_deref(), SUPPORTED_VERSIONS);
+        let handshake = ClientHandshake::new(ephemeral, options.psk.as_deref(), &options.versions);
         let out = handshake.client_hello().to_vec();
         ClientSession {
             state: State::Handshake(Box::new(handshake)),
@@ -226,6 +173,8 @@ impl ClientSession {
             rx: None,
             cb: [0; 32],
             server_key: [0; 32],
+            version: 0,
+            user: String::new(),
             inbuf: Vec::new(),
             in_start: 0,
             out,
@@ -237,7 +186,17 @@ impl ClientSession {
 
     /// Whether the session is logged in.
     pub fn is_ready(&self) -> bool {
-        matches!(self.state, State::Ready)
+        matches!(self.state, State::Ready(_))
+    }
+
+    /// The protocol version the handshake settled on (0 before it is done).
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+
+    /// The user name of the login, once one was started.
+    pub fn user(&self) -> &str {
+        &self.user
     }
 
     /// Whether the handshake is over and no login is under way (register or log in now).
@@ -355,10 +314,44 @@ impl ClientSession {
         let mut auth_start_body = Vec::new();
         start.encode_body(&mut auth_start_body);
         self.queue(&start)?;
+        self.user = user;
         self.state = State::AwaitChallenge {
             password,
             auth_start_body,
         };
+        Ok(())
+    }
+
+    /// Starts changing the password of the logged-in user (protocol v2). The server first makes
+    /// the client prove the old password, as a login does; `Event::PasswordChanged` or
+    /// `Event::AuthFailed` follows.
+    pub fn change_password(&mut self, old: &str, new: &str) -> Result<(), SessionError> {
+        if !matches!(self.state, State::Ready(None)) {
+            return Err(SessionError::WrongState(
+                "a password change needs a logged-in session with none under way",
+            ));
+        }
+        if self.version < VERSION_2 {
+            return Err(SessionError::WrongState(
+                "the server's protocol version cannot change passwords",
+            ));
+        }
+        let old = scram::normalize_password(old)?;
+        let new = scram::normalize_password(new)?;
+        let nonce = random_bytes::<{ scram::NONCE_BYTES }>().map_err(|_| SessionError::Random)?;
+        let start = Message::PasswdStart {
+            user: &self.user,
+            nonce,
+        };
+        let mut start_body = Vec::new();
+        start.encode_body(&mut start_body);
+        let encoded = start.to_bytes();
+        self.send_encoded(&encoded)?;
+        self.state = State::Ready(Some(Box::new(PasswordChange::AwaitChallenge {
+            old,
+            new,
+            start_body,
+        })));
         Ok(())
     }
 
@@ -504,9 +497,11 @@ impl ClientSession {
         self.rx = Some(FrameKeys::new(Direction::ServerToClient, keys.s_ts));
         self.cb = keys.cb;
         self.server_key = keys.server_key;
+        self.version = keys.version;
         self.state = State::Connected;
         self.events.push_back(Event::Established {
             server_key: keys.server_key,
+            version: keys.version,
         });
     }
 
@@ -538,20 +533,24 @@ impl ClientSession {
                 nonce,
                 salt,
                 iterations,
-            } => self.answer_challenge(nonce, salt, iterations),
+            } => match self.state {
+                State::Ready(_) => self.answer_password_challenge(nonce, salt, iterations),
+                _ => self.answer_challenge(nonce, salt, iterations),
+            },
+            Message::PasswdOk { signature } => self.accept_passwd_ok(&signature),
             Message::AuthOk {
                 signature,
                 max_text,
                 ping_s,
             } => self.accept_auth_ok(&signature, max_text, ping_s),
             Message::AuthFail { retry_after_ms } => {
-                if !matches!(
-                    self.state,
-                    State::AwaitAuthOk { .. } | State::AwaitChallenge { .. }
-                ) {
-                    return Err(SessionError::WrongState("AUTH_FAIL without a login"));
+                match &self.state {
+                    State::AwaitAuthOk { .. } | State::AwaitChallenge { .. } => {
+                        self.state = State::Connected
+                    }
+                    State::Ready(Some(_)) => self.state = State::Ready(None),
+                    _ => return Err(SessionError::WrongState("AUTH_FAIL without a login")),
                 }
-                self.state = State::Connected;
                 self.events.push_back(Event::AuthFailed { retry_after_ms });
                 Ok(())
             }
@@ -672,95 +671,89 @@ impl ClientSession {
         if !ct_eq(&expected, signature) {
             return Err(SessionError::BadServerSignature);
         }
-        self.state = State::Ready;
+        self.state = State::Ready(None);
         self.events.push_back(Event::LoggedIn { max_text, ping_s });
         Ok(())
     }
-}
 
-/// The owned event for a server-to-client application message; `None` for client-only types.
-fn app_event(message: Message<'_>) -> Option<Event> {
-    Some(match message {
-        Message::Msg {
-            id,
-            ts,
-            room,
-            from,
-            text,
-        } => Event::Message(ChatMessage {
-            id,
-            ts,
-            from: from.to_owned(),
-            target: Target::Room(room.to_owned()),
-            text: text.to_owned(),
-        }),
-        Message::Priv {
-            id,
-            ts,
-            from,
-            to,
-            text,
-        } => Event::Message(ChatMessage {
-            id,
-            ts,
-            from: from.to_owned(),
-            target: Target::User(to.to_owned()),
-            text: text.to_owned(),
-        }),
-        Message::Notice {
-            kind,
-            room,
-            user,
-            ts,
-        } => Event::Notice {
-            kind,
-            room: room.to_owned(),
-            user: user.to_owned(),
-            ts,
-        },
-        Message::RoomList { rooms } => Event::RoomList(
-            rooms
-                .into_iter()
-                .map(|r| (r.room.to_owned(), r.members))
-                .collect(),
-        ),
-        Message::WhoList { room, users } => Event::WhoList {
-            room: room.to_owned(),
-            users: users.into_iter().map(str::to_owned).collect(),
-        },
-        Message::History {
-            room,
-            more,
-            entries,
-        } => Event::History {
-            messages: entries
-                .into_iter()
-                .map(|e| ChatMessage {
-                    id: e.id,
-                    ts: e.ts,
-                    from: e.from.to_owned(),
-                    target: Target::Room(room.to_owned()),
-                    text: e.text.to_owned(),
-                })
-                .collect(),
-            room: room.to_owned(),
-            more,
-        },
-        Message::SearchResult { more, entries } => Event::SearchResult {
-            more,
-            messages: entries
-                .into_iter()
-                .map(|e| ChatMessage {
-                    id: e.id,
-                    ts: e.ts,
-                    from: e.from.to_owned(),
-                    target: Target::Room(e.room.to_owned()),
-                    text: e.text.to_owned(),
-                })
-                .collect(),
-        },
-        _ => return None,
-    })
+    /// Answers the challenge of a password change: the proof with the old password, then the
+    /// new verifier (two PBKDF2 runs, slow by design).
+    fn answer_password_challenge(
+        &mut self,
+        nonce: [u8; 32],
+        salt: &[u8],
+        iterations: u32,
+    ) -> Result<(), SessionError> {
+        let State::Ready(change) = &mut self.state else {
+            return Err(SessionError::WrongState("password challenge before login"));
+        };
+        let Some(PasswordChange::AwaitChallenge {
+            old,
+            new,
+            start_body,
+        }) = change.take().map(|c| *c)
+        else {
+            return Err(SessionError::WrongState(
+                "AUTH_CHALLENGE without a password change",
+            ));
+        };
+        if salt.len() != scram::SALT_BYTES
+            || iterations < self.options.min_iterations
+            || iterations > scram::MAX_ITERATIONS
+        {
+            return Err(SessionError::BadChallenge {
+                salt_len: salt.len(),
+                iterations,
+            });
+        }
+        let keys = ClientKeys::from_salted_password(&scram::salted_password(
+            old.as_bytes(),
+            salt,
+            iterations,
+        ));
+        let mut challenge_body = Vec::new();
+        Message::AuthChallenge {
+            nonce,
+            salt,
+            iterations,
+        }
+        .encode_body(&mut challenge_body);
+        let auth_message = scram::auth_message(&start_body, &challenge_body, &self.cb);
+        let proof = keys.client_proof(&auth_message);
+        let expected = scram::server_signature(&keys.server_key, &auth_message);
+        let new_salt = random_bytes::<{ scram::SALT_BYTES }>().map_err(|_| SessionError::Random)?;
+        let new_iterations = self.options.register_iterations;
+        let new_keys = ClientKeys::from_salted_password(&scram::salted_password(
+            new.as_bytes(),
+            &new_salt,
+            new_iterations,
+        ));
+        self.state = State::Ready(Some(Box::new(PasswordChange::AwaitOk { expected })));
+        self.queue(&Message::PasswdSet {
+            cb: self.cb,
+            proof,
+            salt: &new_salt,
+            iterations: new_iterations,
+            stored_key: new_keys.stored_key,
+            server_key: *new_keys.server_key,
+        })
+    }
+
+    fn accept_passwd_ok(&mut self, signature: &[u8; 32]) -> Result<(), SessionError> {
+        let State::Ready(change) = &mut self.state else {
+            return Err(SessionError::WrongState("PASSWD_OK before login"));
+        };
+        let Some(PasswordChange::AwaitOk { expected }) = change.take().map(|c| *c) else {
+            return Err(SessionError::WrongState(
+                "PASSWD_OK without a password change",
+            ));
+        };
+        if !ct_eq(&expected, signature) {
+            return Err(SessionError::BadServerSignature);
+        }
+        self.events.push_back(Event::PasswordChanged);
+        Ok(())
+    }
 }
 
 /// The text limit both sides assume before AUTH_OK says otherwise.
@@ -769,7 +762,10 @@ pub const DEFAULT_MAX_TEXT: usize = message::MAX_TEXT;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::handshake::{ServerIdentity, ServerResponse, VERSION_1, server_respond};
+    use crate::wire::NoticeKind;
+    use crate::wire::handshake::{
+        SUPPORTED_VERSIONS, ServerIdentity, ServerResponse, server_respond,
+    };
 
     /// The server's side of one connection, built from the pure pieces.
     struct PeerServer {
@@ -784,17 +780,20 @@ mod tests {
             let hello = session.pending_output().to_vec();
             session.consume_output(hello.len());
             let Ok(ServerResponse::Hello { server_hello, keys }) =
-                server_respond(&hello, &identity, psk, [2; 32], &[VERSION_1])
+                server_respond(&hello, &identity, psk, [2; 32], SUPPORTED_VERSIONS)
             else {
                 panic!("server refused the hello");
             };
             session.feed(&server_hello).expect("client accepts");
+            let version = session.options.versions[0];
             assert_eq!(
                 session.poll_event(),
                 Some(Event::Established {
-                    server_key: *identity.public_key()
+                    server_key: *identity.public_key(),
+                    version,
                 })
             );
+            assert_eq!(session.version(), version);
             PeerServer {
                 tx: FrameKeys::new(Direction::ServerToClient, keys.s_ts),
                 rx: FrameKeys::new(Direction::ClientToServer, keys.c_ts),
@@ -851,6 +850,7 @@ mod tests {
             psk: None,
             min_iterations: 1000,
             register_iterations: 1000,
+            versions: vec![message::VERSION_2],
         }
     }
 
@@ -1157,5 +1157,78 @@ mod tests {
         assert_eq!(taken, ["taken"]);
         assert!(matches!(session.poll_event(), Some(Event::Notice { .. })));
         assert_eq!(session.poll_event(), None);
+    }
+
+    #[test]
+    fn password_change_proves_the_old_password_and_checks_the_server() {
+        let (mut session, mut server) = logged_in();
+        session
+            .change_password("correct horse battery staple", "a brand new passphrase")
+            .expect("starts");
+        assert!(
+            session
+                .change_password("x".repeat(12).as_str(), "y".repeat(12).as_str())
+                .is_err(),
+            "only one change at a time"
+        );
+        let sent = server.receive(&mut session);
+        let Message::PasswdStart { user, .. } = decode(&sent[0]) else {
+            panic!("expected PASSWD_START");
+        };
+        assert_eq!(user, "alice");
+        let start_body = sent[0][3..].to_vec();
+        let challenge = Message::AuthChallenge {
+            nonce: [8; 32],
+            salt: &[4; 16],
+            iterations: 1000,
+        };
+        server.send(&mut session, std::slice::from_ref(&challenge));
+        let sent = server.receive(&mut session);
+        let Message::PasswdSet {
+            cb,
+            proof,
+            salt,
+            iterations,
+            stored_key,
+            server_key,
+        } = decode(&sent[0])
+        else {
+            panic!("expected PASSWD_SET");
+        };
+        assert_eq!(cb, server.cb);
+        // The proof is the old password's, over body(PASSWD_START) and the challenge.
+        let old = ClientKeys::from_salted_password(&scram::salted_password(
+            b"correct horse battery staple",
+            &[4; 16],
+            1000,
+        ));
+        let auth_message = scram::auth_message(&start_body, &challenge.to_bytes()[3..], &cb);
+        assert!(scram::verify_client_proof(
+            &old.stored_key,
+            &auth_message,
+            &proof
+        ));
+        // The new verifier is the new password's.
+        let new = ClientKeys::from_salted_password(&scram::salted_password(
+            b"a brand new passphrase",
+            salt,
+            iterations,
+        ));
+        assert_eq!(new.stored_key, stored_key);
+        assert_eq!(*new.server_key, server_key);
+        // A forged PASSWD_OK ends the session; the real one is accepted.
+        let signature = scram::server_signature(&old.server_key, &auth_message);
+        server.send(&mut session, &[Message::PasswdOk { signature }]);
+        assert_eq!(session.poll_event(), Some(Event::PasswordChanged));
+        assert!(session.is_ready());
+    }
+
+    #[test]
+    fn a_v1_session_offers_only_v1() {
+        let mut options = options();
+        options.versions = vec![message::VERSION_1];
+        let mut session = ClientSession::with_ephemeral(options, [1; 32]);
+        let _server = PeerServer::accept(&mut session, None);
+        assert_eq!(session.version(), message::VERSION_1);
     }
 }

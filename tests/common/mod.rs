@@ -97,6 +97,7 @@ impl TestServer {
             psk: None,
             min_iterations: ITERATIONS,
             register_iterations: ITERATIONS,
+            ..SessionOptions::default()
         };
         options
     }

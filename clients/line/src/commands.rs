@@ -470,13 +470,7 @@ mod tests {
     use super::*;
 
     fn echo(id: u64, from: &str, target: Target, text: &str) -> ChatMessage {
-        ChatMessage {
-            id,
-            ts: 0,
-            from: from.into(),
-            target,
-            text: text.into(),
-        }
+        ChatMessage::text(id, 0, from, target, text)
     }
 
     #[test]

@@ -82,14 +82,8 @@ mod tests {
     use chat::wire::session::Target;
 
     fn messages(ids: std::ops::Range<u64>) -> Vec<ChatMessage> {
-        ids.map(|id| ChatMessage {
-            id,
-            ts: id,
-            from: "a".into(),
-            target: Target::Room("r".into()),
-            text: id.to_string(),
-        })
-        .collect()
+        ids.map(|id| ChatMessage::text(id, id, "a", Target::Room("r".into()), &id.to_string()))
+            .collect()
     }
 
     fn ids(list: &[ChatMessage]) -> Vec<u64> {

@@ -235,13 +235,7 @@ mod tests {
     const TS: u64 = 1_700_000_000_000; // 2023-11-14 22:13:20 UTC
 
     fn room_message(text: &str) -> ChatMessage {
-        ChatMessage {
-            id: 7,
-            ts: TS,
-            from: "alice".into(),
-            target: Target::Room("general".into()),
-            text: text.into(),
-        }
+        ChatMessage::text(7, TS, "alice", Target::Room("general".into()), text)
     }
 
     #[test]

@@ -172,6 +172,7 @@ pub fn client_options(cli: &Cli, psk: Option<Secret>) -> ClientOptions {
         psk: None,
         min_iterations: cli.iterations.min,
         register_iterations: cli.iterations.register,
+        ..SessionOptions::default()
     };
     options
 }
