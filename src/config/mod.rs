@@ -1,83 +1,36 @@
-//! chatd's configuration: the `chat.conf` format (parsing, embedded defaults, validation) and the
-//! command line on top of it (getopts flags, subcommands, the `CHATD_CONFIG` and `CHAT_PSK` variables).
+//! chatd's configuration: the `chat.conf` keys (one table, keys.rs), the file format (text.rs),
+//! the value kinds (value.rs), the rules between keys, and the command line on top of it
+//! (getopts flags, subcommands, the `CHATD_CONFIG` and `CHAT_PSK` variables).
 //!
-//! The format is one `key = value` per line; `#` starts a comment at the start of a line or after
-//! whitespace; values are bare or double-quoted (`\"` and `\\` are the only escapes). Unknown and
-//! duplicate keys are errors, so a typo never silently leaves a default in force. Sizes take a
-//! `KiB`/`MiB`/`GiB` suffix (a bare number is bytes); durations take `ms`/`s`/`m`/`h` (a bare number
-//! is seconds).
+//! Unknown and duplicate keys are errors, so a typo never silently leaves a default in force.
+//! Sizes take a `KiB`/`MiB`/`GiB` suffix (a bare number is bytes); durations take
+//! `ms`/`s`/`m`/`h` (a bare number is seconds).
 
-use std::collections::HashMap;
+mod keys;
+mod spec;
+mod text;
+mod value;
+
 use std::fmt;
 use std::fs;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use log::LevelFilter;
 use zeroize::Zeroizing;
 
 use crate::psk;
-use crate::wire::crypto::Secret;
 
-const KIB: u64 = 1024;
-const MIB: u64 = 1024 * KIB;
-const GIB: u64 = 1024 * MIB;
+pub use keys::{Config, KEYS};
+pub use spec::{KeySpec, Reload};
+pub use text::{render_chat_conf, render_effective};
+use value::{decode_psk, fmt_duration, fmt_size};
 
-/// Largest transport frame on the wire: the u16 length plus the protocol's 16416-byte maximum.
-const MAX_WIRE_FRAME: u64 = 2 + 16416;
 /// Transport frame size (ciphertext + tag, the `len` field) of a SAY carrying zero text bytes with a
 /// 32-byte room name: tag 32 + message header 3 + room 1+32 + text length 2.
 const SAY_OVERHEAD: usize = 32 + 3 + 33 + 2;
 /// Transport frame size of a REGISTER with a 32-byte name: tag 32 + header 3 + user 33 + salt 17 +
 /// i 4 + StoredKey 32 + ServerKey 32. The largest message a client must send before AUTH_OK.
 const REGISTER_FRAME: usize = 32 + 3 + 33 + 17 + 4 + 32 + 32;
-
-/// Every key `chat.conf` accepts, in the order the shipped file documents them.
-pub const KEYS: &[&str] = &[
-    "listen",
-    "data_dir",
-    "durability",
-    "registration",
-    "psk",
-    "psk_file",
-    "log_level",
-    "max_connections",
-    "max_per_ip",
-    "max_unauth_per_ip",
-    "max_handshakes_per_ip_per_min",
-    "max_frame",
-    "max_text",
-    "max_rooms_per_user",
-    "history_max",
-    "notice_max_members",
-    "handshake_timeout",
-    "auth_timeout",
-    "idle_timeout",
-    "ping_interval",
-    "shutdown_grace",
-    "write_soft_cap",
-    "write_resume",
-    "write_hard_cap",
-    "rate_burst",
-    "rate_frames_per_s",
-    "rate_bytes_per_s",
-    "rate_query_cost",
-    "max_errors",
-    "login_fail_delay_after",
-    "login_fail_max_delay",
-    "login_fail_reset",
-    "login_fail_per_conn",
-    "login_fail_per_ip_per_h",
-    "ip_block",
-    "register_per_ip_per_h",
-    "scram_iterations",
-    "scram_min_iterations",
-    "rekey_frames",
-    "rekey_bytes",
-    "rekey_interval",
-];
 
 /// The `durability` key is the store's own setting.
 pub use crate::store::Durability;
@@ -90,167 +43,6 @@ pub enum Registration {
     Open,
     /// REGISTER answers ERROR 0104; the operator adds accounts with `chatd user add`.
     Closed,
-}
-
-/// The server's settings. `Config::default()` is the embedded default, equal to the shipped
-/// `chat.conf`, so chatd runs with no file at all.
-///
-/// Per-address limits use 0 for "no limit". Every field is named after its `chat.conf` key.
-/// `Debug` never shows the PSK (`Zeroizing` prints no contents).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Config {
-    // --- where and how ---
-    /// Address to accept clients on. Default 127.0.0.1:5555.
-    pub listen: SocketAddr,
-    /// Directory holding chat.db, server_x25519.key and auth_secret.key. Default ./data.
-    pub data_dir: PathBuf,
-    /// Default Full.
-    pub durability: Durability,
-    /// Default Open.
-    pub registration: Registration,
-    /// The handshake pre-shared key (NXpsk0), if any. Default none.
-    pub psk: Option<Secret>,
-    /// The `psk_file` key as written. [`Config::from_str`] only records it; [`Config::load`] and
-    /// [`parse_args`] read it into `psk`.
-    pub psk_file: Option<PathBuf>,
-    /// Default Info.
-    pub log_level: LevelFilter,
-
-    // --- connections ---
-    /// Open connections in total; the next one gets Busy "server full". Default 10 000.
-    pub max_connections: usize,
-    /// Open connections per client IP, 0 = no cap. Default 0.
-    pub max_per_ip: u32,
-    /// Connections per client IP not yet past AUTH_OK, 0 = no cap. Default 0.
-    pub max_unauth_per_ip: u32,
-    /// Handshakes started per client IP per minute, 0 = no cap. Default 0.
-    pub max_handshakes_per_ip_per_min: u32,
-
-    // --- messages ---
-    /// Largest accepted transport frame, bytes of ciphertext + tag (the `len` field). Default 16416.
-    pub max_frame: usize,
-    /// Largest message text in bytes of UTF-8. Default 4096.
-    pub max_text: usize,
-    /// Rooms one user may be a member of. Default 32.
-    pub max_rooms_per_user: usize,
-    /// Most entries the server returns in one HISTORY or SEARCH_RESULT page. Default 100.
-    pub history_max: usize,
-    /// Rooms with more members than this send join/leave NOTICEs only to the user concerned.
-    /// Default 500.
-    pub notice_max_members: usize,
-
-    // --- timers ---
-    /// ClientHello must arrive this long after accept. Default 10 s.
-    pub handshake_timeout: Duration,
-    /// AUTH_OK must be reached this long after accept. Default 30 s.
-    pub auth_timeout: Duration,
-    /// A connection with no inbound frame for this long is closed. Default 120 s.
-    pub idle_timeout: Duration,
-    /// Sent to clients in AUTH_OK (whole seconds) as the idle time after which they PING. Default 30 s.
-    pub ping_interval: Duration,
-    /// On shutdown, how long connections get to flush before they are closed. Default 5 s.
-    pub shutdown_grace: Duration,
-
-    // --- write buffers (per connection) ---
-    /// Above this many queued outbound bytes the server stops reading the peer. Default 256 KiB.
-    pub write_soft_cap: usize,
-    /// ...and reads again once the queue drains below this. Default 64 KiB.
-    pub write_resume: usize,
-    /// Above this the peer is closed as a slow consumer. Default 1 MiB.
-    pub write_hard_cap: usize,
-
-    // --- rate (token bucket per connection) ---
-    /// Bucket size in frames. Default 50.
-    pub rate_burst: u32,
-    /// Refill in frames per second. Default 20.
-    pub rate_frames_per_s: u32,
-    /// Inbound wire bytes per second. Default 64 KiB.
-    pub rate_bytes_per_s: usize,
-    /// Tokens a HISTORY_REQ or SEARCH_REQ costs. Default 5.
-    pub rate_query_cost: u32,
-
-    // --- errors ---
-    /// A connection that draws more than this many ERRORs is closed. Default 10.
-    pub max_errors: u32,
-
-    // --- failed logins and registration ---
-    /// Failures per user name answered without delay; later ones wait 2^(f-n) s. Default 3.
-    pub login_fail_delay_after: u32,
-    /// Cap on that delay. Default 300 s.
-    pub login_fail_max_delay: Duration,
-    /// A user name's failure count is forgotten after this long without failures. Default 1 h.
-    pub login_fail_reset: Duration,
-    /// Failures on one connection before it is closed. Default 3.
-    pub login_fail_per_conn: u32,
-    /// Failures per IP per hour before that IP is blocked, 0 = no limit. Default 30.
-    pub login_fail_per_ip_per_h: u32,
-    /// How long a blocked IP is turned away at accept. Default 1 h.
-    pub ip_block: Duration,
-    /// REGISTER attempts per IP per hour, 0 = no limit. Default 3.
-    pub register_per_ip_per_h: u32,
-
-    // --- SCRAM ---
-    /// PBKDF2 iterations `chatd user add` uses and unknown users' fake challenges carry.
-    /// Default 600 000.
-    pub scram_iterations: u32,
-    /// Fewest iterations REGISTER may carry. Default 100 000; lower only for tests.
-    pub scram_min_iterations: u32,
-
-    // --- rekey (per direction, per key epoch) ---
-    /// Frames per key epoch. Default 2^20 (the protocol's maximum).
-    pub rekey_frames: u64,
-    /// Wire bytes per key epoch. Default 1 GiB (the protocol's maximum).
-    pub rekey_bytes: u64,
-    /// Age of a key epoch. Default 1 h (the protocol's maximum).
-    pub rekey_interval: Duration,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 5555)),
-            data_dir: PathBuf::from("./data"),
-            durability: Durability::Full,
-            registration: Registration::Open,
-            psk: None,
-            psk_file: None,
-            log_level: LevelFilter::Info,
-            max_connections: 10_000,
-            max_per_ip: 0,
-            max_unauth_per_ip: 0,
-            max_handshakes_per_ip_per_min: 0,
-            max_frame: 16416,
-            max_text: 4096,
-            max_rooms_per_user: 32,
-            history_max: 100,
-            notice_max_members: 500,
-            handshake_timeout: Duration::from_secs(10),
-            auth_timeout: Duration::from_secs(30),
-            idle_timeout: Duration::from_secs(120),
-            ping_interval: Duration::from_secs(30),
-            shutdown_grace: Duration::from_secs(5),
-            write_soft_cap: 256 * 1024,
-            write_resume: 64 * 1024,
-            write_hard_cap: 1024 * 1024,
-            rate_burst: 50,
-            rate_frames_per_s: 20,
-            rate_bytes_per_s: 64 * 1024,
-            rate_query_cost: 5,
-            max_errors: 10,
-            login_fail_delay_after: 3,
-            login_fail_max_delay: Duration::from_secs(300),
-            login_fail_reset: Duration::from_secs(3600),
-            login_fail_per_conn: 3,
-            login_fail_per_ip_per_h: 30,
-            ip_block: Duration::from_secs(3600),
-            register_per_ip_per_h: 3,
-            scram_iterations: 600_000,
-            scram_min_iterations: 100_000,
-            rekey_frames: 1 << 20,
-            rekey_bytes: GIB,
-            rekey_interval: Duration::from_secs(3600),
-        }
-    }
 }
 
 /// Why a configuration or command line was refused. Display is one line naming the file and line
@@ -402,7 +194,7 @@ impl Config {
     /// Parses chat.conf text on top of the defaults. Pure: `origin` only names the file in errors,
     /// and a `psk_file` is recorded in [`Config::psk_file`] but not read (see [`Config::load`]).
     pub fn from_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        parse(text, origin).map(|(config, _)| config)
+        text::parse(text, origin).map(|(config, _)| config)
     }
 
     /// Reads and parses the file at `path`, then reads the `psk_file` it names, if any (a relative
@@ -429,292 +221,177 @@ impl Config {
         Ok(())
     }
 
-    /// Sets one key from its (unquoted) value, checking the value's own range. Cross-key rules are
-    /// in [`Config::check`].
-    fn set(&mut self, key: &str, v: &str) -> Result<(), String> {
-        match key {
-            "listen" => self.listen = parse_addr(v)?,
-            "data_dir" => self.data_dir = parse_path(v)?,
-            "durability" => {
-                self.durability = match v {
-                    "full" => Durability::Full,
-                    "normal" => Durability::Normal,
-                    _ => return Err("must be full or normal".into()),
-                }
-            }
-            "registration" => {
-                self.registration = match v {
-                    "open" => Registration::Open,
-                    "closed" => Registration::Closed,
-                    _ => return Err("must be open or closed".into()),
-                }
-            }
-            "psk" => self.psk = Some(decode_psk(v)?),
-            "psk_file" => self.psk_file = Some(parse_path(v)?),
-            "log_level" => self.log_level = parse_level(v)?,
-            "max_connections" => self.max_connections = count(v, 1, 1_000_000)?,
-            "max_per_ip" => self.max_per_ip = count(v, 0, u32::MAX.into())?,
-            "max_unauth_per_ip" => self.max_unauth_per_ip = count(v, 0, u32::MAX.into())?,
-            "max_handshakes_per_ip_per_min" => {
-                self.max_handshakes_per_ip_per_min = count(v, 0, u32::MAX.into())?
-            }
-            "max_frame" => self.max_frame = size(v, 33, 16416)?,
-            "max_text" => self.max_text = size(v, 1, 4096)?,
-            "max_rooms_per_user" => self.max_rooms_per_user = count(v, 1, 10_000)?,
-            "history_max" => self.history_max = count(v, 1, 100)?,
-            "notice_max_members" => self.notice_max_members = count(v, 0, 1_000_000)?,
-            "handshake_timeout" => self.handshake_timeout = duration(v, MS, HOUR)?,
-            "auth_timeout" => self.auth_timeout = duration(v, MS, HOUR)?,
-            "idle_timeout" => self.idle_timeout = duration(v, SEC, DAY)?,
-            "ping_interval" => {
-                let d = duration(v, SEC, Duration::from_secs(u16::MAX.into()))?;
-                if d.subsec_nanos() != 0 {
-                    return Err("must be whole seconds (clients receive it as u16 seconds)".into());
-                }
-                self.ping_interval = d;
-            }
-            "shutdown_grace" => self.shutdown_grace = duration(v, Duration::ZERO, 10 * MINUTE)?,
-            "write_soft_cap" => self.write_soft_cap = size(v, 1, GIB)?,
-            "write_resume" => self.write_resume = size(v, 1, GIB)?,
-            "write_hard_cap" => self.write_hard_cap = size(v, MAX_WIRE_FRAME, GIB)?,
-            "rate_burst" => self.rate_burst = count(v, 1, 1_000_000)?,
-            "rate_frames_per_s" => self.rate_frames_per_s = count(v, 1, 1_000_000)?,
-            "rate_bytes_per_s" => self.rate_bytes_per_s = size(v, 1, GIB)?,
-            "rate_query_cost" => self.rate_query_cost = count(v, 1, 1_000_000)?,
-            "max_errors" => self.max_errors = count(v, 0, 1_000_000)?,
-            "login_fail_delay_after" => self.login_fail_delay_after = count(v, 0, 1000)?,
-            "login_fail_max_delay" => self.login_fail_max_delay = duration(v, Duration::ZERO, DAY)?,
-            "login_fail_reset" => self.login_fail_reset = duration(v, SEC, WEEK)?,
-            "login_fail_per_conn" => self.login_fail_per_conn = count(v, 1, 1000)?,
-            "login_fail_per_ip_per_h" => {
-                self.login_fail_per_ip_per_h = count(v, 0, u32::MAX.into())?
-            }
-            "ip_block" => self.ip_block = duration(v, SEC, WEEK)?,
-            "register_per_ip_per_h" => self.register_per_ip_per_h = count(v, 0, u32::MAX.into())?,
-            "scram_iterations" => self.scram_iterations = count(v, 1, 10_000_000)?,
-            "scram_min_iterations" => self.scram_min_iterations = count(v, 1, 10_000_000)?,
-            "rekey_frames" => self.rekey_frames = count(v, 1, 1 << 20)?,
-            "rekey_bytes" => self.rekey_bytes = size(v, 1, GIB)?,
-            "rekey_interval" => self.rekey_interval = duration(v, MS, HOUR)?,
-            // Callers look the key up in KEYS first.
-            _ => return Err("unknown key".into()),
-        }
-        Ok(())
-    }
-
-    /// Rules between keys. On failure: the reason and the keys involved (to find a line number).
+    /// Rules between keys, in [`RULES`] order. On failure: the reason and the keys involved (to
+    /// find a line number).
     fn check(&self) -> Result<(), (String, &'static [&'static str])> {
-        let needed = (self.max_text + SAY_OVERHEAD).max(REGISTER_FRAME);
-        if self.max_frame < needed {
-            return Err((
-                format!(
-                    "max_frame ({}) is too small: a SAY of max_text ({}) bytes and a REGISTER \
-                     need frames of up to {needed} bytes",
-                    self.max_frame, self.max_text
-                ),
-                &["max_frame", "max_text"],
-            ));
-        }
-        if self.write_soft_cap >= self.write_hard_cap {
-            return Err((
-                format!(
-                    "write_soft_cap ({}) must be below write_hard_cap ({})",
-                    fmt_size(self.write_soft_cap as u64),
-                    fmt_size(self.write_hard_cap as u64)
-                ),
-                &["write_soft_cap", "write_hard_cap"],
-            ));
-        }
-        if self.write_resume >= self.write_soft_cap {
-            return Err((
-                format!(
-                    "write_resume ({}) must be below write_soft_cap ({})",
-                    fmt_size(self.write_resume as u64),
-                    fmt_size(self.write_soft_cap as u64)
-                ),
-                &["write_resume", "write_soft_cap"],
-            ));
-        }
-        if self.handshake_timeout > self.auth_timeout {
-            return Err((
-                format!(
-                    "handshake_timeout ({}) must not exceed auth_timeout ({}): both count from accept",
-                    fmt_duration(self.handshake_timeout),
-                    fmt_duration(self.auth_timeout)
-                ),
-                &["handshake_timeout", "auth_timeout"],
-            ));
-        }
-        if self.ping_interval >= self.idle_timeout {
-            return Err((
-                format!(
-                    "ping_interval ({}) must be below idle_timeout ({}), or idle clients that \
-                     ping are dropped",
-                    fmt_duration(self.ping_interval),
-                    fmt_duration(self.idle_timeout)
-                ),
-                &["ping_interval", "idle_timeout"],
-            ));
-        }
-        if self.rate_query_cost > self.rate_burst {
-            return Err((
-                format!(
-                    "rate_query_cost ({}) must not exceed rate_burst ({}), or HISTORY_REQ and \
-                     SEARCH_REQ can never be afforded",
-                    self.rate_query_cost, self.rate_burst
-                ),
-                &["rate_query_cost", "rate_burst"],
-            ));
-        }
-        if self.scram_iterations < self.scram_min_iterations {
-            return Err((
-                format!(
-                    "scram_iterations ({}) must be at least scram_min_iterations ({})",
-                    self.scram_iterations, self.scram_min_iterations
-                ),
-                &["scram_iterations", "scram_min_iterations"],
-            ));
+        for rule in RULES {
+            (rule.check)(self).map_err(|reason| (reason, rule.keys))?;
         }
         Ok(())
     }
 }
+
+/// What [`Config::reload`] did with the keys that changed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReloadReport {
+    /// Keys whose new value is now in force ([`Reload::Live`]), in table order.
+    pub applied: Vec<&'static str>,
+    /// Keys whose value changed but stays as it was until a restart ([`Reload::Restart`]).
+    pub need_restart: Vec<&'static str>,
+}
+
+impl Config {
+    /// The configuration a running server switches to when it reloads `new` (already loaded and
+    /// checked): every [`Reload::Live`] key from `new`, every [`Reload::Restart`] key kept from
+    /// `self`, and the report of what changed. Pure. The result passes the cross-key rules
+    /// whenever `new` does, since no rule involves a restart key.
+    pub fn reload(&self, new: Config) -> (Config, ReloadReport) {
+        let mut next = new;
+        let mut report = ReloadReport::default();
+        for spec in KEYS {
+            if spec.same(self, &next) {
+                continue;
+            }
+            match spec.reload {
+                Reload::Live => report.applied.push(spec.name),
+                Reload::Restart => {
+                    spec.copy(&mut next, self);
+                    report.need_restart.push(spec.name);
+                }
+            }
+        }
+        (next, report)
+    }
+}
+
+/// A rule between keys that are each fine alone.
+struct Rule {
+    /// The keys involved; the error points at the last of their lines.
+    keys: &'static [&'static str],
+    check: fn(&Config) -> Result<(), String>,
+}
+
+const RULES: &[Rule] = &[
+    Rule {
+        keys: &["max_frame", "max_text"],
+        check: |c| {
+            let needed = (c.max_text + SAY_OVERHEAD).max(REGISTER_FRAME);
+            if c.max_frame < needed {
+                return Err(format!(
+                    "max_frame ({}) is too small: a SAY of max_text ({}) bytes and a REGISTER \
+                     need frames of up to {needed} bytes",
+                    c.max_frame, c.max_text
+                ));
+            }
+            Ok(())
+        },
+    },
+    Rule {
+        keys: &["write_soft_cap", "write_hard_cap"],
+        check: |c| {
+            if c.write_soft_cap >= c.write_hard_cap {
+                return Err(format!(
+                    "write_soft_cap ({}) must be below write_hard_cap ({})",
+                    fmt_size(c.write_soft_cap as u64),
+                    fmt_size(c.write_hard_cap as u64)
+                ));
+            }
+            Ok(())
+        },
+    },
+    Rule {
+        keys: &["write_resume", "write_soft_cap"],
+        check: |c| {
+            if c.write_resume >= c.write_soft_cap {
+                return Err(format!(
+                    "write_resume ({}) must be below write_soft_cap ({})",
+                    fmt_size(c.write_resume as u64),
+                    fmt_size(c.write_soft_cap as u64)
+                ));
+            }
+            Ok(())
+        },
+    },
+    Rule {
+        keys: &["handshake_timeout", "auth_timeout"],
+        check: |c| {
+            if c.handshake_timeout > c.auth_timeout {
+                return Err(format!(
+                    "handshake_timeout ({}) must not exceed auth_timeout ({}): both count from \
+                     accept",
+                    fmt_duration(c.handshake_timeout),
+                    fmt_duration(c.auth_timeout)
+                ));
+            }
+            Ok(())
+        },
+    },
+    Rule {
+        keys: &["ping_interval", "idle_timeout"],
+        check: |c| {
+            if c.ping_interval >= c.idle_timeout {
+                return Err(format!(
+                    "ping_interval ({}) must be below idle_timeout ({}), or idle clients that \
+                     ping are dropped",
+                    fmt_duration(c.ping_interval),
+                    fmt_duration(c.idle_timeout)
+                ));
+            }
+            Ok(())
+        },
+    },
+    Rule {
+        keys: &["rate_query_cost", "rate_burst"],
+        check: |c| {
+            if c.rate_query_cost > c.rate_burst {
+                return Err(format!(
+                    "rate_query_cost ({}) must not exceed rate_burst ({}), or HISTORY_REQ and \
+                     SEARCH_REQ can never be afforded",
+                    c.rate_query_cost, c.rate_burst
+                ));
+            }
+            Ok(())
+        },
+    },
+    Rule {
+        keys: &["scram_iterations", "scram_min_iterations"],
+        check: |c| {
+            if c.scram_iterations < c.scram_min_iterations {
+                return Err(format!(
+                    "scram_iterations ({}) must be at least scram_min_iterations ({})",
+                    c.scram_iterations, c.scram_min_iterations
+                ));
+            }
+            Ok(())
+        },
+    },
+];
 
 fn read_and_parse(path: &Path) -> Result<(Config, Option<usize>), ConfigError> {
     let text = fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    parse(&text, &path.display().to_string())
+    text::parse(&text, &path.display().to_string())
 }
 
-/// Parses the text; also returns the line of `psk_file`, for errors found when reading it.
-fn parse(text: &str, origin: &str) -> Result<(Config, Option<usize>), ConfigError> {
-    let mut config = Config::default();
-    let mut seen: HashMap<&'static str, usize> = HashMap::new();
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    for (index, raw) in text.lines().enumerate() {
-        let line = index + 1;
-        let syntax = |reason: String| ConfigError::Syntax {
-            origin: origin.to_owned(),
-            line,
-            reason,
-        };
-        let trimmed = raw.trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        // Never echo the line itself: it may be a mistyped `psk` line.
-        let Some((key_text, rest)) = trimmed.split_once('=') else {
-            return Err(syntax("expected `key = value`".into()));
-        };
-        let key_text = key_text.trim_end();
-        if key_text.is_empty()
-            || !key_text
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        {
-            return Err(syntax(
-                "expected `key = value` (keys are lowercase a-z, 0-9, _)".into(),
-            ));
-        }
-        let Some(&key) = KEYS.iter().find(|known| **known == key_text) else {
-            return Err(ConfigError::UnknownKey {
-                origin: origin.to_owned(),
-                line,
-                key: key_text.to_owned(),
-                suggestion: suggest(key_text),
-            });
-        };
-        let value = split_value(rest).map_err(|reason| syntax(format!("{key}: {reason}")))?;
-        if let Some(&first_line) = seen.get(key) {
-            return Err(ConfigError::DuplicateKey {
-                origin: origin.to_owned(),
-                line,
-                key,
-                first_line,
-            });
-        }
-        let other = match key {
-            "psk" => Some("psk_file"),
-            "psk_file" => Some("psk"),
-            _ => None,
-        };
-        if let Some(other_line) = other.and_then(|other| seen.get(other)) {
-            return Err(ConfigError::Inconsistent {
-                origin: origin.to_owned(),
-                line: Some(line),
-                reason: format!(
-                    "set either psk or psk_file, not both (the other is on line {other_line})"
-                ),
-            });
-        }
-        seen.insert(key, line);
-        config
-            .set(key, &value)
-            .map_err(|reason| ConfigError::BadValue {
-                origin: origin.to_owned(),
-                line,
-                key,
-                value: (key != "psk").then(|| value.clone()),
-                reason,
-            })?;
+/// Sets the key named `key` from its (unquoted) text, with the key's own parser.
+fn set_key(config: &mut Config, key: &str, text: &str) -> Result<(), String> {
+    match KEYS.iter().find(|spec| spec.name == key) {
+        Some(spec) => spec.set(config, text),
+        None => Err(format!("unknown key {key:?}")),
     }
-    config
-        .check()
-        .map_err(|(reason, keys)| ConfigError::Inconsistent {
-            origin: origin.to_owned(),
-            line: keys.iter().filter_map(|key| seen.get(key).copied()).max(),
-            reason,
-        })?;
-    Ok((config, seen.get("psk_file").copied()))
 }
 
-/// The value after `=`: quoted (with `\"` and `\\`) or bare up to a `#` that follows whitespace.
-fn split_value(rest: &str) -> Result<String, &'static str> {
-    let rest = rest.trim_start();
-    if let Some(body) = rest.strip_prefix('"') {
-        let mut value = String::new();
-        let mut chars = body.char_indices();
-        while let Some((at, c)) = chars.next() {
-            match c {
-                '"' => {
-                    let tail = body[at + 1..].trim_start();
-                    return if tail.is_empty() || tail.starts_with('#') {
-                        Ok(value)
-                    } else {
-                        Err("unexpected text after the closing quote")
-                    };
-                }
-                '\\' => match chars.next() {
-                    Some((_, escaped @ ('"' | '\\'))) => value.push(escaped),
-                    _ => return Err(r#"bad escape in quoted value (only \" and \\)"#),
-                },
-                c => value.push(c),
-            }
-        }
-        return Err("unterminated quoted value");
-    }
-    let mut end = rest.len();
-    let mut after_space = true;
-    for (at, c) in rest.char_indices() {
-        if c == '#' && after_space {
-            end = at;
-            break;
-        }
-        after_space = c.is_whitespace();
-    }
-    let value = rest[..end].trim_end();
-    if value.is_empty() {
-        return Err("missing value");
-    }
-    Ok(value.to_owned())
-}
-
-/// The known key closest to a mistyped one, if it is close enough to be a typo.
-fn suggest(key: &str) -> Option<&'static str> {
-    let limit = (key.len() / 4).clamp(1, 3);
-    KEYS.iter()
-        .map(|known| (edit_distance(key, known), *known))
+/// The candidate closest to a mistyped word, if it is close enough to be a typo.
+pub(crate) fn closest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let limit = (word.len() / 4).clamp(1, 3);
+    candidates
+        .into_iter()
+        .map(|known| (edit_distance(word, known), known))
         .filter(|(distance, _)| *distance <= limit)
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, known)| known)
@@ -732,151 +409,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
         previous = current;
     }
     previous[b.len()]
-}
-
-// --- value parsers: each returns the reason on failure ---
-
-const MS: Duration = Duration::from_millis(1);
-const SEC: Duration = Duration::from_secs(1);
-const MINUTE: Duration = Duration::from_secs(60);
-const HOUR: Duration = Duration::from_secs(3600);
-const DAY: Duration = Duration::from_secs(24 * 3600);
-const WEEK: Duration = Duration::from_secs(7 * 24 * 3600);
-
-const ADDR_HINT: &str = "not an IP:PORT address (e.g. 127.0.0.1:5555 or [::1]:5555)";
-const COUNT_HINT: &str = "not a whole number";
-const SIZE_HINT: &str = "not a whole number of bytes (e.g. 4096, 256KiB, 1MiB)";
-const DURATION_HINT: &str = "not a duration (e.g. 500ms, 10s, 2m, 1h; a bare number is seconds)";
-
-fn parse_addr(v: &str) -> Result<SocketAddr, String> {
-    v.parse().map_err(|_| ADDR_HINT.to_owned())
-}
-
-fn parse_path(v: &str) -> Result<PathBuf, String> {
-    if v.is_empty() {
-        return Err("empty path".into());
-    }
-    Ok(PathBuf::from(v))
-}
-
-fn parse_level(v: &str) -> Result<LevelFilter, String> {
-    match v.to_ascii_lowercase().as_str() {
-        "error" => Ok(LevelFilter::Error),
-        "warn" => Ok(LevelFilter::Warn),
-        "info" => Ok(LevelFilter::Info),
-        "debug" => Ok(LevelFilter::Debug),
-        "trace" => Ok(LevelFilter::Trace),
-        _ => Err("must be one of error, warn, info, debug, trace".into()),
-    }
-}
-
-/// Splits `"256 KiB"` into 256 and `"KiB"`. Digits may be grouped with `_` (`600_000`).
-fn split_number(v: &str) -> Option<(u64, &str)> {
-    let end = v
-        .find(|c: char| !(c.is_ascii_digit() || c == '_'))
-        .unwrap_or(v.len());
-    let (digits, unit) = v.split_at(end);
-    if !digits.starts_with(|c: char| c.is_ascii_digit())
-        || digits.ends_with('_')
-        || digits.contains("__")
-    {
-        return None;
-    }
-    let number = digits.replace('_', "").parse().ok()?;
-    Some((number, unit.trim_start()))
-}
-
-fn count<T: TryFrom<u64>>(v: &str, lo: u64, hi: u64) -> Result<T, String> {
-    let n = match split_number(v) {
-        Some((n, "")) => n,
-        _ => return Err(COUNT_HINT.into()),
-    };
-    if !(lo..=hi).contains(&n) {
-        return Err(format!("out of range: must be between {lo} and {hi}"));
-    }
-    T::try_from(n).map_err(|_| format!("out of range: must be between {lo} and {hi}"))
-}
-
-fn parse_size(v: &str) -> Option<u64> {
-    let (n, unit) = split_number(v)?;
-    let scale = match unit {
-        "" | "B" => 1,
-        "KiB" => KIB,
-        "MiB" => MIB,
-        "GiB" => GIB,
-        _ => return None,
-    };
-    n.checked_mul(scale)
-}
-
-fn size<T: TryFrom<u64>>(v: &str, lo: u64, hi: u64) -> Result<T, String> {
-    let n = parse_size(v).ok_or(SIZE_HINT)?;
-    let range = || {
-        format!(
-            "out of range: must be between {} and {}",
-            fmt_size(lo),
-            fmt_size(hi)
-        )
-    };
-    if !(lo..=hi).contains(&n) {
-        return Err(range());
-    }
-    T::try_from(n).map_err(|_| range())
-}
-
-fn parse_duration(v: &str) -> Option<Duration> {
-    let (n, unit) = split_number(v)?;
-    match unit {
-        "ms" => Some(Duration::from_millis(n)),
-        "" | "s" => Some(Duration::from_secs(n)),
-        "m" => n.checked_mul(60).map(Duration::from_secs),
-        "h" => n.checked_mul(3600).map(Duration::from_secs),
-        _ => None,
-    }
-}
-
-fn duration(v: &str, lo: Duration, hi: Duration) -> Result<Duration, String> {
-    let d = parse_duration(v).ok_or(DURATION_HINT)?;
-    if !(lo..=hi).contains(&d) {
-        return Err(format!(
-            "out of range: must be between {} and {}",
-            fmt_duration(lo),
-            fmt_duration(hi)
-        ));
-    }
-    Ok(d)
-}
-
-fn fmt_size(n: u64) -> String {
-    for (unit, scale) in [("GiB", GIB), ("MiB", MIB), ("KiB", KIB)] {
-        if n > 0 && n % scale == 0 {
-            return format!("{}{unit}", n / scale);
-        }
-    }
-    if n == 1 {
-        "1 byte".into()
-    } else {
-        format!("{n} bytes")
-    }
-}
-
-fn fmt_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms == 0 {
-        return "0s".into();
-    }
-    for (unit, scale) in [("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
-        if ms % scale == 0 {
-            return format!("{}{unit}", ms / scale);
-        }
-    }
-    format!("{ms}ms")
-}
-
-/// The `psk` key and `CHAT_PSK`: base64 (padded or not) of exactly 32 bytes. Errors never
-/// contain the input.
-fn decode_psk(text: &str) -> Result<Secret, String> {
-    psk::parse_psk(text).map_err(|e| e.to_string())
 }
 
 // --- command line ---
@@ -903,6 +435,13 @@ pub enum Invocation {
     /// `fingerprint`: print the fingerprint of the server key in `data_dir`.
     Fingerprint(Config),
 }
+
+/// The flags that override a chat.conf key, each parsed as the key is.
+const FLAG_KEYS: [(&str, &str); 3] = [
+    ("--listen", "listen"),
+    ("--data-dir", "data_dir"),
+    ("--log-level", "log_level"),
+];
 
 fn options() -> getopts::Options {
     let mut opts = getopts::Options::new();
@@ -1051,26 +590,14 @@ pub fn parse_args(
         None => (Config::default(), String::from("defaults"), None),
     };
 
-    if let Some(v) = matches.opt_str("listen") {
-        config.listen = parse_addr(&v).map_err(|reason| ConfigError::BadFlag {
-            flag: "--listen",
-            value: v,
-            reason,
-        })?;
-    }
-    if let Some(v) = matches.opt_str("data-dir") {
-        config.data_dir = parse_path(&v).map_err(|reason| ConfigError::BadFlag {
-            flag: "--data-dir",
-            value: v,
-            reason,
-        })?;
-    }
-    if let Some(v) = matches.opt_str("log-level") {
-        config.log_level = parse_level(&v).map_err(|reason| ConfigError::BadFlag {
-            flag: "--log-level",
-            value: v,
-            reason,
-        })?;
+    for (flag, key) in FLAG_KEYS {
+        if let Some(value) = matches.opt_str(&flag[2..]) {
+            set_key(&mut config, key, &value).map_err(|reason| ConfigError::BadFlag {
+                flag,
+                value,
+                reason,
+            })?;
+        }
     }
 
     match env("CHAT_PSK")
@@ -1098,8 +625,11 @@ pub fn parse_args(
 
 #[cfg(test)]
 mod tests {
+    use super::value::{DURATION_HINT, SIZE_HINT};
     use super::*;
+    use log::LevelFilter;
     use std::io::Write;
+    use std::time::Duration;
 
     const PSK_B64: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="; // bytes 0..32
 
@@ -1162,7 +692,7 @@ mod tests {
 
     #[test]
     fn shipped_chat_conf_equals_defaults() {
-        let config = match Config::from_str(include_str!("../chat.conf"), "chat.conf") {
+        let config = match Config::from_str(include_str!("../../chat.conf"), "chat.conf") {
             Ok(config) => config,
             Err(e) => panic!("chat.conf: {e}"),
         };
@@ -1171,8 +701,8 @@ mod tests {
 
     #[test]
     fn shipped_chat_conf_documents_every_key() {
-        let text = include_str!("../chat.conf");
-        for key in KEYS {
+        let text = include_str!("../../chat.conf");
+        for key in KEYS.iter().map(|spec| spec.name) {
             let documented = text.lines().any(|line| {
                 let line = line.trim_start_matches(['#', ' ']);
                 line.strip_prefix(key)
@@ -1180,6 +710,154 @@ mod tests {
             });
             assert!(documented, "chat.conf does not mention {key}");
         }
+    }
+
+    #[test]
+    fn shipped_chat_conf_is_the_rendered_table() {
+        let shipped = include_str!("../../chat.conf");
+        let rendered = render_chat_conf();
+        if shipped != rendered {
+            let (line, (want, have)) = rendered
+                .lines()
+                .chain(std::iter::repeat(""))
+                .zip(shipped.lines().chain(std::iter::repeat("")))
+                .enumerate()
+                .find(|(_, (want, have))| want != have)
+                .unwrap_or((0, ("", "")));
+            panic!(
+                "chat.conf differs from the key table at line {}:\n  table: {want}\n  file:  {have}\n\
+                 rewrite it with: cargo test --lib config::tests::write_shipped_chat_conf -- --ignored",
+                line + 1
+            );
+        }
+    }
+
+    /// Not a check: rewrites chat.conf from the key table (run it with `--ignored`).
+    #[test]
+    #[ignore]
+    fn write_shipped_chat_conf() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("chat.conf");
+        fs::write(&path, render_chat_conf()).unwrap();
+    }
+
+    #[test]
+    fn keys_are_unique_documented_and_their_defaults_read_back() {
+        let defaults = Config::default();
+        for (i, spec) in KEYS.iter().enumerate() {
+            assert!(
+                KEYS[..i].iter().all(|other| other.name != spec.name),
+                "{} twice",
+                spec.name
+            );
+            assert!(!spec.doc.is_empty(), "{} has no documentation", spec.name);
+            assert!(!spec.section.is_empty());
+            // Every default, written as chat.conf writes it, reads back as itself.
+            if let Some(value) = spec.value(&defaults).filter(|_| !spec.is_secret()) {
+                let mut config = Config::default();
+                spec.set(&mut config, &value).unwrap();
+                assert!(spec.same(&config, &defaults), "{} = {value}", spec.name);
+            }
+        }
+    }
+
+    #[test]
+    fn rules_name_known_live_keys() {
+        for rule in RULES {
+            for key in rule.keys {
+                let spec = KEYS.iter().find(|spec| spec.name == *key);
+                assert!(spec.is_some(), "rule names unknown key {key}");
+                // So that reload (new live keys, old restart keys) never breaks a rule.
+                assert_eq!(spec.unwrap().reload, Reload::Live, "{key}");
+            }
+        }
+    }
+
+    #[test]
+    fn effective_settings_read_back_and_mask_the_psk() {
+        let text = format!(
+            "data_dir = \"/srv/chat #1\"\nmax_text = 77\nidle_timeout = 90s\n\
+             durability = normal\nlog_level = DEBUG\npsk = {PSK_B64}\n"
+        );
+        let config = parse_ok(&text);
+        let shown = render_effective(&config);
+        assert_eq!(shown.lines().count(), KEYS.len());
+        assert!(shown.contains("\ndata_dir = \"/srv/chat #1\"\n"), "{shown}");
+        assert!(shown.contains("\nmax_text = 77\n"), "{shown}");
+        assert!(shown.contains("\nidle_timeout = 90s\n"), "{shown}");
+        assert!(shown.contains("\nlog_level = debug\n"), "{shown}");
+        assert!(shown.contains("\npsk = <set>\n"), "{shown}");
+        assert!(shown.contains("\npsk_file = <none>\n"), "{shown}");
+        assert!(!shown.contains(PSK_B64) && !shown.contains(&PSK_B64[..20]));
+        // Without the secret lines it is a chat.conf that gives the same settings.
+        let readable: String = shown
+            .lines()
+            .filter(|line| !line.contains("<"))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        assert_eq!(
+            Config {
+                psk: config.psk.clone(),
+                ..parse_ok(&readable)
+            },
+            config
+        );
+        assert!(render_effective(&Config::default()).contains("\npsk = <none>\n"));
+    }
+
+    #[test]
+    fn quoting_round_trips() {
+        for value in [
+            "plain",
+            "/a b/c",
+            "a#b",
+            "a #b",
+            "#a",
+            " lead",
+            "trail ",
+            "\"q\"",
+            "back\\slash",
+            "",
+        ] {
+            let quoted = text::quote(value);
+            let config = Config::from_str(&format!("psk_file = {quoted}"), "t");
+            match (value.is_empty(), config) {
+                (true, Err(e)) => assert!(e.to_string().contains("empty path"), "{e}"),
+                (false, Ok(c)) => assert_eq!(c.psk_file, Some(PathBuf::from(value)), "{quoted}"),
+                (_, other) => panic!("{value:?} as {quoted}: {other:?}"),
+            }
+        }
+        assert_eq!(text::quote("a#b"), "a#b");
+        assert_eq!(text::quote("a #b"), "\"a #b\"");
+    }
+
+    #[test]
+    fn reload_takes_live_keys_and_keeps_restart_keys() {
+        let old = Config::default();
+        let new = parse_ok(
+            "listen = 127.0.0.1:6000\ndata_dir = /elsewhere\nmax_text = 100\n\
+             log_level = debug\nregistration = closed\ndurability = full\n",
+        );
+        let (next, report) = old.reload(new.clone());
+        assert_eq!(next.listen, old.listen);
+        assert_eq!(next.data_dir, old.data_dir);
+        assert_eq!(next.max_text, 100);
+        assert_eq!(next.log_level, LevelFilter::Debug);
+        assert_eq!(next.registration, Registration::Closed);
+        assert_eq!(report.applied, ["registration", "log_level", "max_text"]);
+        assert_eq!(report.need_restart, ["listen", "data_dir"]);
+        assert_eq!(next.check(), Ok(()));
+
+        // Nothing changed: nothing to report, and the result is the new (equal) config.
+        let (same, report) = next.reload(next.clone());
+        assert_eq!(same, next);
+        assert_eq!(report, ReloadReport::default());
+
+        // A new PSK is applied; the report names it without showing it.
+        let keyed = parse_ok(&format!("psk = {PSK_B64}"));
+        let (next, report) = old.reload(keyed);
+        assert_eq!(next.psk.as_deref(), Some(&psk_bytes()));
+        assert_eq!(report.applied, ["psk"]);
+        assert!(report.need_restart.is_empty());
     }
 
     #[test]
