@@ -27,7 +27,7 @@ const REGISTRATION: &[(&str, Registration)] = &[
     ("open", Registration::Open),
     ("closed", Registration::Closed),
 ];
-const LEVELS: &[(&str, LevelFilter)] = &[
+pub(super) const LEVELS: &[(&str, LevelFilter)] = &[
     ("error", LevelFilter::Error),
     ("warn", LevelFilter::Warn),
     ("info", LevelFilter::Info),

@@ -1,11 +1,12 @@
 //! chatd's configuration: the `chat.conf` keys (one table, keys.rs), the file format (text.rs),
-//! the value kinds (value.rs), the rules between keys, and the command line on top of it
-//! (getopts flags, subcommands, the `CHATD_CONFIG` and `CHAT_PSK` variables).
+//! the value kinds (value.rs), the rules between keys, reloading, and chatd's command line on
+//! top of it (cli.rs).
 //!
 //! Unknown and duplicate keys are errors, so a typo never silently leaves a default in force.
 //! Sizes take a `KiB`/`MiB`/`GiB` suffix (a bare number is bytes); durations take
 //! `ms`/`s`/`m`/`h` (a bare number is seconds).
 
+pub mod cli;
 mod keys;
 mod spec;
 mod text;
@@ -16,14 +17,12 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use zeroize::Zeroizing;
-
 use crate::psk;
 
 pub use keys::{Config, KEYS};
 pub use spec::{KeySpec, Reload};
 pub use text::{render_chat_conf, render_effective};
-use value::{decode_psk, fmt_duration, fmt_size};
+use value::{fmt_duration, fmt_size};
 
 /// Transport frame size (ciphertext + tag, the `len` field) of a SAY carrying zero text bytes with a
 /// 32-byte room name: tag 32 + message header 3 + room 1+32 + text length 2.
@@ -45,8 +44,8 @@ pub enum Registration {
     Closed,
 }
 
-/// Why a configuration or command line was refused. Display is one line naming the file and line
-/// (or the flag or variable), the key and the reason. A PSK's value is never part of it.
+/// Why a configuration was refused. Display is one line naming the file and line (or the
+/// variable), the key and the reason. A PSK's value is never part of it.
 #[derive(Debug)]
 pub enum ConfigError {
     /// The config file itself could not be read.
@@ -85,14 +84,6 @@ pub enum ConfigError {
         line: Option<usize>,
         reason: String,
     },
-    /// A flag's value is unusable.
-    BadFlag {
-        flag: &'static str,
-        value: String,
-        reason: String,
-    },
-    /// The command line does not parse (unknown flag, missing argument, unknown subcommand...).
-    Usage(String),
     /// The PSK from `psk_file` or `CHAT_PSK` is unusable; `source` says where it came from.
     Psk { source: String, reason: String },
 }
@@ -159,14 +150,6 @@ impl fmt::Display for ConfigError {
                 line: None,
                 reason,
             } => write!(f, "{origin}: {reason}"),
-            ConfigError::BadFlag {
-                flag,
-                value,
-                reason,
-            } => {
-                write!(f, "{flag} {:?}: {reason}", shorten(value))
-            }
-            ConfigError::Usage(message) => f.write_str(message),
             ConfigError::Psk { source, reason } => write!(f, "{source}: {reason}"),
         }
     }
@@ -199,7 +182,7 @@ impl Config {
 
     /// Reads and parses the file at `path`, then reads the `psk_file` it names, if any (a relative
     /// `psk_file` is relative to the working directory, like `data_dir`). Does not look at
-    /// `CHAT_PSK`; [`parse_args`] does.
+    /// `CHAT_PSK`; [`cli::parse_args`] does.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let (mut config, psk_file_line) = read_and_parse(path)?;
         config.read_psk_file(&path.display().to_string(), psk_file_line)?;
@@ -411,218 +394,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
     previous[b.len()]
 }
 
-// --- command line ---
-
-/// What the command line asks chatd to do. Every variant that needs settings carries the final
-/// `Config`: file (or defaults), then flags, then `CHAT_PSK`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Invocation {
-    /// Run the server.
-    Run(Config),
-    /// Print this text (from `-h`/`--help`) and exit successfully.
-    Help(String),
-    /// Print `chatd` and the crate version and exit successfully.
-    Version,
-    /// `user add NAME`: create an account; `name` is lowercased and checked against the protocol's
-    /// user-name rule.
-    UserAdd { config: Config, name: String },
-    /// `user list`.
-    UserList(Config),
-    /// `user remove NAME`.
-    UserRemove { config: Config, name: String },
-    /// `gen-psk`: print base64 of 32 fresh random bytes. Needs no config.
-    GenPsk,
-    /// `fingerprint`: print the fingerprint of the server key in `data_dir`.
-    Fingerprint(Config),
-}
-
-/// The flags that override a chat.conf key, each parsed as the key is.
-const FLAG_KEYS: [(&str, &str); 3] = [
-    ("--listen", "listen"),
-    ("--data-dir", "data_dir"),
-    ("--log-level", "log_level"),
-];
-
-fn options() -> getopts::Options {
-    let mut opts = getopts::Options::new();
-    opts.optopt(
-        "c",
-        "config",
-        "read settings from FILE (default: $CHATD_CONFIG if set, else built-in defaults)",
-        "FILE",
-    );
-    opts.optopt(
-        "l",
-        "listen",
-        "listen on this address (overrides `listen`)",
-        "IP:PORT",
-    );
-    opts.optopt(
-        "d",
-        "data-dir",
-        "keep chat.db and the key files in DIR (overrides `data_dir`)",
-        "DIR",
-    );
-    opts.optopt(
-        "",
-        "log-level",
-        "error, warn, info, debug or trace (overrides `log_level`)",
-        "LEVEL",
-    );
-    opts.optflag("h", "help", "print this help and exit");
-    opts.optflag("V", "version", "print the version and exit");
-    opts
-}
-
-const COMMANDS_HELP: &str = "
-Commands:
-    (none)              run the server
-    user add NAME       create an account (password read from the terminal or stdin)
-    user list           list the accounts
-    user remove NAME    delete an account
-    gen-psk             print a new pre-shared key (base64 of 32 random bytes)
-    fingerprint         print the server key's fingerprint, to compare with what clients show
-
-The pre-shared key is read from `psk_file` or `psk` in the config file, or from the
-environment variable CHAT_PSK (which wins); never from a flag, where other users could
-read it in the process list.
-";
-
-/// The `--help` text: usage, one line per flag, the subcommands, and where the PSK comes from.
-pub fn help_text() -> String {
-    let mut text = options().usage(
-        "Usage: chatd [OPTIONS] [COMMAND]\n\nchatd, the secure chat server. Settings come from the \
-         built-in defaults, then the config file, then these flags.",
-    );
-    text.push_str(COMMANDS_HELP);
-    text
-}
-
-enum Command {
-    Run,
-    UserAdd(String),
-    UserList,
-    UserRemove(String),
-    GenPsk,
-    Fingerprint,
-}
-
-fn parse_command(free: &[String]) -> Result<Command, ConfigError> {
-    let words: Vec<&str> = free.iter().map(String::as_str).collect();
-    let (command, used) = match words.as_slice() {
-        [] => (Command::Run, 0),
-        ["user", "add", name, ..] => (Command::UserAdd(user_name(name)?), 3),
-        ["user", "remove", name, ..] => (Command::UserRemove(user_name(name)?), 3),
-        ["user", "list", ..] => (Command::UserList, 2),
-        ["user", sub @ ("add" | "remove")] => {
-            return Err(ConfigError::Usage(format!(
-                "`chatd user {sub}` needs a user NAME"
-            )));
-        }
-        ["user", ..] => {
-            return Err(ConfigError::Usage(
-                "`chatd user` needs one of: add NAME, list, remove NAME".into(),
-            ));
-        }
-        ["gen-psk", ..] => (Command::GenPsk, 1),
-        ["fingerprint", ..] => (Command::Fingerprint, 1),
-        [other, ..] => {
-            return Err(ConfigError::Usage(format!(
-                "unknown command {other:?} (commands: user add|list|remove, gen-psk, fingerprint; \
-                 see chatd --help)"
-            )));
-        }
-    };
-    if let Some(extra) = words.get(used) {
-        return Err(ConfigError::Usage(format!(
-            "unexpected argument {extra:?} after `{}`",
-            words[..used].join(" ")
-        )));
-    }
-    Ok(command)
-}
-
-/// Lowercases (as the clients do) and checks `^[a-z][a-z0-9_-]{2,31}$`.
-fn user_name(name: &str) -> Result<String, ConfigError> {
-    let name = name.to_ascii_lowercase();
-    if !crate::wire::scram::is_valid_user(&name) {
-        return Err(ConfigError::Usage(format!(
-            "{:?} is not a valid user name: 3 to 32 characters, a letter first, then a-z, 0-9, _ or -",
-            shorten(&name)
-        )));
-    }
-    Ok(name)
-}
-
-/// Parses chatd's arguments (without the program name: `std::env::args().skip(1)`).
-///
-/// The config file is `--config FILE`, else `$CHATD_CONFIG` if set and non-empty, else none: the
-/// built-in defaults (never an implicit `./chat.conf`, so what runs is predictable). Flags then
-/// override the file. The PSK is `CHAT_PSK` if set and non-empty, else the file's `psk_file` or
-/// `psk`. `env` reads environment variables (pass `|k| std::env::var(k).ok()`).
-pub fn parse_args(
-    args: &[String],
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Invocation, ConfigError> {
-    let matches = options()
-        .parse(args)
-        .map_err(|e| ConfigError::Usage(format!("{e} (see chatd --help)")))?;
-    if matches.opt_present("help") {
-        return Ok(Invocation::Help(help_text()));
-    }
-    if matches.opt_present("version") {
-        return Ok(Invocation::Version);
-    }
-    let command = parse_command(&matches.free)?;
-    if let Command::GenPsk = command {
-        return Ok(Invocation::GenPsk);
-    }
-
-    let file = matches
-        .opt_str("config")
-        .or_else(|| env("CHATD_CONFIG").filter(|v| !v.is_empty()));
-    let (mut config, origin, psk_file_line) = match file {
-        Some(file) => {
-            let path = PathBuf::from(file);
-            let (config, line) = read_and_parse(&path)?;
-            (config, path.display().to_string(), line)
-        }
-        None => (Config::default(), String::from("defaults"), None),
-    };
-
-    for (flag, key) in FLAG_KEYS {
-        if let Some(value) = matches.opt_str(&flag[2..]) {
-            set_key(&mut config, key, &value).map_err(|reason| ConfigError::BadFlag {
-                flag,
-                value,
-                reason,
-            })?;
-        }
-    }
-
-    match env("CHAT_PSK")
-        .map(Zeroizing::new)
-        .filter(|v| !v.is_empty())
-    {
-        Some(psk) => {
-            config.psk = Some(decode_psk(&psk).map_err(|reason| ConfigError::Psk {
-                source: "environment variable CHAT_PSK".into(),
-                reason,
-            })?);
-        }
-        None => config.read_psk_file(&origin, psk_file_line)?,
-    }
-
-    Ok(match command {
-        Command::Run => Invocation::Run(config),
-        Command::UserAdd(name) => Invocation::UserAdd { config, name },
-        Command::UserList => Invocation::UserList(config),
-        Command::UserRemove(name) => Invocation::UserRemove { config, name },
-        Command::Fingerprint => Invocation::Fingerprint(config),
-        Command::GenPsk => Invocation::GenPsk,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::value::{DURATION_HINT, SIZE_HINT};
@@ -648,21 +419,6 @@ mod tests {
         match Config::from_str(text, "chat.conf") {
             Ok(_) => panic!("{text:?} should fail"),
             Err(e) => e.to_string(),
-        }
-    }
-
-    fn args(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| s.to_string()).collect()
-    }
-
-    fn no_env(_: &str) -> Option<String> {
-        None
-    }
-
-    fn run(list: &[&str], env: &dyn Fn(&str) -> Option<String>) -> Config {
-        match parse_args(&args(list), env) {
-            Ok(Invocation::Run(config)) => config,
-            other => panic!("{list:?}: expected Run, got {other:?}"),
         }
     }
 
@@ -1168,228 +924,5 @@ mod tests {
             e.starts_with("cannot read config file /nonexistent/chat.conf: "),
             "{e}"
         );
-    }
-
-    #[test]
-    fn flags_override_file() {
-        let conf = temp_file(
-            "listen = 0.0.0.0:6000\ndata_dir = /srv/a\nlog_level = warn\nmax_text = 77\n",
-        );
-        let path = conf.path().to_str().unwrap();
-        let c = run(&["-c", path], &no_env);
-        assert_eq!(c.listen, "0.0.0.0:6000".parse().unwrap());
-        assert_eq!(c.max_text, 77);
-
-        let c = run(
-            &[
-                "--config",
-                path,
-                "-l",
-                "127.0.0.1:0",
-                "-d",
-                "/srv/b",
-                "--log-level",
-                "trace",
-            ],
-            &no_env,
-        );
-        assert_eq!(c.listen, "127.0.0.1:0".parse().unwrap());
-        assert_eq!(c.data_dir, PathBuf::from("/srv/b"));
-        assert_eq!(c.log_level, LevelFilter::Trace);
-        assert_eq!(c.max_text, 77);
-
-        let c = run(&["--listen=[::]:7000", "--data-dir=d"], &no_env);
-        assert_eq!(c.listen, "[::]:7000".parse().unwrap());
-        assert_eq!(c.data_dir, PathBuf::from("d"));
-    }
-
-    #[test]
-    fn config_file_selection() {
-        assert_eq!(run(&[], &no_env), Config::default());
-        let conf = temp_file("max_text = 55\n");
-        let path = conf.path().to_str().unwrap().to_owned();
-        let env = move |key: &str| (key == "CHATD_CONFIG").then(|| path.clone());
-        assert_eq!(run(&[], &env).max_text, 55);
-        let other = temp_file("max_text = 66\n");
-        assert_eq!(
-            run(&["-c", other.path().to_str().unwrap()], &env).max_text,
-            66
-        );
-        let empty = |key: &str| (key == "CHATD_CONFIG").then(String::new);
-        assert_eq!(run(&[], &empty), Config::default());
-        let missing = |key: &str| (key == "CHATD_CONFIG").then(|| "/nonexistent/c.conf".to_owned());
-        let e = parse_args(&[], &missing).unwrap_err().to_string();
-        assert!(
-            e.starts_with("cannot read config file /nonexistent/c.conf"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn flag_errors() {
-        let err = |list: &[&str]| parse_args(&args(list), &no_env).unwrap_err().to_string();
-        assert_eq!(
-            err(&["-l", "nowhere"]),
-            "--listen \"nowhere\": not an IP:PORT address (e.g. 127.0.0.1:5555 or [::1]:5555)"
-        );
-        assert_eq!(
-            err(&["--log-level", "chatty"]),
-            "--log-level \"chatty\": must be one of error, warn, info, debug, trace"
-        );
-        assert_eq!(err(&["-d", ""]), "--data-dir \"\": empty path");
-        assert_eq!(
-            err(&["--psk", "x"]),
-            "Unrecognized option: 'psk' (see chatd --help)"
-        );
-        assert_eq!(
-            err(&["-l"]),
-            "Argument to option 'l' missing (see chatd --help)"
-        );
-        let conf = temp_file("max_conections = 1\n");
-        let e = err(&["-c", conf.path().to_str().unwrap()]);
-        assert!(
-            e.ends_with(":1: unknown key \"max_conections\" (did you mean \"max_connections\"?)"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn subcommands() {
-        let parse = |list: &[&str]| parse_args(&args(list), &no_env);
-        let d = Config::default();
-        assert_eq!(
-            parse(&["user", "add", "Alice"]).unwrap(),
-            Invocation::UserAdd {
-                config: d.clone(),
-                name: "alice".into()
-            }
-        );
-        assert_eq!(
-            parse(&["user", "list"]).unwrap(),
-            Invocation::UserList(d.clone())
-        );
-        assert_eq!(
-            parse(&["user", "remove", "bob_2"]).unwrap(),
-            Invocation::UserRemove {
-                config: d.clone(),
-                name: "bob_2".into()
-            }
-        );
-        assert_eq!(parse(&["gen-psk"]).unwrap(), Invocation::GenPsk);
-        assert_eq!(
-            parse(&["fingerprint", "-d", "/k"]).unwrap(),
-            Invocation::Fingerprint(Config {
-                data_dir: "/k".into(),
-                ..d.clone()
-            })
-        );
-        assert_eq!(
-            parse(&["-l", "127.0.0.1:9", "user", "list"]).unwrap(),
-            Invocation::UserList(Config {
-                listen: "127.0.0.1:9".parse().unwrap(),
-                ..d
-            })
-        );
-        assert!(
-            matches!(parse(&["-h", "user", "list"]).unwrap(), Invocation::Help(text) if text == help_text())
-        );
-        assert_eq!(parse(&["--version"]).unwrap(), Invocation::Version);
-        assert_eq!(parse(&["-V", "-l", "bad"]).unwrap(), Invocation::Version);
-
-        let err = |list: &[&str]| parse(list).unwrap_err().to_string();
-        assert_eq!(
-            err(&["user"]),
-            "`chatd user` needs one of: add NAME, list, remove NAME"
-        );
-        assert_eq!(err(&["user", "add"]), "`chatd user add` needs a user NAME");
-        assert_eq!(
-            err(&["user", "list", "x"]),
-            "unexpected argument \"x\" after `user list`"
-        );
-        assert_eq!(
-            err(&["gen-psk", "32"]),
-            "unexpected argument \"32\" after `gen-psk`"
-        );
-        assert_eq!(
-            err(&["serve"]),
-            "unknown command \"serve\" (commands: user add|list|remove, gen-psk, fingerprint; see \
-             chatd --help)"
-        );
-        for bad in [
-            "al",
-            "1alice",
-            "al ice",
-            "a".repeat(33).as_str(),
-            "\u{212a}elvin",
-        ] {
-            let e = err(&["user", "add", bad]);
-            assert!(e.contains("is not a valid user name"), "{bad}: {e}");
-        }
-    }
-
-    #[test]
-    fn chat_psk_from_env_overrides_file() {
-        let env = |key: &str| (key == "CHAT_PSK").then(|| PSK_B64.to_owned());
-        assert_eq!(run(&[], &env).psk.as_deref(), Some(&psk_bytes()));
-
-        // CHAT_PSK wins over the file's psk_file, which is then not even read.
-        let conf = temp_file("psk_file = /nonexistent/psk\n");
-        let path = conf.path().to_str().unwrap();
-        assert_eq!(run(&["-c", path], &env).psk.as_deref(), Some(&psk_bytes()));
-        let e = parse_args(&args(&["-c", path]), &no_env)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("psk_file \"/nonexistent/psk\": cannot read"),
-            "{e}"
-        );
-
-        let other = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="; // bytes 32..64
-        let conf = temp_file(&format!("psk = {other}\n"));
-        let c = run(&["-c", conf.path().to_str().unwrap()], &env);
-        assert_eq!(c.psk.as_deref(), Some(&psk_bytes()));
-        let c = run(&["-c", conf.path().to_str().unwrap()], &no_env);
-        assert_eq!(
-            c.psk.as_deref(),
-            Some(&std::array::from_fn(|i| i as u8 + 32))
-        );
-
-        let short = |key: &str| (key == "CHAT_PSK").then(|| "c2VjcmV0".to_owned());
-        assert_eq!(
-            parse_args(&[], &short).unwrap_err().to_string(),
-            "environment variable CHAT_PSK: decodes to 6 bytes, need exactly 32 (make a PSK with \
-             `chatd gen-psk`)"
-        );
-        let junk = |key: &str| (key == "CHAT_PSK").then(|| "sec ret!".to_owned());
-        let e = parse_args(&[], &junk).unwrap_err().to_string();
-        assert!(
-            e.contains("not valid base64") && !e.contains("sec ret"),
-            "{e}"
-        );
-        let empty = |key: &str| (key == "CHAT_PSK").then(String::new);
-        assert!(run(&[], &empty).psk.is_none());
-    }
-
-    #[test]
-    fn help_lists_flags_commands_and_psk_note() {
-        let help = help_text();
-        for needle in [
-            "Usage: chatd",
-            "--config FILE",
-            "--listen IP:PORT",
-            "--data-dir DIR",
-            "--log-level LEVEL",
-            "--help",
-            "--version",
-            "user add NAME",
-            "user list",
-            "user remove NAME",
-            "gen-psk",
-            "fingerprint",
-            "CHAT_PSK",
-            "never from a flag",
-        ] {
-            assert!(help.contains(needle), "help lacks {needle:?}:\n{help}");
-        }
     }
 }
