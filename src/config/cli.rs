@@ -1203,6 +1203,7 @@ fn load_config(
         }
     }
 
+    config.derive();
     match env("CHAT_PSK")
         .map(Zeroizing::new)
         .filter(|v| !v.is_empty())
@@ -2080,7 +2081,8 @@ mod tests {
         assert!(!group.contains("ctl"), "{group}");
         assert_eq!(
             err(&["help", "user", "dissable"]),
-            "unknown command \"user dissable\"; did you mean \"user disable\"? (see chatd help user)"
+            "unknown command \"user dissable\"; did you mean \"user disable\"? (see chatd help \
+             user)"
         );
         for line in general.lines() {
             assert!(line.len() <= WIDTH, "too long: {line}");

@@ -11,21 +11,31 @@ use log::LevelFilter;
 use super::spec::{Field, KeySpec, Reload, config_keys};
 use super::value::{
     Addr, DAY, FsPath, GIB, HOUR, KIB, MIB, MS, OptionalPath, Psk, SEC, WEEK, choice,
-    choice_any_case, count, duration, size, whole_seconds,
+    choice_any_case, count, duration, forever_or, size, whole_seconds,
 };
-use super::{Durability, Registration};
+use super::{Durability, Registration, RoomCreation};
 use crate::wire::crypto::Secret;
 
 /// Largest transport frame on the wire: the u16 length plus the protocol's 16416-byte maximum.
 const MAX_WIRE_FRAME: u64 = 2 + 16416;
 const U32_MAX: u64 = u32::MAX as u64;
+/// The most units one request can cost (docs/PROTOCOL.md has the costs); `rate_burst` holds at
+/// least this much.
+const COSTLIEST_REQUEST: u64 = 100;
+const TEN_SECONDS: Duration = Duration::from_secs(10);
 const TEN_MINUTES: Duration = Duration::from_secs(600);
+const TEN_YEARS: Duration = Duration::from_secs(3650 * 24 * 3600);
+const CENTURY: Duration = Duration::from_secs(36_500 * 24 * 3600);
 
 const DURABILITY: &[(&str, Durability)] =
     &[("full", Durability::Full), ("normal", Durability::Normal)];
 const REGISTRATION: &[(&str, Registration)] = &[
     ("open", Registration::Open),
     ("closed", Registration::Closed),
+];
+const ROOM_CREATION: &[(&str, RoomCreation)] = &[
+    ("everyone", RoomCreation::Everyone),
+    ("admins", RoomCreation::Admins),
 ];
 pub(super) const LEVELS: &[(&str, LevelFilter)] = &[
     ("error", LevelFilter::Error),
@@ -78,19 +88,27 @@ config_keys! {
     /// How much chatd logs.
     log_level: LevelFilter = LevelFilter::Info, choice_any_case(LEVELS), Live;
 
-    ["Connections"]
+    ["Connections. The per-address limits are sized so that an office of a few hundred people
+behind one NAT address works; raise them for bigger offices. 0 = no cap."]
     /// Open connections in total; one more gets "server full". (chatd raises its open-files
     /// limit to the hard limit at start and logs the effective cap.)
     max_connections: usize = 10_000, count(1, 1_000_000, "connections"), Restart;
 
-    /// Open connections per client IP (0 = no cap).
-    max_per_ip: u32 = 0, count(0, U32_MAX, "connections"), Live;
+    /// Connections in total that have not logged in yet (0 = no cap other than
+    /// max_connections). The rest of max_connections stays free for logins, so a flood of
+    /// handshakes cannot lock out the users; keep it well below max_connections.
+    max_unauth: u32 = 1000, count(0, U32_MAX, "connections"), Live;
 
-    /// Connections per client IP that have not logged in yet (0 = no cap).
-    max_unauth_per_ip: u32 = 0, count(0, U32_MAX, "connections"), Live;
+    /// Open connections per client IP.
+    max_per_ip: u32 = 256, count(0, U32_MAX, "connections"), Live;
 
-    /// Handshakes started per client IP per minute (0 = no cap). Each costs 3 X25519 operations.
-    max_handshakes_per_ip_per_min: u32 = 0, count(0, U32_MAX, "handshakes"), Live;
+    /// Connections per client IP that have not logged in yet.
+    max_unauth_per_ip: u32 = 32, count(0, U32_MAX, "connections"), Live;
+
+    /// Handshakes started per client IP per minute: a token bucket per address that holds a
+    /// quarter of this and refills evenly over the minute. Each handshake costs the server 3
+    /// X25519 operations.
+    max_handshakes_per_ip_per_min: u32 = 600, count(0, U32_MAX, "handshakes"), Live;
 
     ["Messages"]
     /// Largest transport frame accepted, in bytes of ciphertext + tag: at least max_text + 70
@@ -103,8 +121,22 @@ config_keys! {
     /// Rooms one user may be a member of.
     max_rooms_per_user: usize = 32, count(1, 10_000, "rooms"), Live;
 
+    /// Rooms one user may create (rooms they created and that still exist).
+    max_rooms_per_creator: usize = 50, count(1, 1_000_000, "rooms"), Live;
+
+    /// everyone: every user may create rooms (within max_rooms_per_creator).
+    /// admins:   only administrators may.
+    room_creation: RoomCreation = RoomCreation::Everyone, choice(ROOM_CREATION), Live;
+
+    /// How long after sending a message its author may still edit or delete it (0 = no limit).
+    edit_window: Duration = Duration::ZERO, duration(Duration::ZERO, TEN_YEARS), Live;
+
     /// Most entries in one HISTORY or SEARCH_RESULT page.
     history_max: usize = 100, count(1, 100, "entries"), Live;
+
+    /// The event-loop time one search may use; a search that needs more is stopped with an
+    /// error asking for a narrower query.
+    search_budget: Duration = Duration::from_millis(20), duration(MS, TEN_SECONDS), Live;
 
     /// In rooms with more members than this, join/leave notices go only to the user concerned,
     /// so a login storm into a big room is not quadratic (members use WHO instead).
@@ -113,6 +145,10 @@ config_keys! {
     ["Timers"]
     /// The ClientHello must arrive within this time after accept, else silent close.
     handshake_timeout: Duration = Duration::from_secs(10), duration(MS, HOUR), Live;
+
+    /// Before login, a frame that has started arriving must be complete within this time, else
+    /// silent close (so a trickle of bytes cannot hold a connection open).
+    partial_frame_timeout: Duration = Duration::from_secs(5), duration(MS, HOUR), Live;
 
     /// AUTH_OK must be reached within this time after accept, else silent close.
     auth_timeout: Duration = Duration::from_secs(30), duration(MS, HOUR), Live;
@@ -138,18 +174,19 @@ config_keys! {
     /// Above this, close the peer as a slow consumer (must be above write_soft_cap).
     write_hard_cap: usize = MIB as usize, size(MAX_WIRE_FRAME, GIB), Live;
 
-    ["Rate (a token bucket per connection; an empty bucket pauses reading, it never drops input)"]
-    /// Bucket size, in frames.
-    rate_burst: u32 = 50, count(1, 1_000_000, "frames"), Live;
+    ["Rate: token buckets per connection. Each request costs units by its type and size: a
+message 1, a page of history about 1 per 10 entries, a search more (docs/PROTOCOL.md has the
+table). A connection whose bucket is empty is not read until it refills: backpressure, nothing
+is lost."]
+    /// Bucket size, in units: the most a connection may spend at once. At least the cost of the
+    /// costliest request, so that every request can be afforded.
+    rate_burst: u32 = 2000, count(COSTLIEST_REQUEST, 1_000_000_000, "units"), Live;
 
-    /// Refill, in frames per second.
-    rate_frames_per_s: u32 = 20, count(1, 1_000_000, "frames per second"), Live;
+    /// Refill, in units per second.
+    rate_units_per_s: u32 = 2000, count(1, 1_000_000_000, "units per second"), Live;
 
-    /// Inbound bytes per second.
-    rate_bytes_per_s: usize = 64 * KIB as usize, size(1, GIB), Live;
-
-    /// Tokens a HISTORY_REQ or SEARCH_REQ costs (at most rate_burst).
-    rate_query_cost: u32 = 5, count(1, 1_000_000, "tokens"), Live;
+    /// Inbound wire bytes per second (a second bucket, of this size).
+    rate_bytes_per_s: usize = 256 * KIB as usize, size(1, GIB), Live;
 
     /// A connection that draws more than this many ERROR replies is closed.
     max_errors: u32 = 10, count(0, 1_000_000, "errors"), Live;
@@ -176,7 +213,20 @@ config_keys! {
     ip_block: Duration = HOUR, duration(SEC, WEEK), Live;
 
     /// REGISTER attempts per client IP per hour (0 = no limit).
-    register_per_ip_per_h: u32 = 3, count(0, U32_MAX, "attempts"), Live;
+    register_per_ip_per_h: u32 = 100, count(0, U32_MAX, "attempts"), Live;
+
+    ["Quotas and retention"]
+    /// Messages one account may store per UTC day: room and private messages and edits
+    /// (0 = no quota).
+    quota_messages_per_day: u32 = 50_000, count(0, U32_MAX, "messages"), Live;
+
+    /// Bytes of message text one account may store per UTC day, counted as for
+    /// quota_messages_per_day (0 = no quota).
+    quota_bytes_per_day: u64 = 100 * MIB, size(0, 1024 * GIB), Live;
+
+    /// Messages older than this are deleted, a few at a time so the server never stalls;
+    /// forever keeps everything.
+    retention: Option<Duration> = None, forever_or(HOUR, CENTURY), Live;
 
     ["SCRAM-SHA-256 (clients do the PBKDF2 work; the server only HMACs)"]
     /// PBKDF2 iterations `chatd user add` uses; also the count unknown user names are challenged
@@ -197,4 +247,14 @@ config_keys! {
 
     /// Age of a key epoch.
     rekey_interval: Duration = HOUR, duration(MS, HOUR), Live;
+
+    @derived {
+        /// Transitional, not a key: today's server counts frames, one token each, refilled at
+        /// this rate; it follows rate_units_per_s (a message costs one unit). Goes away when the
+        /// server charges units.
+        rate_frames_per_s: u32 = |config| config.rate_units_per_s;
+        /// Transitional, not a key: the tokens today's server charges a HISTORY_REQ or
+        /// SEARCH_REQ (a page of 100 entries is about 10 units). Goes away with the above.
+        rate_query_cost: u32 = |_| 10;
+    }
 }

@@ -4,7 +4,7 @@
 //!
 //! Unknown and duplicate keys are errors, so a typo never silently leaves a default in force.
 //! Sizes take a `KiB`/`MiB`/`GiB` suffix (a bare number is bytes); durations take
-//! `ms`/`s`/`m`/`h` (a bare number is seconds).
+//! `ms`/`s`/`m`/`h`/`d` (a bare number is seconds).
 
 pub mod cli;
 mod keys;
@@ -42,6 +42,16 @@ pub enum Registration {
     Open,
     /// REGISTER answers ERROR 0104; the operator adds accounts with `chatd user add`.
     Closed,
+}
+
+/// Who may create rooms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RoomCreation {
+    /// Every user (within `max_rooms_per_creator`).
+    #[default]
+    Everyone,
+    /// Administrators only.
+    Admins,
 }
 
 /// Why a configuration was refused. Display is one line naming the file and line (or the
@@ -243,6 +253,7 @@ impl Config {
                 }
             }
         }
+        next.derive();
         (next, report)
     }
 }
@@ -324,19 +335,6 @@ const RULES: &[Rule] = &[
         },
     },
     Rule {
-        keys: &["rate_query_cost", "rate_burst"],
-        check: |c| {
-            if c.rate_query_cost > c.rate_burst {
-                return Err(format!(
-                    "rate_query_cost ({}) must not exceed rate_burst ({}), or HISTORY_REQ and \
-                     SEARCH_REQ can never be afforded",
-                    c.rate_query_cost, c.rate_burst
-                ));
-            }
-            Ok(())
-        },
-    },
-    Rule {
         keys: &["scram_iterations", "scram_min_iterations"],
         check: |c| {
             if c.scram_iterations < c.scram_min_iterations {
@@ -396,7 +394,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::value::{DURATION_HINT, SIZE_HINT};
+    use super::value::{DURATION_HINT, HOUR, SIZE_HINT};
     use super::*;
     use log::LevelFilter;
     use std::io::Write;
@@ -441,6 +439,27 @@ mod tests {
         assert_eq!(c.write_soft_cap, 256 * 1024);
         assert_eq!(c.rekey_bytes, 1 << 30);
         assert_eq!(c.ping_interval, Duration::from_secs(30));
+        assert_eq!((c.rate_burst, c.rate_units_per_s), (2000, 2000));
+        assert_eq!(c.rate_bytes_per_s, 256 * 1024);
+        assert_eq!(
+            (
+                c.max_per_ip,
+                c.max_unauth_per_ip,
+                c.max_handshakes_per_ip_per_min,
+                c.max_unauth
+            ),
+            (256, 32, 600, 1000)
+        );
+        assert_eq!(c.partial_frame_timeout, Duration::from_secs(5));
+        assert_eq!(c.quota_messages_per_day, 50_000);
+        assert_eq!(c.quota_bytes_per_day, 100 << 20);
+        assert_eq!(c.max_rooms_per_creator, 50);
+        assert_eq!(c.search_budget, Duration::from_millis(20));
+        assert_eq!(c.room_creation, RoomCreation::Everyone);
+        assert_eq!(c.edit_window, Duration::ZERO);
+        assert_eq!(c.retention, None);
+        assert_eq!(c.register_per_ip_per_h, 100);
+        assert_eq!((c.rate_frames_per_s, c.rate_query_cost), (2000, 10));
         assert_eq!(c.check(), Ok(()));
         assert_eq!(parse_ok(""), c);
         assert_eq!(parse_ok("\n# only comments\n   \n\t# indented\n"), c);
@@ -617,6 +636,82 @@ mod tests {
     }
 
     #[test]
+    fn new_keys_parse_and_keep_their_bounds() {
+        let c = parse_ok(
+            "retention = 90d\nroom_creation = admins\nedit_window = 15m\nsearch_budget = 5ms\n\
+             quota_messages_per_day = 0\nquota_bytes_per_day = 0\nmax_unauth = 0\n\
+             partial_frame_timeout = 500ms\nmax_rooms_per_creator = 1\n",
+        );
+        assert_eq!(c.retention, Some(Duration::from_secs(90 * 86_400)));
+        assert_eq!(c.room_creation, RoomCreation::Admins);
+        assert_eq!(c.edit_window, Duration::from_secs(900));
+        assert_eq!(c.search_budget, Duration::from_millis(5));
+        assert_eq!((c.quota_messages_per_day, c.quota_bytes_per_day), (0, 0));
+        assert_eq!(c.max_unauth, 0);
+        assert_eq!(c.partial_frame_timeout, Duration::from_millis(500));
+        assert_eq!(c.max_rooms_per_creator, 1);
+        assert_eq!(parse_ok("rate_burst = 100").rate_burst, 100);
+        assert_eq!(
+            parse_err("rate_burst = 99"),
+            "chat.conf:1: rate_burst = \"99\": out of range: must be between 100 and 1000000000"
+        );
+        assert_eq!(parse_ok("retention = forever").retention, None);
+        assert_eq!(parse_ok("retention = 1h").retention, Some(HOUR));
+        assert_eq!(
+            parse_ok("quota_bytes_per_day = 1GiB").quota_bytes_per_day,
+            1 << 30
+        );
+        for (line, error) in [
+            (
+                "retention = 59m",
+                "retention = \"59m\": out of range: must be forever or between 1h and 36500d",
+            ),
+            (
+                "retention = never",
+                "retention = \"never\": not forever or a duration (e.g. forever, 90d, 8760h)",
+            ),
+            (
+                "room_creation = nobody",
+                "room_creation = \"nobody\": must be everyone or admins",
+            ),
+            (
+                "search_budget = 0",
+                "search_budget = \"0\": out of range: must be between 1ms and 10s",
+            ),
+            (
+                "search_budget = 11s",
+                "search_budget = \"11s\": out of range: must be between 1ms and 10s",
+            ),
+            (
+                "rate_frames_per_s = 20",
+                "unknown key \"rate_frames_per_s\"",
+            ),
+            ("rate_query_cost = 5", "unknown key \"rate_query_cost\""),
+        ] {
+            assert_eq!(parse_err(line), format!("chat.conf:1: {error}"));
+        }
+        // The transitional frame-rate field follows rate_units_per_s, also on reload.
+        let c = parse_ok("rate_units_per_s = 300");
+        assert_eq!(c.rate_frames_per_s, 300);
+        let (next, report) = Config::default().reload(c);
+        assert_eq!(next.rate_frames_per_s, 300);
+        assert_eq!(report.applied, ["rate_units_per_s"]);
+    }
+
+    #[test]
+    fn reload_behaviour_of_every_key() {
+        let restart: Vec<&str> = KEYS
+            .iter()
+            .filter(|spec| spec.reload == Reload::Restart)
+            .map(|spec| spec.name)
+            .collect();
+        assert_eq!(
+            restart,
+            ["listen", "data_dir", "durability", "max_connections"]
+        );
+    }
+
+    #[test]
     fn sizes() {
         let c = parse_ok("write_soft_cap = 256KiB\nwrite_hard_cap = 2 MiB\nwrite_resume = 1_000\n");
         assert_eq!(
@@ -658,7 +753,19 @@ mod tests {
             parse_ok("ip_block = 10 s").ip_block,
             Duration::from_secs(10)
         );
-        for bad in ["10sec", "1.5s", "1d", "s", "ten"] {
+        assert_eq!(
+            parse_ok("idle_timeout = 1d").idle_timeout,
+            Duration::from_secs(86_400)
+        );
+        assert_eq!(
+            parse_ok("login_fail_reset = 7d").login_fail_reset,
+            Duration::from_secs(7 * 86_400)
+        );
+        assert_eq!(
+            parse_err("idle_timeout = 2d"),
+            "chat.conf:1: idle_timeout = \"2d\": out of range: must be between 1s and 1d"
+        );
+        for bad in ["10sec", "1.5s", "1w", "s", "ten", "1D"] {
             let e = parse_err(&format!("idle_timeout = {bad}"));
             assert!(e.ends_with(DURATION_HINT), "{bad}: {e}");
         }
@@ -782,7 +889,7 @@ mod tests {
         );
         assert_eq!(
             parse_err("idle_timeout = 0"),
-            "chat.conf:1: idle_timeout = \"0\": out of range: must be between 1s and 24h"
+            "chat.conf:1: idle_timeout = \"0\": out of range: must be between 1s and 1d"
         );
         assert_eq!(
             parse_err("rekey_frames = 1048577"),
@@ -832,11 +939,7 @@ mod tests {
             "chat.conf:1: handshake_timeout (1m) must not exceed auth_timeout (30s): both count \
              from accept"
         );
-        assert_eq!(
-            parse_err("rate_burst = 4"),
-            "chat.conf:1: rate_query_cost (5) must not exceed rate_burst (4), or HISTORY_REQ and \
-             SEARCH_REQ can never be afforded"
-        );
+
         assert_eq!(
             parse_err("scram_min_iterations = 700000"),
             "chat.conf:1: scram_iterations (600000) must be at least scram_min_iterations (700000)"

@@ -82,6 +82,7 @@ pub(super) fn parse(text: &str, origin: &str) -> Result<(Config, Option<usize>),
                 reason,
             })?;
     }
+    config.derive();
     config
         .check()
         .map_err(|(reason, keys)| ConfigError::Inconsistent {
@@ -172,7 +173,7 @@ const HEADER: &str = "\
 # whitespace. Values may be \"double-quoted\" (needed for a value containing ` #`; escapes: \\\" \\\\).
 # An unknown or repeated key is an error, so a typo never leaves a default silently in force.
 #   sizes:      bytes; a bare number is bytes, or use KiB, MiB, GiB (powers of 1024): 256KiB
-#   durations:  500ms, 10s, 2m, 1h; a bare number is seconds
+#   durations:  500ms, 10s, 2m, 1h, 7d; a bare number is seconds
 #   counts:     whole numbers; digits may be grouped with _: 600_000
 # Per-address limits use 0 for \"no limit\".
 #

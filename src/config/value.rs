@@ -26,7 +26,7 @@ pub(super) const ADDR_HINT: &str = "not an IP:PORT address (e.g. 127.0.0.1:5555 
 pub(super) const COUNT_HINT: &str = "not a whole number";
 pub(super) const SIZE_HINT: &str = "not a whole number of bytes (e.g. 4096, 256KiB, 1MiB)";
 pub(super) const DURATION_HINT: &str =
-    "not a duration (e.g. 500ms, 10s, 2m, 1h; a bare number is seconds)";
+    "not a duration (e.g. 500ms, 10s, 2m, 1h, 7d; a bare number is seconds)";
 
 /// One kind of value: its parser, its canonical text and its description.
 pub(super) trait Kind {
@@ -213,6 +213,56 @@ impl Kind for Dur {
         } else {
             range
         }
+    }
+}
+
+/// `forever`, or a duration from `min` to `max`.
+pub(super) struct Retention {
+    min: Duration,
+    max: Duration,
+}
+
+pub(super) const fn forever_or(min: Duration, max: Duration) -> Retention {
+    Retention { min, max }
+}
+
+impl Kind for Retention {
+    type Value = Option<Duration>;
+
+    fn parse(&self, text: &str) -> Result<Option<Duration>, String> {
+        if text == "forever" {
+            return Ok(None);
+        }
+        let d =
+            parse_duration(text).ok_or("not forever or a duration (e.g. forever, 90d, 8760h)")?;
+        if !(self.min..=self.max).contains(&d) {
+            return Err(format!(
+                "out of range: must be forever or {}",
+                self.describe_range()
+            ));
+        }
+        Ok(Some(d))
+    }
+
+    fn render(&self, value: &Option<Duration>) -> Option<String> {
+        Some(match value {
+            None => "forever".into(),
+            Some(d) => fmt_duration(*d),
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("forever, or {}", self.describe_range())
+    }
+}
+
+impl Retention {
+    fn describe_range(&self) -> String {
+        format!(
+            "between {} and {}",
+            fmt_duration(self.min),
+            fmt_duration(self.max)
+        )
     }
 }
 
@@ -406,6 +456,7 @@ pub(super) fn parse_duration(v: &str) -> Option<Duration> {
         "" | "s" => Some(Duration::from_secs(n)),
         "m" => n.checked_mul(60).map(Duration::from_secs),
         "h" => n.checked_mul(3600).map(Duration::from_secs),
+        "d" => n.checked_mul(24 * 3600).map(Duration::from_secs),
         _ => None,
     }
 }
@@ -434,13 +485,18 @@ fn write_size(n: u64) -> String {
     n.to_string()
 }
 
-/// A duration in the largest unit that states it exactly: `1h`, `90s`, `500ms`, `0s`.
+/// A duration in the largest unit that states it exactly: `7d`, `1h`, `90s`, `500ms`, `0s`.
 pub(super) fn fmt_duration(d: Duration) -> String {
     let ms = d.as_millis();
     if ms == 0 {
         return "0s".into();
     }
-    for (unit, scale) in [("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
+    for (unit, scale) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+    ] {
         if ms % scale == 0 {
             return format!("{}{unit}", ms / scale);
         }
