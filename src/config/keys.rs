@@ -56,7 +56,7 @@ config_keys! {
     pub struct Config;
 
     ["Where and how"]
-    /// Address to accept clients on, IP:PORT (IPv6 as [::1]:5555; port 0 picks a free port).
+    /// Address to accept clients on, IP:PORT (IPv6 as `[::1]:5555`; port 0 picks a free port).
     listen: SocketAddr = SocketAddr::from((Ipv4Addr::LOCALHOST, 5555)), Addr, Restart;
 
     /// Directory holding chat.db (the messages and accounts), server_x25519.key (the server's
