@@ -193,3 +193,91 @@ fn sigterm_tells_clients_commits_everything_and_exits_zero() {
     let (messages, _) = store.history("general", 0, 100, 1 << 20).expect("history");
     assert_eq!(messages.len(), 50, "every acknowledged message is on disk");
 }
+
+#[test]
+fn check_config_prints_the_settings_in_force_and_masks_the_psk() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("chat.conf");
+    std::fs::write(&conf, "max_text = 100\nlog_level = warn\n").expect("write");
+    let psk = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let data = dir.path().join("data");
+    let out = chatd()
+        .arg("check-config")
+        .arg("--config")
+        .arg(&conf)
+        .arg("--data-dir")
+        .arg(&data)
+        .env("CHAT_PSK", psk)
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{out:?}");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        shown.lines().count(),
+        chat::config::KEYS.len(),
+        "one line per key:\n{shown}"
+    );
+    for line in [
+        "max_text = 100",
+        "log_level = warn",
+        "psk = <set>",
+        "psk_file = <none>",
+        &format!("data_dir = {}", data.display()),
+    ] {
+        assert!(shown.lines().any(|l| l == line), "{line:?} in:\n{shown}");
+    }
+    assert!(!shown.contains(&psk[..16]), "the PSK is never printed");
+    assert!(!data.exists(), "check-config creates nothing");
+
+    std::fs::write(&conf, "max_txt = 100\n").expect("write");
+    let out = chatd()
+        .args(["check-config", "-c"])
+        .arg(&conf)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(":1: unknown key \"max_txt\" (did you mean \"max_text\"?)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn commands_not_built_yet_say_so_and_touch_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    for (args, name) in [
+        (&["audit", "--since", "7d"][..], "audit"),
+        (&["user", "disable", "bob"], "user disable"),
+        (&["user", "list", "--json"], "user list --json"),
+        (&["ctl", "status"], "ctl"),
+        (&["export", "-o", "x.jsonl"], "export"),
+        (&["backup", "copy.db"], "backup"),
+    ] {
+        let out = chatd()
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .current_dir(dir.path())
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!("chatd: {name} is not available in this build yet\n")
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).expect("dir").count(),
+        0,
+        "nothing was created"
+    );
+    let out = chatd().args(["fingerprnt"]).output().expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("did you mean \"fingerprint\"?"),
+        "{out:?}"
+    );
+}

@@ -20,8 +20,9 @@ pub struct ChatdSettings {
     pub pin: bool,
 }
 
-/// The generated chat.conf: loopback on a free port, per-address caps off, rate limits lifted
-/// far beyond what the generator sends, small PBKDF2 counts. Everything else is the default.
+/// The generated chat.conf: loopback on a free port, per-address caps and quotas off, rate
+/// limits lifted far beyond what the generator sends, small PBKDF2 counts. Everything else is
+/// the default.
 pub fn config_text(data_dir: &Path, settings: &ChatdSettings) -> String {
     format!(
         "# Written by the load generator (benches/load/chatd.rs).
@@ -33,8 +34,11 @@ max_connections = {max_connections}
 max_per_ip = 0
 max_unauth_per_ip = 0
 max_handshakes_per_ip_per_min = 0
+max_unauth = 0
 rate_burst = 1000000
-rate_frames_per_s = 1000000
+rate_units_per_s = 1000000
+quota_messages_per_day = 0
+quota_bytes_per_day = 0
 rate_bytes_per_s = 1GiB
 login_fail_per_ip_per_h = 0
 register_per_ip_per_h = 0
