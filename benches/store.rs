@@ -4,7 +4,8 @@
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
-use chat::store::{Batch, Durability, Store, StoredMessage, Write};
+use chat::store::{Batch, Durability, NewEntry, Store, Write};
+use chat::wire::message::EntryKind;
 
 fn batch_commit(c: &mut Criterion) {
     let mut group = c.benchmark_group("store_commit");
@@ -25,12 +26,16 @@ fn batch_commit(c: &mut Criterion) {
                     || {
                         let mut batch = Batch::default();
                         for _ in 0..size {
-                            batch.push(Write::Message(StoredMessage {
+                            batch.push(Write::Entry(NewEntry {
                                 id: next_id,
                                 ts: 1_795_853_045_123,
-                                room: "general".into(),
-                                from: "alice".into(),
+                                room: Some("general".into()),
+                                sender: "alice".into(),
+                                to: None,
+                                kind: EntryKind::Text,
+                                reply_to: 0,
                                 text: text.clone(),
+                                mentions: Vec::new(),
                             }));
                             next_id += 1;
                         }

@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 use crate::config::Config;
 use crate::server::load_or_create_key;
-use crate::store::{Store, StoreError, UserRecord};
+use crate::store::{self, AuditRecord, Batch, Store, StoreError, UserRecord};
 use crate::wire::crypto::{fingerprint, random_bytes};
 use crate::wire::handshake::ServerIdentity;
 use crate::wire::scram::{self, ClientKeys};
@@ -84,31 +84,57 @@ pub fn add_user(config: &Config, name: &str, password: &str) -> Result<(), Admin
     let salted = scram::salted_password(password.as_bytes(), &salt, config.scram_iterations);
     let keys = ClientKeys::from_salted_password(&salted);
     let mut store = open_store(config)?;
-    store.add_user(&UserRecord {
-        name: name.to_owned(),
-        salt: salt.to_vec(),
-        iterations: config.scram_iterations,
-        stored_key: keys.stored_key,
-        server_key: *keys.server_key,
-    })?;
+    let mut batch = Batch::default();
+    batch.push(store::Write::AddUser {
+        record: UserRecord {
+            name: name.to_owned(),
+            salt: salt.to_vec(),
+            iterations: config.scram_iterations,
+            stored_key: keys.stored_key,
+            server_key: *keys.server_key,
+        },
+        admin: false,
+    });
+    batch.push(operator_audit("user.add", name));
+    store.commit(&mut batch)?;
     Ok(())
 }
 
 /// `chatd user list`.
 pub fn list_users(config: &Config, out: &mut impl Write) -> Result<(), AdminError> {
-    for name in open_store(config)?.user_names()? {
-        writeln!(out, "{name}").map_err(|e| AdminError::Io(e.to_string()))?;
+    for account in open_store(config)?.load_directory()?.accounts {
+        writeln!(out, "{}", account.record.name).map_err(|e| AdminError::Io(e.to_string()))?;
     }
     Ok(())
 }
 
 /// `chatd user remove NAME`.
 pub fn remove_user(config: &Config, name: &str) -> Result<(), AdminError> {
-    if open_store(config)?.remove_user(name)? {
-        Ok(())
-    } else {
-        Err(AdminError::NoSuchUser(name.to_owned()))
+    let mut store = open_store(config)?;
+    if store.account(name)?.is_none() {
+        return Err(AdminError::NoSuchUser(name.to_owned()));
     }
+    let mut batch = Batch::default();
+    batch.push(store::Write::RemoveUser {
+        user: name.to_owned(),
+    });
+    batch.push(operator_audit("user.remove", name));
+    store.commit(&mut batch)?;
+    Ok(())
+}
+
+/// An audit row for an operator's command.
+fn operator_audit(action: &str, target: &str) -> store::Write {
+    store::Write::Audit(AuditRecord {
+        ts: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+        actor: "operator".into(),
+        action: action.into(),
+        target: target.into(),
+        room: String::new(),
+        detail: String::new(),
+    })
 }
 
 /// `chatd gen-psk`: base64 of 32 fresh random bytes.

@@ -3,7 +3,7 @@
 
 mod common;
 
-use chat::store::{Durability, Store};
+use chat::store::{ConvKey, Durability, Store};
 use chat::wire::Event;
 use chat::wire::message::{Message, code};
 use common::*;
@@ -190,7 +190,9 @@ fn sigterm_tells_clients_commits_everything_and_exits_zero() {
     std::thread::sleep(Duration::from_millis(50));
     let store =
         Store::open(&dir.path().join("data").join("chat.db"), Durability::Full).expect("db");
-    let (messages, _) = store.history("general", 0, 100, 1 << 20).expect("history");
+    let (messages, _) = store
+        .fetch(ConvKey::Room("general"), 0, 0, 100, true, &mut |_| true)
+        .expect("history");
     assert_eq!(messages.len(), 50, "every acknowledged message is on disk");
 }
 

@@ -18,7 +18,10 @@ fn fanout_for_a_second_loses_nothing() {
     let server = TestServer::start_with(|config| {
         // As the bench configures its own chatd: nothing throttles the generator.
         config.rate_burst = 1_000_000;
-        config.rate_frames_per_s = 1_000_000;
+        config.rate_units_per_s = 1_000_000;
+        config.max_unauth = 0;
+        config.quota_messages_per_day = 0;
+        config.quota_bytes_per_day = 0;
         config.rate_bytes_per_s = 1 << 30;
     });
     let target = Target {

@@ -163,21 +163,22 @@ fn too_many_errors_close_the_connection() {
 fn a_flooding_client_is_slowed_not_cut_and_loses_nothing() {
     let server = TestServer::start_with(|c| {
         c.rate_burst = 20;
-        c.rate_frames_per_s = 200;
+        c.rate_units_per_s = 200;
     });
     let mut flooder = server.register_and_login("flood");
     let mut reader = server.register_and_login("reader");
     drain(&mut reader);
     let started = Instant::now();
     for i in 0..400 {
-        // One frame per message: the bucket counts frames.
+        // Packed into as few frames as fit: the bucket counts messages, not frames.
         flooder
-            .send(&Message::Say {
+            .queue(&Message::Say {
                 room: "general",
                 text: &format!("flood {i}"),
             })
-            .expect("send");
+            .expect("queue");
     }
+    flooder.flush().expect("send");
     for i in 0..400 {
         assert_eq!(next_message(&mut reader).text, format!("flood {i}"));
     }
@@ -188,7 +189,7 @@ fn a_flooding_client_is_slowed_not_cut_and_loses_nothing() {
             "the echoes"
         );
     }
-    // 380 frames beyond the burst at 200 per second cannot take much less than 1.9 s.
+    // 380 messages beyond the burst at 200 units per second cannot take much less than 1.9 s.
     assert!(
         started.elapsed() >= Duration::from_millis(1800),
         "{:?}",
@@ -201,7 +202,7 @@ fn a_flooding_client_is_slowed_not_cut_and_loses_nothing() {
 fn a_slow_consumer_is_dropped_while_the_others_keep_receiving() {
     let server = TestServer::start_with(|c| {
         c.rate_burst = 100_000;
-        c.rate_frames_per_s = 100_000;
+        c.rate_units_per_s = 100_000;
         // The sender may send 8 MiB/s: a reader keeps up, a sleeping one cannot.
         c.rate_bytes_per_s = 8 << 20;
         c.write_soft_cap = 512 << 10;

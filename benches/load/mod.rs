@@ -1434,16 +1434,16 @@ pub fn precreate_accounts(
     let mut batch = Batch::default();
     for i in 0..count {
         let name = params.account(i);
-        batch.push(Write::AddUser(UserRecord {
-            name: name.clone(),
-            salt: salt.to_vec(),
-            iterations: params.iterations,
-            stored_key: keys.stored_key,
-            server_key: *keys.server_key,
-        }));
-        batch.push(Write::Join {
-            user: name,
-            room: ROOM.into(),
+        // Every account is in general (ROOM) from the start.
+        batch.push(Write::AddUser {
+            record: UserRecord {
+                name,
+                salt: salt.to_vec(),
+                iterations: params.iterations,
+                stored_key: keys.stored_key,
+                server_key: *keys.server_key,
+            },
+            admin: false,
         });
         if batch.len() >= 20_000 {
             store.commit(&mut batch).map_err(|e| e.to_string())?;
@@ -1455,7 +1455,8 @@ pub fn precreate_accounts(
 /// Writes `count` room messages of `bytes` bytes into `ROOM` of chat.db (ids 1..=count, as the
 /// server would store them, full-text index included), in large transactions.
 pub fn fill_history(db: &Path, params: &Params, count: u64) -> Result<(), String> {
-    use chat::store::{Batch, Durability, Store, StoredMessage, Write};
+    use chat::store::{Batch, Durability, NewEntry, Store, Write};
+    use chat::wire::message::EntryKind;
     let mut store = Store::open(db, Durability::Normal).map_err(|e| e.to_string())?;
     let first = store.max_message_id().map_err(|e| e.to_string())? + 1;
     let now_ms = std::time::SystemTime::now()
@@ -1487,12 +1488,16 @@ pub fn fill_history(db: &Path, params: &Params, count: u64) -> Result<(), String
             w = w / 3 + 7;
         }
         text.truncate(params.bytes.max(1));
-        batch.push(Write::Message(StoredMessage {
+        batch.push(Write::Entry(NewEntry {
             id,
             ts: now_ms - (count - n),
-            room: ROOM.into(),
-            from: params.account((n % params.clients.max(1) as u64) as usize),
+            room: Some(ROOM.into()),
+            sender: params.account((n % params.clients.max(1) as u64) as usize),
+            to: None,
+            kind: EntryKind::Text,
+            reply_to: 0,
             text,
+            mentions: Vec::new(),
         }));
         if batch.len() >= 50_000 {
             store.commit(&mut batch).map_err(|e| e.to_string())?;

@@ -1203,7 +1203,6 @@ fn load_config(
         }
     }
 
-    config.derive();
     match env("CHAT_PSK")
         .map(Zeroizing::new)
         .filter(|v| !v.is_empty())

@@ -247,14 +247,4 @@ is lost."]
 
     /// Age of a key epoch.
     rekey_interval: Duration = HOUR, duration(MS, HOUR), Live;
-
-    @derived {
-        /// Transitional, not a key: today's server counts frames, one token each, refilled at
-        /// this rate; it follows rate_units_per_s (a message costs one unit). Goes away when the
-        /// server charges units.
-        rate_frames_per_s: u32 = |config| config.rate_units_per_s;
-        /// Transitional, not a key: the tokens today's server charges a HISTORY_REQ or
-        /// SEARCH_REQ (a page of 100 entries is about 10 units). Goes away with the above.
-        rate_query_cost: u32 = |_| 10;
-    }
 }

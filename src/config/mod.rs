@@ -253,7 +253,6 @@ impl Config {
                 }
             }
         }
-        next.derive();
         (next, report)
     }
 }
@@ -459,7 +458,6 @@ mod tests {
         assert_eq!(c.edit_window, Duration::ZERO);
         assert_eq!(c.retention, None);
         assert_eq!(c.register_per_ip_per_h, 100);
-        assert_eq!((c.rate_frames_per_s, c.rate_query_cost), (2000, 10));
         assert_eq!(c.check(), Ok(()));
         assert_eq!(parse_ok(""), c);
         assert_eq!(parse_ok("\n# only comments\n   \n\t# indented\n"), c);
@@ -690,11 +688,9 @@ mod tests {
         ] {
             assert_eq!(parse_err(line), format!("chat.conf:1: {error}"));
         }
-        // The transitional frame-rate field follows rate_units_per_s, also on reload.
         let c = parse_ok("rate_units_per_s = 300");
-        assert_eq!(c.rate_frames_per_s, 300);
         let (next, report) = Config::default().reload(c);
-        assert_eq!(next.rate_frames_per_s, 300);
+        assert_eq!(next.rate_units_per_s, 300);
         assert_eq!(report.applied, ["rate_units_per_s"]);
     }
 

@@ -123,11 +123,8 @@ impl<K: Kind> FieldOps for Field<K> {
 /// name: FieldType = default_value, value_kind, Live|Restart [, example "text"];
 /// ```
 ///
-/// and optionally, last, `@derived { /// doc \n name: FieldType = |config| value; ... }`: fields
-/// that are not keys but computed from them (`Config::derive`).
-///
 /// Output: `pub struct Config` with one field per row (documented by the row's lines),
-/// `impl Default for Config`, `Config::derive`, and `pub static KEYS: &[KeySpec]` in table
+/// `impl Default for Config`, and `pub static KEYS: &[KeySpec]` in table
 /// order.
 macro_rules! config_keys {
     (
@@ -141,14 +138,6 @@ macro_rules! config_keys {
                     $(, example $example:literal)? ;
             )*
         )*
-        $(
-            @derived {
-                $(
-                    $(#[doc = $derived_doc:literal])*
-                    $derived:ident : $derived_ty:ty = $from:expr ;
-                )*
-            }
-        )?
     ) => {
         $(#[$config_attr])*
         pub struct Config {
@@ -156,32 +145,13 @@ macro_rules! config_keys {
                 $(#[doc = $doc])*
                 pub $name: $ty,
             )*)*
-            $($(
-                $(#[doc = $derived_doc])*
-                pub $derived: $derived_ty,
-            )*)?
         }
 
         impl Default for Config {
             fn default() -> Self {
-                let mut config = Config {
+                Config {
                     $($( $name: $default, )*)*
-                    $($( $derived: Default::default(), )*)?
-                };
-                config.derive();
-                config
-            }
-        }
-
-        impl Config {
-            /// Recomputes the derived fields from the keys.
-            // Each row gives its computation as a closure, called right here.
-            #[allow(clippy::redundant_closure_call)]
-            pub(super) fn derive(&mut self) {
-                $($(
-                    let from: fn(&Config) -> $derived_ty = $from;
-                    self.$derived = from(self);
-                )*)?
+                }
             }
         }
 

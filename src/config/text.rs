@@ -82,7 +82,6 @@ pub(super) fn parse(text: &str, origin: &str) -> Result<(Config, Option<usize>),
                 reason,
             })?;
     }
-    config.derive();
     config
         .check()
         .map_err(|(reason, keys)| ConfigError::Inconsistent {

@@ -6,7 +6,7 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
 
-use crate::store::{Store, StoreError};
+use crate::store::UserRecord;
 use crate::wire::crypto::random_bytes;
 use crate::wire::message::Message;
 use crate::wire::scram;
@@ -20,26 +20,23 @@ pub struct PendingLogin {
     auth_message_head: Vec<u8>,
 }
 
-/// Answers AUTH_START for `user`: the challenge message body to send, and the login state.
-/// Unknown users get a stable fake salt and a verifier no proof can match.
+/// Answers AUTH_START (or PASSWD_START) for `user`, whose verifiers are `account` if the
+/// account exists: the challenge message to send, and the login state. Unknown users get a
+/// stable fake salt, the iteration count real accounts have (`fake_iterations`), and a
+/// verifier no proof can match.
 pub fn challenge(
-    store: &Store,
+    account: Option<&UserRecord>,
     auth_secret: &[u8; 32],
-    default_iterations: u32,
+    fake_iterations: u32,
     user: &str,
-    auth_start_body: &[u8],
+    start_body: &[u8],
     nonce: [u8; 32],
-) -> Result<(Vec<u8>, PendingLogin), StoreError> {
-    let record = if scram::is_valid_user(user) {
-        store.user(user)?
-    } else {
-        None
-    };
-    let (salt, iterations, stored_key, server_key) = match record {
-        Some(r) => (r.salt, r.iterations, r.stored_key, r.server_key),
+) -> (Vec<u8>, PendingLogin) {
+    let (salt, iterations, stored_key, server_key) = match account {
+        Some(r) => (r.salt.clone(), r.iterations, r.stored_key, r.server_key),
         None => (
             scram::fake_salt(auth_secret, user).to_vec(),
-            default_iterations,
+            fake_iterations,
             scram::fake_stored_key(auth_secret, user),
             [0; 32],
         ),
@@ -51,9 +48,9 @@ pub fn challenge(
         iterations,
     }
     .encode(&mut encoded);
-    let mut auth_message_head = auth_start_body.to_vec();
+    let mut auth_message_head = start_body.to_vec();
     auth_message_head.extend_from_slice(&encoded[3..]);
-    Ok((
+    (
         encoded,
         PendingLogin {
             user: user.to_owned(),
@@ -61,7 +58,7 @@ pub fn challenge(
             server_key: zeroize::Zeroizing::new(server_key),
             auth_message_head,
         },
-    ))
+    )
 }
 
 impl PendingLogin {
@@ -128,31 +125,26 @@ pub fn load_or_create_key(path: &Path) -> Result<[u8; 32], KeyFileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::UserRecord;
     use crate::wire::scram::ClientKeys;
 
     #[test]
     fn known_and_unknown_users_get_the_same_shape_of_challenge() {
-        let mut store = Store::open_in_memory().expect("store");
         let salted = scram::salted_password(b"correct horse battery", &[1; 16], 1000);
         let keys = ClientKeys::from_salted_password(&salted);
-        store
-            .add_user(&UserRecord {
-                name: "alice".into(),
-                salt: vec![1; 16],
-                iterations: 1000,
-                stored_key: keys.stored_key,
-                server_key: *keys.server_key,
-            })
-            .expect("add");
+        let alice = UserRecord {
+            name: "alice".into(),
+            salt: vec![1; 16],
+            iterations: 1000,
+            stored_key: keys.stored_key,
+            server_key: *keys.server_key,
+        };
         let secret = [9; 32];
-        let (known, login) =
-            challenge(&store, &secret, 600_000, "alice", b"start", [1; 32]).expect("ok");
-        let (unknown, fake) =
-            challenge(&store, &secret, 600_000, "nobody", b"start", [2; 32]).expect("ok");
+        let (known, login) = challenge(Some(&alice), &secret, 1000, "alice", b"start", [1; 32]);
+        let (unknown, fake) = challenge(None, &secret, 1000, "nobody", b"start", [2; 32]);
+        // Same length and the same iteration count as a real account's.
         assert_eq!(known.len(), unknown.len());
-        let (again, _) =
-            challenge(&store, &secret, 600_000, "nobody", b"start", [2; 32]).expect("ok");
+        assert_eq!(known[known.len() - 4..], unknown[unknown.len() - 4..]);
+        let (again, _) = challenge(None, &secret, 1000, "nobody", b"start", [2; 32]);
         // Same fake salt both times (bytes 3+32.. hold salt length and salt).
         assert_eq!(unknown[35..52], again[35..52]);
 

@@ -1,14 +1,24 @@
 //! chatd's event loop: one thread, a hand-rolled `mio` poll over a `slab` of non-blocking
-//! connections. Each turn reads and acts; acting only queues. At the end of the turn the SQLite
-//! batch is committed first, and only then is anything sealed and written: nothing reaches a
-//! client before it is on disk.
+//! connections. Each turn reads and acts; acting only queues (`turn.rs`). At the end of the
+//! turn the SQLite batch is committed first, and only then is anything sealed and written:
+//! nothing reaches a client before it is on disk. Every request is charged to its connection's
+//! token bucket, and its answer's size reserved, before it is acted on.
 
+mod access;
 mod auth;
-mod commands;
+mod backlog;
 mod conn;
+mod directory;
+mod dispatch;
 mod limits;
+mod login;
+mod membership;
 mod outbuf;
+mod posting;
+mod queries;
 mod rooms;
+mod stats;
+mod turn;
 
 pub use auth::{KeyFileError, load_or_create_key};
 
@@ -17,7 +27,7 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashSet};
+use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
 use std::io::{self, Read};
 use std::net::SocketAddr;
@@ -27,28 +37,34 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::Config;
-use crate::store::{Batch, Checkpointer, Store, StoreError};
+use crate::store::{Checkpointer, Store, StoreError, Write};
 use crate::wire::crypto::{fingerprint, random_bytes};
-use crate::wire::frame::{Direction, LEN_BYTES, peek_len, read_unit};
+use crate::wire::frame::{Direction, LEN_BYTES, MIN_FRAME_LEN, peek_len, read_unit};
 use crate::wire::handshake::{
     BusyReason, MAX_CLIENT_HELLO, SUPPORTED_VERSIONS, ServerIdentity, ServerResponse, busy_record,
     server_respond,
 };
 use crate::wire::message::{Message, Messages, code};
 use crate::wire::{FrameKeys, Status};
-use conn::{Connection, Phase};
-use limits::{AddressRefusal, Guard};
+use conn::{Connection, Keys, Lifecycle, LoginStep, Phase};
+use directory::Directory;
+use limits::{AddressRefusal, Throttle};
 use outbuf::RekeyLimits;
-use rooms::Rooms;
+use posting::QuotaUse;
+use rooms::OnlineIndex;
+use stats::Stats;
+use turn::{Payload, Turn, Undo};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
 const SIGNALS: Token = Token(usize::MAX - 3);
-/// Bytes asked of the socket per read, at least.
-const READ_CHUNK: usize = 64 * 1024;
-/// The shared read buffer: a read, plus a connection's unprocessed input (under one frame, or a
-/// read's worth when it was throttled mid-read).
-const READ_BUF: usize = 2 * READ_CHUNK + 2 * 16 * 1024;
+/// The shared read buffer: one largest wire unit (a connection never holds more unread input).
+const READ_BUF: usize = LEN_BYTES + crate::wire::frame::MAX_FRAME_LEN;
+/// How long a turn's commit is retried while another process holds the database's write lock,
+/// before its requests are refused with ERROR 0302. Meanwhile nothing is read.
+const BUSY_PATIENCE: Duration = Duration::from_secs(2);
+/// How often a commit blocked by another process is retried.
+const BUSY_RETRY: Duration = Duration::from_millis(5);
 /// How often the database's write-ahead log is copied back, off the loop's thread.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
 /// How often stale abuse counters are dropped.
@@ -97,98 +113,13 @@ impl ShutdownHandle {
     }
 }
 
-/// Who a queued message goes to; resolved to connections when queued, so that a membership change
-/// later in the turn does not change who receives what was said before it.
-pub(crate) enum Dest<'a> {
-    /// One connection.
-    Conn(usize),
-    /// Every connection of a user.
-    User(&'a str),
-    /// Every connection in a room.
-    Room(&'a str),
-}
-
-/// A query answered after the turn's commit, so that it sees the turn's own writes.
-pub(crate) enum Query {
-    History {
-        room: String,
-        before_id: u64,
-        limit: u16,
-    },
-    Search {
-        room: String,
-        query: String,
-        limit: u16,
-    },
-    ListRooms,
-}
-
-/// What a queued delivery carries.
-enum Payload {
-    /// An encoded message: a range of the turn's arena (encoded once for all its recipients).
-    Encoded { start: usize, end: usize },
-    /// A query to answer at delivery time.
-    Query(Query),
-}
-
-/// One delivery queued during the turn, in order.
-struct Outgoing {
-    /// A range of the turn's list of recipient connections.
-    recipients: std::ops::Range<usize>,
-    payload: Payload,
-    /// Sent only if the turn's batch commits.
-    durable: bool,
-}
-
-/// Everything a turn queues before its commit.
-#[derive(Default)]
-struct Turn {
-    arena: Vec<u8>,
-    recipients: Vec<usize>,
-    items: Vec<Outgoing>,
-    /// Connections whose durable requests this turn answers: (key, request type).
-    origins: Vec<(usize, u8)>,
-    /// Names registered in this turn, not yet committed.
-    registering: HashSet<String>,
-    /// Membership changes of this turn, undone in memory if the commit fails: (user, room, joined).
-    memberships: Vec<(String, String, bool)>,
-    /// The first message id this turn handed out.
-    first_id: u64,
-}
-
-impl Turn {
-    fn push(&mut self, recipients: &[usize], payload: Payload, durable: bool) {
-        let start = self.recipients.len();
-        self.recipients.extend_from_slice(recipients);
-        self.items.push(Outgoing {
-            recipients: start..self.recipients.len(),
-            payload,
-            durable,
-        });
-    }
-
-    /// Queues whatever `encode` appends to the arena for `recipients`.
-    fn push_encoded(
-        &mut self,
-        recipients: &[usize],
-        durable: bool,
-        encode: impl FnOnce(&mut Vec<u8>),
-    ) {
-        let start = self.arena.len();
-        encode(&mut self.arena);
-        let end = self.arena.len();
-        self.push(recipients, Payload::Encoded { start, end }, durable);
-    }
-
-    fn clear(&mut self, first_id: u64) {
-        self.arena.clear();
-        self.recipients.clear();
-        self.items.clear();
-        self.origins.clear();
-        self.registering.clear();
-        self.memberships.clear();
-        self.first_id = first_id;
-    }
+/// How far acting on one frame's plaintext got.
+enum Progress {
+    /// Every message was acted on (or the connection stopped); whether the frame ended with
+    /// REKEY.
+    Done { rekey: bool },
+    /// Acting paused (bucket empty or output full) at this byte offset.
+    Paused(usize),
 }
 
 /// The chat server.
@@ -202,14 +133,20 @@ pub struct Server {
     signals: Option<mio::net::UnixStream>,
     identity: ServerIdentity,
     auth_secret: zeroize::Zeroizing<[u8; 32]>,
+    /// The PBKDF2 count unknown names are challenged with: the one most accounts have.
+    fake_iterations: u32,
     store: Store,
     _checkpointer: Checkpointer,
-    batch: Batch,
     turn: Turn,
     next_id: u64,
     conns: Slab<Connection>,
-    rooms: Rooms,
-    guard: Guard,
+    directory: Directory,
+    online: OnlineIndex,
+    throttle: Throttle,
+    /// Connections whose proof waits for its user name's delay, by name.
+    held: HashMap<String, Vec<usize>>,
+    quotas: HashMap<String, QuotaUse>,
+    stats: Stats,
     timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     /// Connections touched in this turn: to seal, flush, re-register and re-arm.
     dirty: Vec<usize>,
@@ -217,8 +154,10 @@ pub struct Server {
     doomed: Vec<usize>,
     /// Where every read lands (see `service_read`).
     read_buf: Vec<u8>,
-    /// Connections that may read again and must be read without waiting for an event.
+    /// Connections that may act again and must be served without waiting for an event.
     resume: Vec<usize>,
+    /// Since when commits have found the database locked by another process.
+    commit_blocked: Option<Instant>,
     next_serial: u64,
     max_connections: usize,
     stopping: Option<Instant>,
@@ -235,10 +174,18 @@ impl Server {
         let auth_secret = zeroize::Zeroizing::new(load_key(&data_dir.join("auth_secret.key"))?);
         let db_path = data_dir.join("chat.db");
         let store = Store::open(&db_path, config.durability).map_err(ServerError::Store)?;
+        store
+            .set_busy_timeout(Duration::ZERO)
+            .map_err(ServerError::Store)?;
         let checkpointer = store
             .start_checkpointer(&db_path, CHECKPOINT_INTERVAL)
             .map_err(ServerError::Store)?;
         let next_id = store.max_message_id().map_err(ServerError::Store)? + 1;
+        let directory = Directory::load(store.load_directory().map_err(ServerError::Store)?);
+        let fake_iterations = store
+            .common_iterations()
+            .map_err(ServerError::Store)?
+            .unwrap_or(config.scram_iterations);
         let poll = Poll::new().map_err(io_error("cannot create the poller"))?;
         let mut listener = TcpListener::from_std(
             listen(config.listen)
@@ -254,7 +201,7 @@ impl Server {
         let max_connections = raise_open_files_limit(config.max_connections);
         let now = Instant::now();
         Ok(Server {
-            guard: Guard::new(&config),
+            throttle: Throttle::new(&config),
             config,
             poll,
             listener: Some(listener),
@@ -264,21 +211,23 @@ impl Server {
             signals: None,
             identity,
             auth_secret,
+            fake_iterations,
             store,
             _checkpointer: checkpointer,
-            batch: Batch::default(),
-            turn: Turn {
-                first_id: next_id,
-                ..Turn::default()
-            },
+            turn: Turn::new(next_id),
             next_id,
             conns: Slab::new(),
-            rooms: Rooms::default(),
+            directory,
+            online: OnlineIndex::default(),
+            held: HashMap::new(),
+            quotas: HashMap::new(),
+            stats: Stats::new(now),
             timers: BinaryHeap::new(),
             dirty: Vec::new(),
             doomed: Vec::new(),
             read_buf: vec![0; READ_BUF],
             resume: Vec::new(),
+            commit_blocked: None,
             next_serial: 1,
             max_connections,
             stopping: None,
@@ -371,10 +320,13 @@ impl Server {
                 }
             }
             self.fire_timers(now);
-            for key in std::mem::take(&mut self.resume) {
-                self.service_read(key, now);
+            if self.commit_blocked.is_none() {
+                for key in std::mem::take(&mut self.resume) {
+                    self.service_read(key, now);
+                }
             }
             self.end_of_turn(now);
+            self.stats.turn(now.elapsed());
             if let Some(deadline) = self.stopping {
                 if self.conns.is_empty() || Instant::now() >= deadline {
                     info!(
@@ -388,6 +340,9 @@ impl Server {
     }
 
     fn poll_timeout(&mut self, now: Instant) -> Duration {
+        if self.commit_blocked.is_some() {
+            return BUSY_RETRY;
+        }
         if !self.resume.is_empty() {
             return Duration::ZERO;
         }
@@ -424,19 +379,18 @@ impl Server {
         self.stopping = Some(deadline);
         let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
         for key in keys {
-            let Some(conn) = self.conns.get_mut(key) else {
-                continue;
-            };
-            if conn.rx.is_some() {
-                let error = Message::Error {
-                    code: code::SHUTTING_DOWN,
-                    ref_type: 0,
-                    detail: "server shutting down",
-                };
-                self.queue(Dest::Conn(key), &error, false);
-                self.conns[key].closing = Some(deadline);
+            if self.conns[key].rx().is_some() {
+                self.turn.reply(&[key], |out| {
+                    Message::Error {
+                        code: code::SHUTTING_DOWN,
+                        ref_type: 0,
+                        detail: "server shutting down",
+                    }
+                    .encode(out)
+                });
+                self.conns[key].lifecycle = Lifecycle::Closing(deadline);
             } else {
-                self.conns[key].dead = true;
+                self.conns[key].lifecycle = Lifecycle::Dead;
                 self.doomed.push(key);
             }
             self.mark_dirty(key);
@@ -462,10 +416,11 @@ impl Server {
             let refusal = if self.conns.len() >= self.max_connections {
                 Some(BusyReason::ServerFull)
             } else {
-                match self.guard.admit(ip, now) {
+                match self.throttle.admit(ip, now) {
                     Ok(()) => None,
                     Err(AddressRefusal::TooMany) => Some(BusyReason::TooManyFromAddress),
                     Err(AddressRefusal::Blocked) => Some(BusyReason::AddressBlocked),
+                    Err(AddressRefusal::Full) => Some(BusyReason::ServerFull),
                 }
             };
             if let Some(reason) = refusal {
@@ -488,7 +443,7 @@ impl Server {
             {
                 warn!("cannot register a connection: {e}");
                 self.conns.remove(key);
-                self.guard.closed(ip, false);
+                self.throttle.closed(ip, false);
                 continue;
             }
             conn.interest = Some(Interest::READABLE);
@@ -509,9 +464,9 @@ impl Server {
     /// Marks a connection to be closed at the end of the turn without flushing.
     fn kill(&mut self, key: usize, why: &str) {
         if let Some(conn) = self.conns.get_mut(key) {
-            if !conn.dead {
+            if !conn.is_dead() {
                 debug!("closing connection {}: {why}", conn.serial);
-                conn.dead = true;
+                conn.lifecycle = Lifecycle::Dead;
                 conn.out.discard();
                 self.doomed.push(key);
             }
@@ -521,16 +476,34 @@ impl Server {
     /// Flush what is queued for the connection, then close it.
     fn close_after_flush(&mut self, key: usize, now: Instant) {
         if let Some(conn) = self.conns.get_mut(key) {
-            if conn.closing.is_none() {
-                conn.closing = Some(now + self.config.shutdown_grace);
+            if conn.is_open() {
+                conn.lifecycle = Lifecycle::Closing(now + self.config.shutdown_grace);
             }
         }
         self.mark_dirty(key);
     }
 
-    /// Reads and acts on everything the connection may give now. Reads go into one buffer
-    /// shared by all connections; a connection keeps only its unprocessed tail, usually nothing.
+    /// The logged-in user of connection `key` ("" if none).
+    fn user_of(&self, key: usize) -> String {
+        self.conns
+            .get(key)
+            .and_then(Connection::user)
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Reads and acts on everything the connection may give now: first the rest of a frame
+    /// whose processing paused, then whole frames, reading at most one frame's worth at a time
+    /// and nothing while the connection may not act. So a connection never holds more than one
+    /// frame of unread input.
     fn service_read(&mut self, key: usize, now: Instant) {
+        if self.commit_blocked.is_some() {
+            return;
+        }
+        if !self.act_on_pending(key, now) {
+            self.mark_dirty(key);
+            return;
+        }
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
@@ -545,9 +518,7 @@ impl Server {
             let Some(conn) = self.conns.get_mut(key) else {
                 break;
             };
-            // Unprocessed input is under one frame unless the connection was throttled, and then
-            // nothing more is read; either way there is room for a full read.
-            if !conn.may_read() || buf.len() - end < READ_CHUNK {
+            if !conn.may_act() || !conn.pending.is_empty() || end == buf.len() {
                 break;
             }
             match conn.socket.read(&mut buf[end..]) {
@@ -566,20 +537,39 @@ impl Server {
         }
         if let Some(conn) = self.conns.get_mut(key) {
             conn.rbuf = buf[..end].to_vec();
+            // Before login, a frame that started arriving must complete soon.
+            conn.partial_since = match (&conn.phase, end) {
+                (Phase::Ready(_), _) | (_, 0) => None,
+                (_, _) => conn.partial_since.or(Some(now)),
+            };
         }
         self.read_buf = buf;
         self.mark_dirty(key);
     }
 
-    /// Acts on the complete frames at the start of `rbuf` while the connection may read.
-    /// Returns the bytes consumed.
+    /// Acts on the rest of a paused frame. Returns whether it is all done.
+    fn act_on_pending(&mut self, key: usize, now: Instant) -> bool {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return false;
+        };
+        if conn.pending.is_empty() {
+            return true;
+        }
+        let plaintext = std::mem::take(&mut conn.pending);
+        let rekey_at_end = conn.pending_rekey;
+        let done = self.act_on_frame(key, &plaintext, rekey_at_end, now);
+        done
+    }
+
+    /// Opens and acts on the complete frames at the start of `rbuf` while the connection may
+    /// act. Returns the bytes consumed.
     fn act_on_input(&mut self, key: usize, rbuf: &mut [u8], now: Instant) -> usize {
         let mut at = 0;
         loop {
             let Some(conn) = self.conns.get_mut(key) else {
                 return at;
             };
-            if !conn.may_read() {
+            if !conn.may_act() || !conn.pending.is_empty() {
                 return at;
             }
             if matches!(conn.phase, Phase::AwaitHello) {
@@ -600,19 +590,18 @@ impl Server {
             let Some(len) = peek_len(&rbuf[at..]) else {
                 return at;
             };
-            if len > self.config.max_frame {
-                self.kill(key, "frame too long");
+            if len < MIN_FRAME_LEN || len > self.config.max_frame {
+                self.kill(key, "frame length out of range");
                 return at;
             }
             if rbuf.len() - at < LEN_BYTES + len {
                 return at;
             }
-            if !conn.frames.ready(now) || !conn.bytes.ready(now) {
-                let until = conn.frames.ready_at(now).max(conn.bytes.ready_at(now));
-                conn.throttled_until = Some(until);
+            if !conn.bytes.ready(now) {
+                conn.throttled_until = Some(conn.bytes.ready_at(now));
                 return at;
             }
-            let Some(rx) = conn.rx.as_mut() else {
+            let Some(rx) = conn.rx() else {
                 self.kill(key, "no keys");
                 return at;
             };
@@ -626,36 +615,88 @@ impl Server {
                 }
             };
             conn.last_inbound = now;
-            conn.frames.take(1.0, now);
+            conn.partial_since = None;
             conn.bytes.take(used as f64, now);
-            let plaintext = &rbuf[at + range.start..at + range.end];
+            let plaintext = rbuf[at + range.start..at + range.end].to_vec();
             at += used;
-            if self.act_on_frame(key, plaintext, now) {
-                if let Some(rx) = self.conns.get_mut(key).and_then(|c| c.rx.as_mut()) {
-                    rx.rekey();
+            self.act_on_frame(key, &plaintext, false, now);
+        }
+    }
+
+    /// Acts on the messages of one frame's plaintext in order, as long as the connection may;
+    /// keeps the rest when it must pause, and rekeys after a frame that ended with REKEY.
+    /// Returns whether the frame is done.
+    fn act_on_frame(
+        &mut self,
+        key: usize,
+        plaintext: &[u8],
+        rekey_at_end: bool,
+        now: Instant,
+    ) -> bool {
+        match self.act_on_plaintext(key, plaintext, now) {
+            Progress::Done { rekey } => {
+                if rekey || rekey_at_end {
+                    if let Some(rx) = self.conns.get_mut(key).and_then(|c| c.rx()) {
+                        rx.rekey();
+                    }
                 }
+                true
+            }
+            Progress::Paused(at) => {
+                if let Some(conn) = self.conns.get_mut(key) {
+                    conn.pending = plaintext[at..].to_vec();
+                    conn.pending_rekey = rekey_at_end;
+                }
+                false
             }
         }
     }
 
-    /// Acts on every message of one frame. Returns whether the frame ended with REKEY.
-    fn act_on_frame(&mut self, key: usize, plaintext: &[u8], now: Instant) -> bool {
-        let mut rekey = false;
-        for message in Messages::new(plaintext) {
-            if self.conns.get(key).is_none_or(|c| c.dead) {
-                return false;
+    fn act_on_plaintext(&mut self, key: usize, plaintext: &[u8], now: Instant) -> Progress {
+        let mut messages = Messages::new(plaintext);
+        loop {
+            let at = plaintext.len() - messages.rest().len();
+            let Some(conn) = self.conns.get_mut(key) else {
+                return Progress::Done { rekey: false };
+            };
+            if !conn.is_open() || conn.quit {
+                return Progress::Done { rekey: false };
             }
-            if rekey {
-                self.kill(key, "message after REKEY");
-                return false;
+            let Some(message) = messages.next() else {
+                return Progress::Done { rekey: false };
+            };
+            let message = match message {
+                Ok(Message::Rekey) if messages.rest().is_empty() => {
+                    return Progress::Done { rekey: true };
+                }
+                Ok(Message::Rekey) => {
+                    self.kill(key, "message after REKEY");
+                    return Progress::Done { rekey: false };
+                }
+                Ok(message) => message,
+                Err(e) => {
+                    conn.units.take(1.0, now);
+                    self.reply_error(key, e.code(), e.kind(), &e.to_string(), now);
+                    continue;
+                }
+            };
+            // Charge and reserve before acting; pause (keeping this message) when the bucket is
+            // in debt or the answers would pass the output's soft cap.
+            let budget = message.info().map_or(256, |i| i.reply_budget());
+            if conn.out.pending() + conn.reserved + budget > self.config.write_soft_cap {
+                conn.backpressured = true;
+                return Progress::Paused(at);
             }
-            match message {
-                Ok(Message::Rekey) => rekey = true,
-                Ok(message) => self.act(key, message, now),
-                Err(e) => self.reply_error(key, e.code(), e.kind(), &e.to_string(), now),
+            if !conn.units.ready(now) {
+                conn.throttled_until = Some(conn.units.ready_at(now));
+                return Progress::Paused(at);
             }
+            let cost = self.cost(key, &message);
+            let conn = &mut self.conns[key];
+            conn.units.take(cost, now);
+            conn.reserved += budget;
+            self.act(key, message, now);
         }
-        rekey
     }
 
     fn handshake(&mut self, key: usize, hello: &[u8], now: Instant) {
@@ -670,35 +711,28 @@ impl Server {
                 conn.out.push_raw(&server_hello);
                 conn.out
                     .set_keys(FrameKeys::new(Direction::ServerToClient, keys.s_ts), now);
-                conn.rx = Some(FrameKeys::new(Direction::ClientToServer, keys.c_ts));
-                conn.cb = keys.cb;
-                conn.phase = Phase::AwaitAuth;
+                conn.phase = login::login_phase(Keys {
+                    rx: FrameKeys::new(Direction::ClientToServer, keys.c_ts),
+                    cb: keys.cb,
+                    version: keys.version,
+                });
             }
             Ok(ServerResponse::VersionReject(reply)) => {
                 self.conns[key].out.push_raw(&reply);
                 self.close_after_flush(key, now);
             }
-            Err(e) => self.kill(key, &format!("handshake: {e}")),
-        }
-    }
-
-    /// Encodes `message` once into the turn's arena and queues it for `dest`.
-    fn queue(&mut self, dest: Dest<'_>, message: &Message<'_>, durable: bool) {
-        let Server { rooms, turn, .. } = self;
-        let encode = |arena: &mut Vec<u8>| message.encode(arena);
-        match dest {
-            Dest::Conn(key) => turn.push_encoded(&[key], durable, encode),
-            Dest::User(user) => turn.push_encoded(rooms.conns_of(user), durable, encode),
-            Dest::Room(room) => {
-                let conns = rooms.room(room).map_or(&[][..], |r| r.conns());
-                turn.push_encoded(conns, durable, encode)
+            Err(e) => {
+                let ip = self.conns[key].ip;
+                match e {
+                    crate::wire::HandshakeError::BadBinder
+                    | crate::wire::HandshakeError::Malformed => {
+                        info!("handshake from {ip} refused: {e} (missing or wrong PSK?)")
+                    }
+                    other => debug!("handshake from {ip} refused: {other}"),
+                }
+                self.kill(key, "handshake refused");
             }
         }
-    }
-
-    /// Queues a query for connection `key`, answered after the commit.
-    fn queue_query(&mut self, key: usize, query: Query) {
-        self.turn.push(&[key], Payload::Query(query), false);
     }
 
     /// Queues an ERROR for the connection and counts it; too many errors close the connection.
@@ -708,12 +742,14 @@ impl Server {
         };
         conn.errors += 1;
         let too_many = conn.errors > self.config.max_errors;
-        let message = Message::Error {
-            code: error,
-            ref_type,
-            detail,
-        };
-        self.queue(Dest::Conn(key), &message, false);
+        self.turn.reply(&[key], |out| {
+            Message::Error {
+                code: error,
+                ref_type,
+                detail,
+            }
+            .encode(out)
+        });
         if too_many {
             self.close_after_flush(key, now);
         }
@@ -721,7 +757,7 @@ impl Server {
 
     fn fire_timers(&mut self, now: Instant) {
         if now >= self.next_housekeeping {
-            self.guard.housekeeping(now);
+            self.throttle.housekeeping(now);
             self.next_housekeeping = now + HOUSEKEEPING;
         }
         while let Some(Reverse((at, key, serial))) = self.timers.peek().copied() {
@@ -744,24 +780,45 @@ impl Server {
     fn on_timer(&mut self, key: usize, now: Instant) {
         let config = &self.config;
         let conn = &mut self.conns[key];
-        if conn.closing.is_some_and(|until| now >= until) {
-            self.kill(key, "could not flush before closing");
-            return;
+        if let Lifecycle::Closing(until) = conn.lifecycle {
+            if now >= until {
+                self.kill(key, "could not flush before closing");
+                return;
+            }
         }
         if conn.throttled_until.is_some_and(|until| now >= until) {
             conn.throttled_until = None;
             self.resume.push(key);
         }
-        let expired = match conn.phase {
+        if conn
+            .partial_since
+            .is_some_and(|since| now >= since + config.partial_frame_timeout)
+        {
+            self.kill(key, "incomplete frame before login");
+            return;
+        }
+        let expired = match &conn.phase {
             Phase::AwaitHello => now >= conn.accepted + config.handshake_timeout,
-            Phase::AwaitAuth | Phase::AwaitProof(_) => now >= conn.accepted + config.auth_timeout,
-            Phase::Ready => now >= conn.last_inbound + config.idle_timeout,
-            Phase::FailDelay { until, close_after } => {
-                if now >= until {
-                    self.finish_failed_login(key, close_after, now);
+            Phase::Login { step, .. } => match step {
+                LoginStep::AwaitAuth | LoginStep::AwaitProof(_) => {
+                    now >= conn.accepted + config.auth_timeout
                 }
-                false
-            }
+                LoginStep::FailDelay { until, close_after } => {
+                    if now >= *until {
+                        let close_after = *close_after;
+                        self.finish_failed_login(key, close_after, now);
+                    }
+                    false
+                }
+                LoginStep::Held { until, pending, .. } => {
+                    if now >= *until {
+                        let user = pending.user.clone();
+                        self.release_held(&user, now);
+                    }
+                    false
+                }
+            },
+            Phase::Ready(_) => now >= conn.last_inbound + config.idle_timeout,
         };
         if expired {
             self.kill(key, "timed out");
@@ -769,69 +826,114 @@ impl Server {
     }
 
     /// Ends the turn: commit, then deliver, seal and flush; close what must close; re-register
-    /// interests and re-arm timers. Repeats while closing connections queue notices.
+    /// interests and re-arm timers. Repeats while closing connections queue more.
     fn end_of_turn(&mut self, now: Instant) {
         loop {
-            self.commit_and_deliver();
+            if !self.commit_and_deliver(now) {
+                // The database is locked by another process: nothing of this turn may go out
+                // yet; try again shortly.
+                return;
+            }
             for key in std::mem::take(&mut self.dirty) {
                 self.flush_connection(key, now);
+                self.pump_backlog(key);
             }
             for key in std::mem::take(&mut self.doomed) {
                 self.remove_connection(key);
             }
-            if self.turn.items.is_empty() && self.dirty.is_empty() && self.doomed.is_empty() {
+            if self.turn.is_empty() && self.dirty.is_empty() && self.doomed.is_empty() {
                 return;
             }
         }
     }
 
-    fn commit_and_deliver(&mut self) {
-        if self.batch.is_empty() && self.turn.items.is_empty() {
-            return;
+    /// Commits the turn and delivers what it may. Returns false when the commit must be tried
+    /// again later (another process holds the database's write lock).
+    fn commit_and_deliver(&mut self, now: Instant) -> bool {
+        if self.turn.is_empty() {
+            return true;
         }
-        let committed = match self.store.commit(&mut self.batch) {
-            Ok(()) => true,
+        let entries = self
+            .turn
+            .writes_mut()
+            .writes()
+            .iter()
+            .filter(|w| matches!(w, Write::Entry(_)))
+            .count() as u64;
+        let started = Instant::now();
+        let committed = match self.store.commit(self.turn.writes_mut()) {
+            Ok(()) => {
+                self.stats.commit(started.elapsed(), entries, now);
+                self.commit_blocked = None;
+                true
+            }
+            Err(e) if e.is_busy() => {
+                let since = *self.commit_blocked.get_or_insert(now);
+                if now.saturating_duration_since(since) < BUSY_PATIENCE {
+                    return false;
+                }
+                error!(
+                    "database locked by another process for {BUSY_PATIENCE:?}; nothing of this turn is sent: {e}"
+                );
+                self.turn.writes_mut().clear();
+                self.commit_blocked = None;
+                self.stats.failed_commits += 1;
+                false
+            }
             Err(e) => {
                 error!("commit failed, nothing of this turn is sent: {e}");
+                self.stats.failed_commits += 1;
                 false
             }
         };
-        let mut turn = std::mem::take(&mut self.turn);
+        let mut turn = std::mem::replace(&mut self.turn, Turn::new(self.next_id));
         if !committed {
             self.next_id = turn.first_id;
-            for (user, room, joined) in turn.memberships.drain(..).rev() {
-                self.undo_membership(&user, &room, joined);
+            for undo in turn.take_undo(false) {
+                match undo {
+                    Undo::Directory(change) => {
+                        self.apply(change);
+                    }
+                    Undo::Quota {
+                        user,
+                        messages,
+                        bytes,
+                    } => self.refund_quota(&user, messages, bytes),
+                }
             }
         }
-        for item in &turn.items {
-            if item.durable && !committed {
-                continue;
-            }
-            let recipients = &turn.recipients[item.recipients.clone()];
-            match &item.payload {
-                Payload::Encoded { start, end } => {
-                    self.deliver(recipients, &turn.arena[*start..*end])
-                }
+        for (recipients, payload) in turn.deliveries(committed) {
+            match payload {
+                Payload::Encoded(range) => self.deliver(recipients, turn.bytes(range)),
                 Payload::Query(query) => {
                     for &key in recipients {
-                        let answer = self.answer(query);
+                        let answer = self.answer(key, query);
                         self.deliver(&[key], &answer);
                     }
                 }
             }
         }
-        if !committed {
-            for &(key, ref_type) in &turn.origins {
-                let error = Message::Error {
-                    code: code::STORAGE_FAILED,
-                    ref_type,
-                    detail: "the server could not store this; not sent",
-                };
-                self.deliver(&[key], &error.to_bytes());
-            }
+        for origin in turn.failed_origins(committed) {
+            let error = Message::Error {
+                code: code::STORAGE_FAILED,
+                ref_type: origin.ref_type,
+                detail: "the server could not store this; not sent",
+            };
+            self.deliver(&[origin.conn], &error.to_bytes());
+        }
+        for &key in turn.closes(committed) {
+            self.close_after_flush(key, now);
+        }
+        for (_, conn) in self.conns.iter_mut() {
+            conn.reserved = 0;
         }
         turn.clear(self.next_id);
-        self.turn = turn;
+        // Whatever was queued while delivering (answers that queued more) goes in the next turn.
+        let queued_meanwhile = std::mem::replace(&mut self.turn, turn);
+        if !queued_meanwhile.is_empty() {
+            warn!("deliveries queued work for the next turn");
+        }
+        true
     }
 
     /// Appends `encoded` to each live recipient's queue.
@@ -840,7 +942,7 @@ impl Server {
             let Some(conn) = self.conns.get_mut(key) else {
                 continue;
             };
-            if conn.dead || conn.rx.is_none() {
+            if conn.is_dead() || conn.rx().is_none() {
                 continue;
             }
             conn.out.push_encoded(encoded);
@@ -859,7 +961,7 @@ impl Server {
             return;
         };
         conn.dirty = false;
-        if conn.dead {
+        if conn.is_dead() {
             return;
         }
         let limits = RekeyLimits {
@@ -881,7 +983,7 @@ impl Server {
         if pending > config.write_hard_cap {
             warn!(
                 "dropping slow consumer {} ({} bytes unsent)",
-                conn.user.as_deref().unwrap_or("-"),
+                conn.user().unwrap_or("-"),
                 pending
             );
             self.kill(key, "slow consumer");
@@ -892,9 +994,11 @@ impl Server {
         } else if conn.backpressured && pending < config.write_resume {
             conn.backpressured = false;
             self.resume.push(key);
+        } else if !conn.pending.is_empty() && conn.may_act() {
+            self.resume.push(key);
         }
-        if conn.closing.is_some() && pending == 0 {
-            conn.dead = true;
+        if matches!(conn.lifecycle, Lifecycle::Closing(_)) && pending == 0 {
+            conn.lifecycle = Lifecycle::Dead;
             self.doomed.push(key);
             return;
         }
@@ -937,21 +1041,26 @@ impl Server {
     }
 
     fn remove_connection(&mut self, key: usize) {
-        if !self.conns.get(key).is_some_and(|c| c.dead) {
+        if !self.conns.get(key).is_some_and(Connection::is_dead) {
             return;
         }
         let mut conn = self.conns.remove(key);
         if conn.interest.is_some() {
             let _ = self.poll.registry().deregister(&mut conn.socket);
         }
-        self.guard.closed(conn.ip, conn.user.is_some());
-        if let Some(user) = conn.user.take() {
-            let last = self.rooms.disconnect(&user, key, &conn.rooms);
-            debug!("{user} disconnected (connection {})", conn.serial);
+        let session = match conn.phase {
+            Phase::Ready(session) => Some(session),
+            Phase::AwaitHello | Phase::Login { .. } => None,
+        };
+        self.throttle.closed(conn.ip, session.is_some());
+        if let Some(session) = session {
+            let last = self.online.disconnect(&session.user, key, &session.rooms);
+            info!(
+                "{} disconnected (connection {}, from {})",
+                session.user, conn.serial, conn.ip
+            );
             if last {
-                for room in &conn.rooms {
-                    self.notice_room(room, crate::wire::NoticeKind::Disconnect, &user, false);
-                }
+                self.announce_presence(&session.user, false);
             }
         }
     }
