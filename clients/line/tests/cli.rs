@@ -370,7 +370,7 @@ fn a_lost_connection_during_send_says_how_many_were_acknowledged() {
         let v: serde_json::Value = serde_json::from_str(&sender.line()).expect("json");
         assert_eq!(v["text"], format!("message {i}"));
     }
-    server.stop();
+    server.stop().expect("clean stop");
     if let Some(stdin) = sender.stdin.as_mut() {
         let _ = writeln!(stdin, "message 11");
     }
