@@ -74,6 +74,7 @@ impl ChatEnv {
             .env("XDG_CONFIG_HOME", self.home.path().join("config"))
             .env("HOME", self.home.path())
             .env("TZ", "UTC")
+            .env("NO_COLOR", "1")
             .env("CHAT_SCRAM_ITERATIONS", "1000")
             .env("CHAT_SCRAM_MIN_ITERATIONS", "1000")
             .stdin(Stdio::null())
@@ -425,4 +426,11 @@ impl Drop for Terminal {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Writes a secret file readable by its owner only (chat refuses others).
+pub fn write_secret(file: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(file, text).expect("write");
+    std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
 }
