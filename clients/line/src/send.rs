@@ -115,7 +115,7 @@ pub struct Tally {
     pub skipped: usize,
     /// Non-blank lines read and never sent (after a stop, an interruption or a failure).
     pub not_tried: usize,
-    /// Whether input was left unread (the count of lines not tried is then a lower bound).
+    /// Whether input was left unread (after an interruption, or an input that did not end).
     pub unread: bool,
 }
 
@@ -135,14 +135,17 @@ impl Tally {
                 plural(self.skipped, "bad line", "bad lines")
             ));
         }
-        if self.not_tried > 0 || self.unread {
-            let at_least = if self.unread { "at least " } else { "" };
+        if self.not_tried > 0 {
             parts.push(format!(
-                "{at_least}{} not tried",
+                "{} not tried",
                 plural(self.not_tried, "line", "lines")
             ));
         }
-        parts.join(", ")
+        let mut summary = parts.join(", ");
+        if self.unread {
+            summary.push_str("; the rest of the input was not read");
+        }
+        summary
     }
 
     /// Whether the summary has anything to tell beyond success.
@@ -608,6 +611,10 @@ impl Run<'_> {
 
     /// Takes the acknowledgements of what is in flight, until `deadline`.
     fn drain_acks(&mut self, deadline: Instant) {
+        // Lines queued before the stop precede it: they go out.
+        if self.session.client.flush().is_err() {
+            return;
+        }
         while self.acks.in_flight() > 0 {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -704,7 +711,8 @@ mod tests {
                     not_tried: 1,
                     unread: true,
                 },
-                "3 of 3 messages acknowledged, 1 bad line skipped, at least 1 line not tried",
+                "3 of 3 messages acknowledged, 1 bad line skipped, 1 line not tried; the rest \
+                 of the input was not read",
             ),
         ];
         for (tally, expected) in table {

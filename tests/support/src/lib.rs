@@ -192,9 +192,12 @@ pub fn drain(client: &mut Client) -> Vec<Event> {
     events
 }
 
-/// Sends `texts` to `room` as `client`, packed into as few frames as fit, and waits for every
-/// echo; returns the stored messages in order.
+/// Joins `room` (if need be) and sends `texts` there as `client`, packed into as few frames as
+/// fit, and waits for every echo; returns the stored messages in order.
 pub fn say_all(client: &mut Client, room: &str, texts: &[String]) -> Vec<ChatMessage> {
+    client
+        .queue(&chat::wire::Message::Join { room })
+        .expect("queue");
     for text in texts {
         client
             .queue(&chat::wire::Message::Say { room, text })
