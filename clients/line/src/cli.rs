@@ -5,12 +5,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use chat::wire::message::{MAX_PAGE, is_valid_room};
+use chat::wire::message::MAX_PAGE;
 use chat::wire::scram;
 use getopts::{Matches, Options};
 
 use crate::failure::Failure;
-use crate::profile::Profiles;
+use chat::profiles::Profiles;
 
 /// The server when neither `--server` nor `CHAT_SERVER` names one.
 pub const DEFAULT_SERVER: &str = "127.0.0.1:5555";
@@ -197,7 +197,9 @@ pub fn parse(
     let command = command(&matches)?;
 
     let profile_name = single(&matches, "profile")?.or_else(|| env("CHAT_PROFILE"));
-    let profile = profiles()?.select(profile_name.as_deref())?;
+    let profile = profiles()?
+        .select(profile_name.as_deref())
+        .map_err(|e| Failure::new(e.to_string()))?;
 
     let server = single(&matches, "server")?
         .or_else(|| env("CHAT_SERVER"))
@@ -295,17 +297,7 @@ fn single(matches: &Matches, name: &str) -> Result<Option<String>, Failure> {
 
 /// A `HOST:PORT` with a port from 1 to 65535, or why not.
 pub fn check_server(server: &str) -> Result<(), Failure> {
-    let port = server
-        .rsplit_once(':')
-        .filter(|(host, _)| !host.is_empty())
-        .and_then(|(_, port)| port.parse::<u16>().ok())
-        .filter(|port| *port != 0);
-    if port.is_none() || server.chars().any(char::is_whitespace) {
-        return Err(Failure::usage(format!(
-            "bad server {server:?}: expected HOST:PORT, e.g. chat.example.com:5555"
-        )));
-    }
-    Ok(())
+    chat::profiles::check_server(server).map_err(Failure::usage)
 }
 
 fn user_name(name: &str) -> Result<String, Failure> {
@@ -316,22 +308,7 @@ fn room_name(room: &str) -> Result<String, Failure> {
     check_room(room).map_err(Failure::usage)
 }
 
-/// A user name as the protocol wants it (lowercased), or why not.
-pub fn check_user(name: &str) -> Result<String, String> {
-    scram::normalize_user(name).map_err(|e| format!("bad user name {name:?}: {e}"))
-}
-
-/// A room name as the protocol wants it (lowercased, without a leading `#`), or why not.
-pub fn check_room(room: &str) -> Result<String, String> {
-    let lower = room.trim().trim_start_matches('#').to_lowercase();
-    if is_valid_room(&lower) {
-        Ok(lower)
-    } else {
-        Err(format!(
-            "bad room name {room:?}: 1 to 32 of a-z, 0-9, '_' and '-'"
-        ))
-    }
-}
+pub use chat::profiles::{check_room, check_user};
 
 fn iterations(env: &dyn Fn(&str) -> Option<String>) -> Result<Iterations, Failure> {
     let read = |key: &str, default: u32| -> Result<u32, Failure> {
@@ -429,7 +406,7 @@ fn command(matches: &Matches) -> Result<Command, Failure> {
         "rooms" => no_arguments(Command::Rooms),
         other => {
             let names: Vec<&str> = crate::help::COMMANDS.iter().map(|c| c.name).collect();
-            let hint = crate::profile::suggest(other, &names)
+            let hint = chat::profiles::suggest(other, &names)
                 .map(|n| format!(" (did you mean {n}?)"))
                 .unwrap_or_default();
             Err(Failure::usage(format!("unknown command {other:?}{hint}")))
@@ -653,7 +630,7 @@ Examples:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::Dirs;
+    use chat::profiles::Dirs;
     use std::path::Path;
 
     fn args(line: &str) -> Vec<String> {
@@ -791,6 +768,7 @@ accept_new_key = yes
                     home: None,
                 },
             )
+            .map_err(|e| Failure::new(e.to_string()))
         };
         let parse_with = |line: &str, vars: &[(&str, &str)]| -> Result<Cli, Failure> {
             let vars: Vec<(String, String)> = vars

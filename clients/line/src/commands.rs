@@ -12,8 +12,8 @@ use crate::failure::{Failure, server_error};
 use crate::feed::{Feed, Item};
 use crate::history::HistoryPager;
 use crate::output::Formatter;
-use crate::profile::Profiles;
 use crate::session::{Login, Session};
+use chat::profiles::Profiles;
 
 /// Stdout, where only data goes.
 pub struct Out {
@@ -277,7 +277,7 @@ pub fn profiles(
     if profiles.named.is_empty() && !json {
         crate::terminal::tell(&format!(
             "(no profiles in {}; see chat help profiles)",
-            crate::profile::default_path().display()
+            chat::profiles::default_path().display()
         ));
     }
     Ok(())
@@ -285,8 +285,8 @@ pub fn profiles(
 
 /// The lines of `profiles`: the defaults part, if it sets anything, then each profile.
 pub fn profile_lines(profiles: &Profiles, current: Option<&str>, json: bool) -> Vec<String> {
-    let mut entries: Vec<(String, &crate::profile::Profile, bool)> = Vec::new();
-    if profiles.defaults != crate::profile::Profile::default() {
+    let mut entries: Vec<(String, &chat::profiles::Profile, bool)> = Vec::new();
+    if profiles.defaults != chat::profiles::Profile::default() {
         entries.push((
             "(defaults)".to_owned(),
             &profiles.defaults,
@@ -330,7 +330,7 @@ mod tests {
 
     #[test]
     fn profiles_are_listed_with_the_current_one_marked() {
-        let dirs = crate::profile::Dirs {
+        let dirs = chat::profiles::Dirs {
             base: Path::new("/c"),
             home: None,
         };

@@ -2,7 +2,7 @@
 //! interactive mode. One table for the commands of the command line, one for those typed at the
 //! prompt; `chat --help` (cli::HELP) has the whole reference.
 
-use crate::profile::suggest;
+use chat::profiles::suggest;
 
 /// A command of the command line: its synopsis and what it does.
 pub struct CommandHelp {

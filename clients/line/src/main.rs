@@ -14,18 +14,17 @@ mod history;
 mod interactive;
 mod lines;
 mod output;
-mod profile;
 mod send;
 mod session;
 mod terminal;
 
 use std::path::Path;
 
+use chat::profiles::{self as profile, Profiles};
 use cli::{Cli, Command, DEFAULT_ROOM, Invocation};
 use commands::{ListenJob, Out};
 use failure::Failure;
 use output::Formatter;
-use profile::Profiles;
 use send::SendJob;
 use session::Env;
 
@@ -76,6 +75,7 @@ fn load_profiles() -> Result<Profiles, Failure> {
         home: home.as_deref().map(Path::new),
     };
     Profiles::parse(&text, &path.display().to_string(), &dirs)
+        .map_err(|e| Failure::new(e.to_string()))
 }
 
 fn dispatch(cli: &Cli, env: &Env<'_>) -> Result<(), Failure> {

@@ -1,13 +1,97 @@
-//! Client profiles: the file `$XDG_CONFIG_HOME/chat/config` (else `~/.config/chat/config`) in
-//! chat.conf's style, `key = value` lines and `#` comments, with `[profile NAME]` sections; the
-//! lines before the first section hold defaults for every profile. Parsing and selecting are pure
-//! (the text, its origin, and the directories that relative paths start from come in), so every
-//! rule is tested without files.
+//! Client profiles, shared by both clients: the file `$XDG_CONFIG_HOME/chat/config` (else
+//! `~/.config/chat/config`) in chat.conf's style, `key = value` lines and `#` comments, with
+//! `[profile NAME]` sections; the lines before the first section hold defaults for every
+//! profile. Parsing and selecting are pure (the text, its origin, and the directories that
+//! relative paths start from come in), so every rule is tested without files. Also the rules for
+//! what a server address, user name and room name look like on a client's command line.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::cli::{check_room, check_server, check_user};
-use crate::failure::Failure;
+use crate::wire::message::is_valid_room;
+use crate::wire::scram;
+
+/// Why a profiles file or a profile was refused. Display gives one line, naming the file and
+/// line where there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProfileError {
+    /// A line of the file is wrong.
+    Line {
+        origin: String,
+        line: usize,
+        reason: String,
+    },
+    /// No profile of that name.
+    UnknownProfile {
+        name: String,
+        /// The known name it is probably a typo of.
+        suggestion: Option<String>,
+        known: Vec<String>,
+        origin: String,
+    },
+}
+
+impl fmt::Display for ProfileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProfileError::Line {
+                origin,
+                line,
+                reason,
+            } => write!(f, "{origin}:{line}: {reason}"),
+            ProfileError::UnknownProfile {
+                name,
+                suggestion,
+                known,
+                origin,
+            } => {
+                write!(f, "no profile {name:?}: ")?;
+                if let Some(s) = suggestion {
+                    write!(f, "did you mean {s}? ")?;
+                }
+                if known.is_empty() {
+                    write!(f, "({origin} defines none)")
+                } else {
+                    write!(f, "(the profiles are {})", known.join(", "))
+                }
+            }
+        }
+    }
+}
+
+impl std::error::Error for ProfileError {}
+
+/// A `HOST:PORT` with a port from 1 to 65535, or why not.
+pub fn check_server(server: &str) -> Result<(), String> {
+    let port = server
+        .rsplit_once(':')
+        .filter(|(host, _)| !host.is_empty())
+        .and_then(|(_, port)| port.parse::<u16>().ok())
+        .filter(|port| *port != 0);
+    if port.is_none() || server.chars().any(char::is_whitespace) {
+        return Err(format!(
+            "bad server {server:?}: expected HOST:PORT, e.g. chat.example.com:5555"
+        ));
+    }
+    Ok(())
+}
+
+/// A user name as the protocol wants it (lowercased), or why not.
+pub fn check_user(name: &str) -> Result<String, String> {
+    scram::normalize_user(name).map_err(|e| format!("bad user name {name:?}: {e}"))
+}
+
+/// A room name as the protocol wants it (lowercased, without a leading `#`), or why not.
+pub fn check_room(room: &str) -> Result<String, String> {
+    let lower = room.trim().trim_start_matches('#').to_lowercase();
+    if is_valid_room(&lower) {
+        Ok(lower)
+    } else {
+        Err(format!(
+            "bad room name {room:?}: 1 to 32 of a-z, 0-9, '_' and '-'"
+        ))
+    }
+}
 
 /// The keys a profile may set.
 pub const KEYS: &[&str] = &[
@@ -93,14 +177,14 @@ pub struct Dirs<'a> {
     pub home: Option<&'a Path>,
 }
 
-/// The default place of the profiles file, under `chat::client::config_dir()`.
+/// The default place of the profiles file, under `client::config_dir()`.
 pub fn default_path() -> PathBuf {
-    chat::client::config_dir().join("config")
+    crate::client::config_dir().join("config")
 }
 
 impl Profiles {
     /// Parses the text of a profiles file; errors name `origin:line`.
-    pub fn parse(text: &str, origin: &str, dirs: &Dirs<'_>) -> Result<Profiles, Failure> {
+    pub fn parse(text: &str, origin: &str, dirs: &Dirs<'_>) -> Result<Profiles, ProfileError> {
         let mut profiles = Profiles {
             origin: origin.to_owned(),
             ..Profiles::default()
@@ -113,7 +197,11 @@ impl Profiles {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         for (index, raw) in text.lines().enumerate() {
             let line = index + 1;
-            let at = |reason: String| Failure::new(format!("{origin}:{line}: {reason}"));
+            let at = |reason: String| ProfileError::Line {
+                origin: origin.to_owned(),
+                line,
+                reason,
+            };
             let trimmed = raw.trim();
             if trimmed.is_empty() || trimmed.starts_with('#') {
                 continue;
@@ -160,32 +248,25 @@ impl Profiles {
 
     /// The settings of profile `name` over the defaults; `None`: the defaults alone. An unknown
     /// name is an error that lists the known ones.
-    pub fn select(&self, name: Option<&str>) -> Result<Profile, Failure> {
+    pub fn select(&self, name: Option<&str>) -> Result<Profile, ProfileError> {
         let Some(name) = name else {
             return Ok(self.defaults.clone());
         };
         match self.named.iter().find(|(n, _)| n == name) {
             Some((_, profile)) => Ok(profile.over(&self.defaults)),
             None => {
-                let names: Vec<&str> = self.named.iter().map(|(n, _)| n.as_str()).collect();
-                let hint = suggest(name, &names)
-                    .map(|n| format!("did you mean {n}? "))
-                    .unwrap_or_default();
-                let known = if names.is_empty() {
-                    format!(
-                        "{} defines none",
-                        if self.origin.is_empty() {
-                            default_path().display().to_string()
-                        } else {
-                            self.origin.clone()
-                        }
-                    )
-                } else {
-                    format!("the profiles are {}", names.join(", "))
-                };
-                Err(Failure::new(format!(
-                    "no profile {name:?}: {hint}({known})"
-                )))
+                let known: Vec<String> = self.named.iter().map(|(n, _)| n.clone()).collect();
+                let names: Vec<&str> = known.iter().map(String::as_str).collect();
+                Err(ProfileError::UnknownProfile {
+                    name: name.to_owned(),
+                    suggestion: suggest(name, &names).map(str::to_owned),
+                    known,
+                    origin: if self.origin.is_empty() {
+                        default_path().display().to_string()
+                    } else {
+                        self.origin.clone()
+                    },
+                })
             }
         }
     }
@@ -214,7 +295,7 @@ fn parse_header(header: &str) -> Result<String, String> {
 fn set(profile: &mut Profile, key: &str, value: &str, dirs: &Dirs<'_>) -> Result<(), String> {
     match key {
         "server" => {
-            check_server(value).map_err(|f| f.message)?;
+            check_server(value)?;
             profile.server = Some(value.to_owned());
         }
         "user" => profile.user = Some(check_user(value)?),
@@ -340,7 +421,7 @@ mod tests {
     }
 
     fn parse(text: &str) -> Result<Profiles, String> {
-        Profiles::parse(text, "config", &dirs()).map_err(|f| f.message)
+        Profiles::parse(text, "config", &dirs()).map_err(|e| e.to_string())
     }
 
     const FILE: &str = "\
@@ -465,7 +546,7 @@ accept_new_key = yes
     #[test]
     fn unknown_profiles_are_refused_with_the_known_ones() {
         let p = parse(FILE).expect("parses");
-        let message = p.select(Some("wrok")).expect_err("unknown").message;
+        let message = p.select(Some("wrok")).expect_err("unknown").to_string();
         assert_eq!(
             message,
             "no profile \"wrok\": did you mean work? (the profiles are work, home-lab)"
@@ -473,7 +554,7 @@ accept_new_key = yes
         let none = Profiles::default()
             .select(Some("x"))
             .expect_err("none")
-            .message;
+            .to_string();
         assert!(none.starts_with("no profile \"x\": ("), "{none}");
         assert!(none.ends_with("defines none)"), "{none}");
         assert_eq!(
@@ -490,7 +571,7 @@ accept_new_key = yes
         };
         let message = Profiles::parse("password_file = ~/pw", "c", &no_home)
             .expect_err("no home")
-            .message;
+            .to_string();
         assert_eq!(message, "c:1: password_file: ~/ needs $HOME to be set");
     }
 }
