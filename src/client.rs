@@ -114,12 +114,15 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    /// The line client's exit code for this error: 2 authentication, 3 cannot connect or busy,
-    /// 4 server key changed or handshake rejected, 1 anything else.
+    /// The line client's exit code for this error: 2 authentication, 3 a connection-class
+    /// failure (see `is_connection_failure`), 4 server key changed or handshake rejected, 1
+    /// anything else.
     pub fn exit_code(&self) -> i32 {
+        if self.is_connection_failure() {
+            return 3;
+        }
         match self {
             ClientError::AuthFailed { .. } => 2,
-            ClientError::Connect { .. } | ClientError::Busy(_) => 3,
             ClientError::Rejected
             | ClientError::Handshake(_)
             | ClientError::ServerKeyChanged { .. }
@@ -128,6 +131,30 @@ impl ClientError {
                 4
             }
             _ => 1,
+        }
+    }
+}
+
+impl ClientError {
+    /// Whether the connection, not the request, failed: it could not be made (refused, timed
+    /// out, server busy), or it broke, timed out or was closed (the server shutting down
+    /// included). Trying again later may work; a reconnecting client does.
+    pub fn is_connection_failure(&self) -> bool {
+        match self {
+            ClientError::Connect { .. }
+            | ClientError::Busy(_)
+            | ClientError::Io(_)
+            | ClientError::Closed
+            | ClientError::Timeout(_)
+            | ClientError::Session(SessionError::Frame(_) | SessionError::Closed) => true,
+            ClientError::Server { code, .. } => *code == crate::wire::message::code::SHUTTING_DOWN,
+            ClientError::Rejected
+            | ClientError::Handshake(_)
+            | ClientError::ServerKeyChanged { .. }
+            | ClientError::UntrustedKey { .. }
+            | ClientError::KnownServers { .. }
+            | ClientError::AuthFailed { .. }
+            | ClientError::Session(_) => false,
         }
     }
 }
@@ -265,6 +292,12 @@ impl Client {
     /// The longest text the server accepts, from AUTH_OK.
     pub fn max_text(&self) -> usize {
         self.max_text
+    }
+
+    /// How long the connection may stay quiet before this client sends a PING (the server's
+    /// ping period, from AUTH_OK); a healthy server answers within it.
+    pub fn ping_interval(&self) -> Duration {
+        self.ping_interval
     }
 
     /// Creates an account (PBKDF2 runs here, on the client). The connection stays usable for a

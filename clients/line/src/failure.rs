@@ -7,13 +7,16 @@ use std::io;
 use chat::client::ClientError;
 use chat::wire::message::{code, kind};
 
-/// Exit codes, as `chat --help` documents them. `ClientError::exit_code` gives the others: 3
-/// cannot connect or server busy, 4 server key changed or not trusted, handshake rejected.
+/// Exit codes, as `chat --help` and the README document them.
 pub mod exit {
-    /// Usage or any other error.
+    /// Usage error, or the server refused the command.
     pub const OTHER: i32 = 1;
     /// Authentication failed.
     pub const AUTH: i32 = 2;
+    /// A connection-class failure: refused, timed out, busy, shutting down, lost.
+    pub const CONNECTION: i32 = 3;
+    /// Interrupted (Ctrl-C) during `send`.
+    pub const INTERRUPTED: i32 = 130;
 }
 
 /// A reason to stop: the exit code and the line for stderr (empty: say nothing).
@@ -35,6 +38,19 @@ impl Failure {
     /// A command-line mistake: exit code 1, with a pointer to the help.
     pub fn usage(message: impl fmt::Display) -> Failure {
         Failure::new(format!("{message} (see chat --help)"))
+    }
+
+    /// A connection-class failure (exit 3).
+    pub fn connection(message: impl Into<String>) -> Failure {
+        Failure {
+            code: exit::CONNECTION,
+            message: message.into(),
+        }
+    }
+
+    /// Whether trying again later may work: the connection failed, not the request.
+    pub fn is_connection(&self) -> bool {
+        self.code == exit::CONNECTION
     }
 
     /// The same failure with `suffix` appended to its line.
@@ -67,18 +83,30 @@ impl fmt::Display for Failure {
 
 impl From<ClientError> for Failure {
     fn from(error: ClientError) -> Failure {
-        let message = match &error {
-            ClientError::Server { code, detail } => server_error(*code, 0, detail),
-            other => other.to_string(),
-        };
-        Failure {
-            code: error.exit_code(),
-            message,
+        match &error {
+            ClientError::Server { code, detail } => server_failure(*code, 0, detail),
+            other => Failure {
+                code: other.exit_code(),
+                message: other.to_string(),
+            },
         }
     }
 }
 
+/// An ERROR answer as a reason to stop: exit 3 for "shutting down" (the connection is going),
+/// 1 for any other (the command was refused), with the line `server_error` writes.
+pub fn server_failure(code: u16, ref_type: u8, detail: &str) -> Failure {
+    let message = server_error(code, ref_type, detail);
+    if code == chat::wire::message::code::SHUTTING_DOWN {
+        Failure::connection(message)
+    } else {
+        Failure::new(message)
+    }
+}
+
 /// A server ERROR in words: what the code means, what it answered, and the server's detail.
+/// The one table of the client's words for the codes (chat::wire::message is getting a table
+/// of codes with descriptions; this is the function to switch to it).
 pub fn server_error(code: u16, ref_type: u8, detail: &str) -> String {
     let meaning = match code {
         code::MALFORMED => "malformed message",
@@ -138,7 +166,26 @@ mod tests {
         assert_eq!(failure.code, 3);
         assert!(failure.message.starts_with("cannot connect to h:1"));
         let failure = Failure::from(ClientError::Rejected);
-        assert_eq!(failure.code, 4);
+        assert_eq!(failure.code, 4, "server key or handshake");
+        // Every connection-class failure is 3.
+        for error in [
+            ClientError::Busy(chat::wire::BusyReason::ServerFull),
+            ClientError::Timeout("the server's handshake"),
+            ClientError::Closed,
+            ClientError::Io(io::Error::from(io::ErrorKind::ConnectionReset)),
+            ClientError::Server {
+                code: code::SHUTTING_DOWN,
+                detail: "server shutting down".into(),
+            },
+        ] {
+            let failure = Failure::from(error);
+            assert_eq!(failure.code, exit::CONNECTION, "{}", failure.message);
+            assert!(failure.is_connection());
+        }
+        assert_eq!(
+            server_failure(code::RATE_LIMITED, kind::SAY, "").code,
+            exit::OTHER
+        );
         let failure = Failure::from(ClientError::Server {
             code: code::NAME_TAKEN,
             detail: "alice".into(),

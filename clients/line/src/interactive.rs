@@ -1,8 +1,11 @@
 //! The interactive session. One thread owns the connection and runs `Chat`: it takes typed lines
 //! from a channel, acts on them, and prints what the server sends. The lines come from rustyline
 //! at a terminal (whose `ExternalPrinter` prints above the prompt, so incoming messages never
-//! tear the line being typed), or from a plain reader thread when stdin is not a terminal.
+//! tear the line being typed, and whose helper completes names on Tab), or from a plain reader
+//! thread when stdin is not a terminal. The connection is a `Feed`: lost, it comes back, and
+//! lines typed meanwhile wait for it.
 
+use std::collections::VecDeque;
 use std::io::{self, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel, sync_channel};
@@ -11,16 +14,20 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use chat::wire::message::{Message, NoticeKind, check_text, kind};
-use chat::wire::session::Event;
-use rustyline::ExternalPrinter;
+use chat::wire::session::{Event, Target};
 use rustyline::error::ReadlineError;
+use rustyline::history::DefaultHistory;
+use rustyline::{Editor, ExternalPrinter};
 
-use crate::cli::{DEFAULT_ROOM, check_room, check_user};
+use crate::cli::{Cli, DEFAULT_ROOM, check_room, check_user};
+use crate::complete::{ChatHelper, Names};
 use crate::failure::{Failure, server_error};
+use crate::feed::{Back, Feed, Item};
+use crate::help;
 use crate::history::HistoryPager;
 use crate::lines::{Line, spawn_stdin_reader};
-use crate::output::{Formatter, clean};
-use crate::session::Session;
+use crate::output::{ACTION_PREFIX, Formatter, clean};
+use crate::session::{Login, Session};
 
 /// Most of our own messages in flight before typed (or piped) lines wait.
 const WINDOW: usize = 64;
@@ -30,14 +37,20 @@ const DEFAULT_HISTORY: usize = 20;
 const SEARCH_LIMIT: u16 = 20;
 /// How long leaving waits for the answers to what was already sent.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most lines kept while disconnected; beyond that the typist waits.
+const WAITING_MAX: usize = 1000;
 
 /// What a typed line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
     Nothing,
     Say(String),
+    /// `/me ACTION`.
+    Action(String),
     Join(String),
     Leave(Option<String>),
+    /// `/query USER`: what is typed next goes to USER.
+    Query(String),
     Msg {
         to: String,
         text: String,
@@ -46,7 +59,7 @@ pub enum Input {
     Rooms,
     History(usize),
     Search(String),
-    Help,
+    Help(Option<String>),
     Quit,
     /// A mistake, explained.
     Bad(String),
@@ -76,15 +89,26 @@ pub fn parse_input(line: &str) -> Input {
         }
     };
     let room = |text: &str| check_room(text).map_err(Input::Bad);
-    let result = match name.to_lowercase().as_str() {
-        "join" => match one_word("/join ROOM") {
+    let Some(typed) = help::typed(name) else {
+        return Input::Bad(format!(
+            "unknown command /{} (/help lists them; //text says /text)",
+            clean(name)
+        ));
+    };
+    let result = match typed.name {
+        "join" => match one_word(typed.usage) {
             Ok(Some(name)) => room(name).map(Input::Join),
-            Ok(None) => Err(Input::Bad("usage: /join ROOM".into())),
+            Ok(None) => Err(Input::Bad(format!("usage: {}", typed.usage))),
             Err(bad) => Err(bad),
         },
-        "leave" | "part" => {
-            one_word("/leave [ROOM]").and_then(|name| name.map(room).transpose().map(Input::Leave))
+        "leave" => {
+            one_word(typed.usage).and_then(|name| name.map(room).transpose().map(Input::Leave))
         }
+        "query" => match one_word(typed.usage) {
+            Ok(Some(user)) => check_user(user).map(Input::Query).map_err(Input::Bad),
+            Ok(None) => Err(Input::Bad(format!("usage: {}", typed.usage))),
+            Err(bad) => Err(bad),
+        },
         "msg" => match args.split_once(char::is_whitespace) {
             Some((to, text)) if !text.trim().is_empty() => check_user(to)
                 .map(|to| Input::Msg {
@@ -92,46 +116,42 @@ pub fn parse_input(line: &str) -> Input {
                     text: text.trim_start().to_owned(),
                 })
                 .map_err(Input::Bad),
-            _ => Err(Input::Bad("usage: /msg USER TEXT".into())),
+            _ => Err(Input::Bad(format!("usage: {}", typed.usage))),
         },
-        "who" => {
-            one_word("/who [ROOM]").and_then(|name| name.map(room).transpose().map(Input::Who))
-        }
-        "rooms" | "list" => one_word("/rooms").and_then(|extra| match extra {
+        "me" if !args.is_empty() => Ok(Input::Action(args.to_owned())),
+        "me" => Err(Input::Bad(format!("usage: {}", typed.usage))),
+        "who" => one_word(typed.usage).and_then(|name| name.map(room).transpose().map(Input::Who)),
+        "rooms" => one_word(typed.usage).and_then(|extra| match extra {
             None => Ok(Input::Rooms),
-            Some(_) => Err(Input::Bad("usage: /rooms".into())),
+            Some(_) => Err(Input::Bad(format!("usage: {}", typed.usage))),
         }),
-        "history" => match one_word("/history [N]") {
+        "history" => match one_word(typed.usage) {
             Ok(None) => Ok(Input::History(DEFAULT_HISTORY)),
             Ok(Some(n)) => match n.parse::<usize>() {
                 Ok(n) if (1..=10_000).contains(&n) => Ok(Input::History(n)),
-                _ => Err(Input::Bad("usage: /history [N], N from 1 to 10000".into())),
+                _ => Err(Input::Bad(format!(
+                    "usage: {}, N from 1 to 10000",
+                    typed.usage
+                ))),
             },
             Err(bad) => Err(bad),
         },
         "search" if !args.is_empty() => Ok(Input::Search(args.to_owned())),
-        "search" => Err(Input::Bad("usage: /search TEXT".into())),
-        "help" | "?" => Ok(Input::Help),
-        "quit" | "exit" => Ok(Input::Quit),
-        _ => Err(Input::Bad(format!(
-            "unknown command /{} (/help lists them; //text says /text)",
-            clean(name)
-        ))),
+        "search" => Err(Input::Bad(format!("usage: {}", typed.usage))),
+        "help" => one_word(typed.usage).map(|name| Input::Help(name.map(str::to_owned))),
+        "quit" => Ok(Input::Quit),
+        other => Err(Input::Bad(format!("/{other} is not available here"))),
     };
     result.unwrap_or_else(|bad| bad)
 }
 
-const HELP: &[&str] = &[
-    "TEXT              say TEXT in the current room (//TEXT says /TEXT)",
-    "/join ROOM        join ROOM and make it the current room",
-    "/leave [ROOM]     leave ROOM (default: the current room)",
-    "/msg USER TEXT    private message to USER",
-    "/who [ROOM]       who is online, or who is in ROOM",
-    "/rooms            the rooms and their member counts",
-    "/history [N]      the current room's last N messages (default 20)",
-    "/search TEXT      messages with every word of TEXT, in every room",
-    "/quit             leave (so do Ctrl-D and Ctrl-C)",
-];
+/// The prompt for talking to `target`.
+fn prompt(target: &Target) -> String {
+    match target {
+        Target::Room(room) => format!("#{room}> "),
+        Target::User(user) => format!("@{user}> "),
+    }
+}
 
 /// Where the session's output goes.
 pub trait Sink: Send {
@@ -173,62 +193,73 @@ impl Sink for PrinterSink {
 
 /// The connection's side of the interactive session.
 struct Chat {
-    session: Session,
+    feed: Feed,
     fmt: Formatter,
     sink: Box<dyn Sink>,
-    /// The room that plain text goes to; shared with the prompt.
-    current: Arc<Mutex<String>>,
-    /// The last /join not yet answered, and the room that was current before it. Lines that
-    /// follow a /join go to the new room at once (a script need not wait), and the old room comes
-    /// back if the server refuses the join.
-    joining: Option<(String, String)>,
+    /// Where plain text goes (a room, or a user after /query); shared with the prompt.
+    current: Arc<Mutex<Target>>,
+    /// Names for Tab completion; shared with the terminal's helper.
+    names: Arc<Mutex<Names>>,
+    /// The last /join not yet answered, and what was current before it. Lines that follow a
+    /// /join go to the new room at once (a script need not wait), and the old target comes back
+    /// if the server refuses the join.
+    joining: Option<(String, Target)>,
     /// The same for the last /leave of the current room.
-    leaving: Option<(String, String)>,
+    leaving: Option<(String, Target)>,
     /// While a /join or /leave is unanswered, further lines wait (so that a script's next line
     /// goes to the right room): this is the nonce of the PING sent right after it, whose PONG
     /// comes after the answer.
     hold: Option<u64>,
-    /// Told after each line is acted on, so the terminal's next prompt shows the right room.
+    /// Told after each line is acted on, so the terminal's next prompt shows the right target.
     processed: Option<Sender<()>>,
     /// Whether to say things a person wants to see and a script does not (at a terminal).
     chatty: bool,
+    /// At a terminal, the end of input (Ctrl-D) means leave now; in a pipe, the lines already
+    /// read still go out, after a reconnection if need be.
+    leave_at_eof: bool,
     pager: Option<HistoryPager>,
-    /// Our messages sent and not yet echoed (or refused).
-    in_flight: usize,
+    /// Lines read while disconnected, acted on once the connection is back.
+    waiting: VecDeque<String>,
+    input_closed: bool,
 }
 
 impl Chat {
-    fn new(
-        session: Session,
-        fmt: Formatter,
-        sink: Box<dyn Sink>,
-        current: Arc<Mutex<String>>,
-        chatty: bool,
-    ) -> Chat {
+    fn new(feed: Feed, fmt: Formatter, sink: Box<dyn Sink>, current: Target, chatty: bool) -> Chat {
+        let names = Names {
+            rooms: feed.rooms().into_iter().collect(),
+            users: std::iter::once(feed.user().to_owned()).collect(),
+        };
         Chat {
-            session,
+            feed,
             fmt,
             sink,
-            current,
+            current: Arc::new(Mutex::new(current)),
+            names: Arc::new(Mutex::new(names)),
             joining: None,
             leaving: None,
             hold: None,
             processed: None,
             chatty,
+            leave_at_eof: chatty,
             pager: None,
-            in_flight: 0,
+            waiting: VecDeque::new(),
+            input_closed: false,
         }
     }
 
-    fn current(&self) -> String {
+    fn current(&self) -> Target {
         self.current
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
 
-    fn set_current(&self, room: &str) {
-        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = room.to_owned();
+    fn set_current(&self, target: Target) {
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = target;
+    }
+
+    fn names(&self) -> std::sync::MutexGuard<'_, Names> {
+        self.names.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn print(&mut self, line: &str) -> Result<(), Failure> {
@@ -239,22 +270,46 @@ impl Chat {
         self.sink.error(line).map_err(|e| Failure::output(&e))
     }
 
-    /// Runs until the input ends or asks to quit (then leaves cleanly), or the connection fails.
-    fn run(&mut self, input: Receiver<Line>) -> Result<(), Failure> {
-        while let Some(event) = self.session.early.pop_front() {
-            self.on_event(event)?;
+    fn tell(&mut self, line: &str) -> Result<(), Failure> {
+        if self.chatty {
+            self.print(&format!("[chat] {line}"))?;
         }
+        Ok(())
+    }
+
+    /// Whether typed lines may be acted on now.
+    fn can_act(&self) -> bool {
+        self.feed.is_live() && self.feed.unconfirmed() < WINDOW && self.hold.is_none()
+    }
+
+    /// Runs until the input ends or asks to quit (then leaves cleanly), or the connection fails
+    /// for good.
+    fn run(&mut self, input: Receiver<Line>) -> Result<(), Failure> {
         loop {
-            while self.in_flight < WINDOW && self.hold.is_none() {
+            while self.can_act() {
+                let Some(line) = self.waiting.pop_front() else {
+                    break;
+                };
+                if !self.act(&line)? {
+                    return self.finish();
+                }
+            }
+            while self.waiting.len() < WAITING_MAX && !self.input_closed {
                 match input.try_recv() {
                     Ok(Line::Text(line)) => {
-                        let go_on = self.on_line(&line)?;
-                        if let Some(processed) = &self.processed {
-                            let _ = processed.send(());
+                        if self.can_act() && self.waiting.is_empty() {
+                            if !self.act(&line)? {
+                                return self.finish();
+                            }
+                        } else if !self.feed.is_connected() && parse_input(&line) == Input::Quit {
+                            return self.leave_disconnected();
+                        } else {
+                            self.waiting.push_back(line);
                         }
-                        if !go_on {
-                            return self.finish();
-                        }
+                    }
+                    Ok(Line::NotText) => self.error("not sent: the line is not UTF-8 text")?,
+                    Ok(Line::TooLong(len)) => {
+                        self.error(&format!("not sent: the line is too long ({len} bytes)"))?
                     }
                     Ok(Line::Failed(reason)) => {
                         self.error(&reason)?;
@@ -264,98 +319,158 @@ impl Chat {
                         }));
                     }
                     Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => return self.finish(),
+                    Err(TryRecvError::Disconnected) => self.input_closed = true,
+                }
+                if !self.can_act() {
+                    break;
                 }
             }
-            let wait = Duration::from_millis(if self.in_flight < WINDOW { 20 } else { 500 });
-            if let Some(event) = self.session.client.next_event(Some(wait))? {
-                self.on_event(event)?;
+            if self.input_closed && self.waiting.is_empty() && self.feed.is_live() {
+                return self.finish();
+            }
+            if self.input_closed && self.leave_at_eof && !self.feed.is_connected() {
+                return self.leave_disconnected();
+            }
+            let wait = Duration::from_millis(if self.can_act() { 20 } else { 200 });
+            if let Some(item) = self.feed.next(wait).map_err(|f| self.unsent(f))? {
+                self.on_item(item)?;
             }
         }
     }
 
+    /// A failure that ends the session, saying what typed lines it leaves unsent.
+    fn unsent(&self, failure: Failure) -> Failure {
+        let unsent = self.waiting.len() + self.feed.unconfirmed();
+        if unsent == 0 {
+            failure
+        } else {
+            failure.with_suffix(&format!(
+                "; {unsent} typed {} not sent",
+                if unsent == 1 { "line" } else { "lines" }
+            ))
+        }
+    }
+
+    /// Leaving while the connection is down.
+    fn leave_disconnected(&mut self) -> Result<(), Failure> {
+        if self.waiting.is_empty() && self.feed.unconfirmed() == 0 {
+            Ok(())
+        } else {
+            Err(self.unsent(Failure::connection("not connected")))
+        }
+    }
+
+    /// Acts on a typed line and tells the prompt; false to quit.
+    fn act(&mut self, line: &str) -> Result<bool, Failure> {
+        let go_on = self.on_line(line)?;
+        if let Some(processed) = &self.processed {
+            let _ = processed.send(());
+        }
+        Ok(go_on)
+    }
+
+    /// Checks a text before it is sent; a bad one is reported and dropped.
+    fn text_ok(&mut self, text: &str) -> Result<bool, Failure> {
+        match check_text(text, self.feed_max_text()) {
+            Ok(()) => Ok(true),
+            Err(e) => self.error(&format!("not sent: {e}")).map(|()| false),
+        }
+    }
+
+    fn feed_max_text(&mut self) -> usize {
+        self.feed
+            .session()
+            .map_or(chat::wire::message::MAX_TEXT, |s| s.client.max_text())
+    }
+
+    fn say(&mut self, target: Target, text: String) -> Result<(), Failure> {
+        if self.text_ok(&text)? {
+            self.feed.say(target, text)?;
+        }
+        Ok(())
+    }
+
     /// Acts on a typed line; false to quit.
     fn on_line(&mut self, line: &str) -> Result<bool, Failure> {
-        let room = self.current();
-        let max_text = self.session.client.max_text();
-        let text_ok = |text: &str, chat: &mut Chat| -> Result<bool, Failure> {
-            match check_text(text, max_text) {
-                Ok(()) => Ok(true),
-                Err(e) => chat.error(&format!("not sent: {e}")).map(|()| false),
-            }
-        };
+        let current = self.current();
         match parse_input(line) {
             Input::Nothing => {}
             Input::Quit => return Ok(false),
             Input::Bad(reason) => self.error(&reason)?,
-            Input::Help => {
-                for line in HELP {
-                    self.print(line)?;
+            Input::Help(None) => {
+                for line in help::typed_summary() {
+                    self.print(&line)?;
                 }
             }
-            Input::Say(text) => {
-                if text_ok(&text, self)? {
-                    self.session.client.send(&Message::Say {
-                        room: &room,
-                        text: &text,
-                    })?;
-                    self.in_flight += 1;
+            Input::Help(Some(name)) => match help::typed(&name) {
+                Some(t) => {
+                    for line in help::typed_detail(t) {
+                        self.print(&line)?;
+                    }
                 }
-            }
-            Input::Msg { to, text } => {
-                if text_ok(&text, self)? {
-                    self.session.client.send(&Message::PrivMsg {
-                        to: &to,
-                        text: &text,
-                    })?;
-                    self.in_flight += 1;
-                }
+                None => self.error(&format!("no command /{} (/help lists them)", clean(&name)))?,
+            },
+            Input::Say(text) => self.say(current, text)?,
+            Input::Action(action) => self.say(current, format!("{ACTION_PREFIX}{action}"))?,
+            Input::Msg { to, text } => self.say(Target::User(to), text)?,
+            Input::Query(user) => {
+                self.names().users.insert(user.clone());
+                self.tell(&format!(
+                    "talking privately with {user} now (/join ROOM to go back to a room)"
+                ))?;
+                self.set_current(Target::User(user));
             }
             Input::Join(name) => {
-                if self.session.rooms.contains(&name) {
-                    self.set_current(&name);
-                    if self.chatty {
-                        self.print(&format!("[chat] talking in #{name} now"))?;
-                    }
+                if self.feed.rooms().contains(&name) {
+                    self.set_current(Target::Room(name.clone()));
+                    self.tell(&format!("talking in #{name} now"))?;
                 } else {
-                    self.session.client.send(&Message::Join { room: &name })?;
-                    self.set_current(&name);
-                    self.joining = Some((name, room));
-                    self.hold = Some(self.session.ping()?);
+                    self.feed.request(&Message::Join { room: &name })?;
+                    self.set_current(Target::Room(name.clone()));
+                    self.joining = Some((name, current));
+                    self.hold = self.feed.ping()?;
                 }
             }
             Input::Leave(name) => {
-                let name = name.unwrap_or_else(|| room.clone());
-                self.session.client.send(&Message::Leave { room: &name })?;
-                if name == room {
-                    let next = self
-                        .session
-                        .rooms
+                let here = match &current {
+                    Target::Room(room) => Some(room.clone()),
+                    Target::User(_) => None,
+                };
+                let Some(name) = name.or(here.clone()) else {
+                    self.error("usage: /leave ROOM (you are in a private conversation)")?;
+                    return Ok(true);
+                };
+                self.feed.request(&Message::Leave { room: &name })?;
+                if here.as_ref() == Some(&name) {
+                    let rooms = self.feed.rooms();
+                    let next = rooms
                         .iter()
                         .find(|r| **r != name && r.as_str() == DEFAULT_ROOM)
-                        .or_else(|| self.session.rooms.iter().find(|r| **r != name))
+                        .or_else(|| rooms.iter().find(|r| **r != name))
                         .cloned()
                         .unwrap_or_else(|| DEFAULT_ROOM.to_owned());
-                    self.set_current(&next);
-                    self.leaving = Some((next, room));
+                    self.set_current(Target::Room(next.clone()));
+                    self.leaving = Some((next, current));
                 }
-                self.hold = Some(self.session.ping()?);
+                self.hold = self.feed.ping()?;
             }
             Input::Who(name) => {
                 let name = name.unwrap_or_default();
-                self.session.client.send(&Message::Who { room: &name })?;
+                self.feed.request(&Message::Who { room: &name })?;
             }
-            Input::Rooms => self.session.client.send(&Message::ListRooms)?,
-            Input::History(n) => {
-                if self.pager.is_some() {
-                    self.error("a /history is still running")?;
-                } else {
+            Input::Rooms => self.feed.request(&Message::ListRooms)?,
+            Input::History(n) => match current {
+                _ if self.pager.is_some() => self.error("a /history is still running")?,
+                Target::Room(room) => {
                     let pager = HistoryPager::new(&room, n, None);
                     self.request_page(pager)?;
                 }
-            }
+                Target::User(_) => {
+                    self.error("/history is for rooms; private messages have no history")?
+                }
+            },
             Input::Search(query) => match check_text(&query, chat::wire::message::MAX_TEXT) {
-                Ok(()) => self.session.client.send(&Message::SearchReq {
+                Ok(()) => self.feed.request(&Message::SearchReq {
                     room: "",
                     query: &query,
                     limit: SEARCH_LIMIT,
@@ -370,7 +485,7 @@ impl Chat {
     fn request_page(&mut self, pager: HistoryPager) -> Result<(), Failure> {
         match pager.request() {
             Some((before_id, limit)) => {
-                self.session.client.send(&Message::HistoryReq {
+                self.feed.request(&Message::HistoryReq {
                     room: &pager.room,
                     before_id,
                     limit,
@@ -392,13 +507,75 @@ impl Chat {
         Ok(())
     }
 
+    fn on_item(&mut self, item: Item) -> Result<(), Failure> {
+        match item {
+            Item::Message(m) => {
+                {
+                    let mut names = self.names();
+                    names.users.insert(m.from.clone());
+                    if let Target::User(to) = &m.target {
+                        names.users.insert(to.clone());
+                    }
+                }
+                let line = self.fmt.message(&m);
+                self.print(&line)
+            }
+            Item::Event(event) => self.on_event(event),
+            Item::Lost(reason) => {
+                self.hold = None;
+                self.joining = None;
+                self.leaving = None;
+                if self.pager.take().is_some() {
+                    self.error("the /history was interrupted")?;
+                }
+                self.error(&format!(
+                    "{reason}; reconnecting (what you type is sent once it is back)"
+                ))
+            }
+            Item::Back(back) => self.on_back(back),
+        }
+    }
+
+    fn on_back(&mut self, back: Back) -> Result<(), Failure> {
+        let mut line = format!("reconnected; {} missed", back.missed);
+        line.push_str(if back.missed == 1 {
+            " message shown"
+        } else {
+            " messages shown"
+        });
+        if back.resent > 0 {
+            line.push_str(&format!(", {} sent again", back.resent));
+        }
+        self.tell(&line)?;
+        for outgoing in &back.unknown {
+            let to = match &outgoing.target {
+                Target::User(user) => user.clone(),
+                Target::Room(room) => format!("#{room}"),
+            };
+            self.error(&format!(
+                "your message to {} may not have arrived (not sent again, to avoid a \
+                 duplicate): {}",
+                clean(&to),
+                clean(&outgoing.text)
+            ))?;
+        }
+        for room in &back.truncated {
+            self.error(&format!(
+                "#{room}: more was missed than can be shown; /history shows older messages"
+            ))?;
+        }
+        // The room current before may be gone (the server did not put us back): join it.
+        if let Target::Room(room) = self.current() {
+            if !self.feed.rooms().contains(&room) {
+                self.feed.request(&Message::Join { room: &room })?;
+            }
+        }
+        Ok(())
+    }
+
     fn on_event(&mut self, event: Event) -> Result<(), Failure> {
-        self.session.track(&event);
         match event {
             Event::Message(m) => {
-                if m.from == self.session.user {
-                    self.in_flight = self.in_flight.saturating_sub(1);
-                }
                 let line = self.fmt.message(&m);
                 self.print(&line)?;
             }
@@ -408,33 +585,43 @@ impl Chat {
                 user,
                 ts,
             } => {
-                if user == self.session.user {
+                if user == self.feed.user() {
                     match notice {
-                        NoticeKind::Join
-                            if self.joining.as_ref().is_some_and(|(name, _)| *name == room) =>
-                        {
-                            self.joining = None;
+                        NoticeKind::Join => {
+                            self.names().rooms.insert(room.clone());
+                            if self.joining.as_ref().is_some_and(|(name, _)| *name == room) {
+                                self.joining = None;
+                            }
                         }
-                        NoticeKind::Leave
-                            if self.leaving.as_ref().is_some_and(|(_, left)| *left == room) =>
-                        {
-                            self.leaving = None;
+                        NoticeKind::Leave => {
+                            if self
+                                .leaving
+                                .as_ref()
+                                .is_some_and(|(_, left)| *left == Target::Room(room.clone()))
+                            {
+                                self.leaving = None;
+                            }
                         }
-                        _ => {}
+                        NoticeKind::Disconnect => {}
                     }
+                } else {
+                    self.names().users.insert(user.clone());
                 }
                 let line = self.fmt.notice(notice, &room, &user, ts);
                 self.print(&line)?;
             }
-            Event::WhoList { room, users } => {
-                let mut users = users;
+            Event::WhoList { room, mut users } => {
                 users.sort();
+                self.names().users.extend(users.iter().cloned());
                 for line in self.fmt.who_summary(&room, &users) {
                     self.print(&line)?;
                 }
             }
             Event::RoomList(mut rooms) => {
                 rooms.sort();
+                self.names()
+                    .rooms
+                    .extend(rooms.iter().map(|(r, _)| r.clone()));
                 for line in self.fmt.rooms_summary(&rooms) {
                     self.print(&line)?;
                 }
@@ -472,9 +659,6 @@ impl Chat {
                 detail,
             } => {
                 match ref_type {
-                    kind::SAY | kind::PRIVMSG => {
-                        self.in_flight = self.in_flight.saturating_sub(1);
-                    }
                     kind::HISTORY_REQ => self.pager = None,
                     kind::JOIN | kind::LEAVE => {
                         let pending = if ref_type == kind::JOIN {
@@ -483,20 +667,14 @@ impl Chat {
                             self.leaving.take()
                         };
                         if let Some((switched_to, before)) = pending {
-                            if self.current() == switched_to {
-                                self.set_current(&before);
+                            if self.current() == Target::Room(switched_to) {
+                                self.set_current(before);
                             }
                         }
                     }
                     _ => {}
                 }
                 self.error(&server_error(code, ref_type, &detail))?;
-            }
-            Event::Quit { reason } => {
-                return Err(Failure::new(format!(
-                    "the server ended the session ({})",
-                    clean(&reason)
-                )));
             }
             Event::Pong { nonce } if self.hold == Some(nonce) => {
                 self.hold = None;
@@ -510,14 +688,20 @@ impl Chat {
 
     /// Waits (briefly) for the answers to everything already sent, then says goodbye.
     fn finish(&mut self) -> Result<(), Failure> {
-        let nonce = self.session.ping()?;
+        let Some(nonce) = self.feed.ping()? else {
+            return self.leave_disconnected();
+        };
         let deadline = Instant::now() + DRAIN_TIMEOUT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.session.client.next_event(Some(left))? {
-                Some(Event::Pong { nonce: n }) if n == nonce => break,
-                Some(event) => self.on_event(event)?,
-                None => break,
+            if left.is_zero() {
+                break;
+            }
+            match self.feed.next(left)? {
+                Some(Item::Event(Event::Pong { nonce: n })) if n == nonce => break,
+                Some(Item::Lost(_)) => return self.leave_disconnected(),
+                Some(item) => self.on_item(item)?,
+                None => {}
             }
         }
         Ok(())
@@ -525,13 +709,20 @@ impl Chat {
 }
 
 /// Runs the interactive session on `session`, talking in `room` first.
-pub fn run(session: Session, fmt: Formatter, server: &str, room: String) -> Result<(), Failure> {
+pub fn run(
+    session: Session,
+    login: Login,
+    fmt: Formatter,
+    cli: &Cli,
+    room: String,
+) -> Result<(), Failure> {
     let at_terminal = io::stdin().is_terminal() && io::stdout().is_terminal();
     let welcome = (!fmt.json).then(|| {
         let rooms: Vec<String> = session.rooms.iter().map(|r| format!("#{r}")).collect();
         format!(
-            "[chat] {} on {server}, in {}. /help lists the commands.",
+            "[chat] {} on {}, in {}. /help lists the commands; Tab completes.",
             session.user,
+            cli.server,
             if rooms.is_empty() {
                 "no room".to_owned()
             } else {
@@ -539,51 +730,58 @@ pub fn run(session: Session, fmt: Formatter, server: &str, room: String) -> Resu
             }
         )
     });
-    let current = Arc::new(Mutex::new(room));
+    let rooms: Vec<String> = session.rooms.iter().cloned().collect();
+    let feed = Feed::new(session, login, &rooms, true, cli.reconnect_for)?;
+    let current = Target::Room(room);
     if at_terminal {
-        run_terminal(session, fmt, current, welcome)
+        run_terminal(feed, fmt, current, welcome)
     } else {
-        let mut chat = Chat::new(session, fmt, Box::new(StdSink), current, false);
+        let mut chat = Chat::new(feed, fmt, Box::new(StdSink), current, false);
         let result = chat.run(spawn_stdin_reader(WINDOW));
         if result.is_ok() {
-            let Chat { session, .. } = chat;
-            session.quit();
+            chat.feed.quit();
         }
         result
     }
 }
 
 fn run_terminal(
-    session: Session,
+    feed: Feed,
     fmt: Formatter,
-    current: Arc<Mutex<String>>,
+    current: Target,
     welcome: Option<String>,
 ) -> Result<(), Failure> {
-    let mut editor = rustyline::DefaultEditor::new()
-        .map_err(|e| Failure::new(format!("cannot use the terminal: {e}")))?;
-    let printer = editor
-        .create_external_printer()
-        .map_err(|e| Failure::new(format!("cannot use the terminal: {e}")))?;
+    let cannot = |e: ReadlineError| Failure::new(format!("cannot use the terminal: {e}"));
+    let mut editor: Editor<ChatHelper, DefaultHistory> = Editor::new().map_err(cannot)?;
+    let printer = editor.create_external_printer().map_err(cannot)?;
+    let mut chat = Chat::new(
+        feed,
+        fmt,
+        Box::new(PrinterSink(Box::new(printer))),
+        current,
+        true,
+    );
+    editor.set_helper(Some(ChatHelper {
+        names: Arc::clone(&chat.names),
+    }));
+    let current = Arc::clone(&chat.current);
     let (tx, rx) = sync_channel::<Line>(WINDOW);
     let (processed_tx, processed) = channel::<()>();
+    chat.processed = Some(processed_tx);
+    chat.chatty = welcome.is_some();
+    chat.leave_at_eof = true;
     let done = Arc::new(AtomicBool::new(false));
     let network = {
         let done = Arc::clone(&done);
-        let current = Arc::clone(&current);
         thread::spawn(move || {
-            let mut sink = PrinterSink(Box::new(printer));
-            let chatty = welcome.is_some();
             if let Some(welcome) = welcome {
-                let _ = sink.print(&welcome);
+                let _ = chat.sink.print(&welcome);
             }
-            let mut chat = Chat::new(session, fmt, Box::new(sink), current, chatty);
-            chat.processed = Some(processed_tx);
             let result = chat.run(rx);
             done.store(true, Ordering::SeqCst);
             match result {
                 Ok(()) => {
-                    let Chat { session, .. } = chat;
-                    session.quit();
+                    chat.feed.quit();
                     Ok(())
                 }
                 Err(failure) => {
@@ -605,10 +803,7 @@ fn run_terminal(
         if done.load(Ordering::SeqCst) {
             break;
         }
-        let prompt = format!(
-            "#{}> ",
-            current.lock().unwrap_or_else(PoisonError::into_inner)
-        );
+        let prompt = prompt(&current.lock().unwrap_or_else(PoisonError::into_inner));
         match editor.readline(&prompt) {
             Ok(line) => {
                 if done.load(Ordering::SeqCst) || parse_input(&line) == Input::Quit {
@@ -656,8 +851,12 @@ mod tests {
             ),
             ("/join #Ops", Input::Join("ops".into())),
             ("/JOIN dev", Input::Join("dev".into())),
+            ("/j dev", Input::Join("dev".into())),
             ("/leave", Input::Leave(None)),
-            ("/leave ops", Input::Leave(Some("ops".into()))),
+            ("/part ops", Input::Leave(Some("ops".into()))),
+            ("/query Bob", Input::Query("bob".into())),
+            ("/q bob", Input::Query("bob".into())),
+            ("/me waves hello", Input::Action("waves hello".into())),
             (
                 "/msg Bob  hi  there",
                 Input::Msg {
@@ -668,13 +867,16 @@ mod tests {
             ("/who", Input::Who(None)),
             ("/who ops", Input::Who(Some("ops".into()))),
             ("/rooms", Input::Rooms),
+            ("/list", Input::Rooms),
             ("/history", Input::History(DEFAULT_HISTORY)),
             ("/history 250", Input::History(250)),
             (
                 "/search deploy failed",
                 Input::Search("deploy failed".into()),
             ),
-            ("/help", Input::Help),
+            ("/help", Input::Help(None)),
+            ("/help join", Input::Help(Some("join".into()))),
+            ("/?", Input::Help(None)),
             ("/quit", Input::Quit),
             ("/exit", Input::Quit),
         ];
@@ -685,12 +887,16 @@ mod tests {
             ("/join", "usage: /join ROOM"),
             ("/join a b", "usage: /join ROOM"),
             ("/join Bad!", "bad room name"),
+            ("/q", "usage: /query USER"),
+            ("/query x", "bad user name"),
+            ("/me", "usage: /me ACTION"),
             ("/msg bob", "usage: /msg USER TEXT"),
             ("/msg x hi", "bad user name"),
             ("/history 0", "usage: /history [N]"),
             ("/history lots", "usage: /history [N]"),
             ("/search", "usage: /search TEXT"),
             ("/rooms all", "usage: /rooms"),
+            ("/help a b", "usage: /help [COMMAND]"),
             ("/frob", "unknown command /frob"),
         ];
         for (line, expected) in bad {
@@ -699,15 +905,7 @@ mod tests {
                 other => panic!("{line}: {other:?}"),
             }
         }
-    }
-
-    #[test]
-    fn help_lists_every_command() {
-        for command in [
-            "/join", "/leave", "/msg", "/who", "/rooms", "/history", "/search", "/quit",
-        ] {
-            assert!(HELP.iter().any(|l| l.starts_with(command)), "{command}");
-            assert!(crate::cli::HELP.contains(command), "{command}");
-        }
+        assert_eq!(prompt(&Target::Room("ops".into())), "#ops> ");
+        assert_eq!(prompt(&Target::User("bob".into())), "@bob> ");
     }
 }

@@ -6,18 +6,26 @@
 
 mod cli;
 mod commands;
+mod complete;
 mod failure;
+mod feed;
+mod help;
 mod history;
 mod interactive;
 mod lines;
 mod output;
+mod send;
 mod session;
 mod terminal;
 
+use std::path::Path;
+
+use chat::profiles::{self as profile, Profiles};
 use cli::{Cli, Command, DEFAULT_ROOM, Invocation};
-use commands::Out;
+use commands::{ListenJob, Out};
 use failure::Failure;
 use output::Formatter;
+use send::SendJob;
 use session::Env;
 
 fn main() {
@@ -42,19 +50,50 @@ fn run() -> Result<(), Failure> {
         })
         .collect::<Result<Vec<String>, Failure>>()?;
     let env = |key: &str| std::env::var(key).ok();
-    match cli::parse(&args, &env)? {
-        Invocation::Help => Out::new().line(cli::HELP.trim_end()),
+    match cli::parse(&args, &env, &load_profiles)? {
+        Invocation::Help(None) => Out::new().line(cli::HELP.trim_end()),
+        Invocation::Help(Some(name)) => match help::command(&name) {
+            Ok(text) => Out::new().line(&text),
+            Err(reason) => Err(Failure::usage(reason)),
+        },
         Invocation::Version => Out::new().line(&format!("chat {}", env!("CARGO_PKG_VERSION"))),
         Invocation::Run(cli) => dispatch(&cli, &Env(&env)),
     }
 }
 
+/// Reads the profiles file, if there is one.
+fn load_profiles() -> Result<Profiles, Failure> {
+    let path = profile::default_path();
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Profiles::default()),
+        Err(e) => return Err(Failure::new(format!("cannot read {}: {e}", path.display()))),
+    };
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty());
+    let dirs = profile::Dirs {
+        base: path.parent().unwrap_or(Path::new(".")),
+        home: home.as_deref().map(Path::new),
+    };
+    Profiles::parse(&text, &path.display().to_string(), &dirs)
+        .map_err(|e| Failure::new(e.to_string()))
+}
+
 fn dispatch(cli: &Cli, env: &Env<'_>) -> Result<(), Failure> {
-    if cli.command == Command::Register {
-        return session::register(cli, env);
+    match &cli.command {
+        Command::Register => return session::register(cli, env),
+        Command::Profiles => {
+            return commands::profiles(
+                &load_profiles()?,
+                cli.profile.as_deref(),
+                cli.json,
+                &mut Out::new(),
+            );
+        }
+        _ => {}
     }
-    let mut session = session::open(cli, env)?;
-    let fmt = Formatter::new(cli.json, &session.user, chrono::Local);
+    let (mut session, login) = session::open(cli, env)?;
+    let fmt = Formatter::new(cli.json, &session.user, chrono::Local)
+        .with_colour(output::colour_wanted(env.get("NO_COLOR").is_some()));
     let mut out = Out::new();
     // `who` and `search` cover everything unless a room is named.
     let named_room = if cli.room_given {
@@ -63,7 +102,7 @@ fn dispatch(cli: &Cli, env: &Env<'_>) -> Result<(), Failure> {
         ""
     };
     match &cli.command {
-        Command::Register => Ok(()),
+        Command::Register | Command::Profiles => Ok(()),
         Command::Interactive => {
             let room = if cli.room_given {
                 session.join(&cli.room)?;
@@ -73,17 +112,40 @@ fn dispatch(cli: &Cli, env: &Env<'_>) -> Result<(), Failure> {
             } else {
                 session.rooms.iter().next().cloned().unwrap_or_default()
             };
-            interactive::run(session, fmt, &cli.server, room)
+            interactive::run(session, login, fmt, cli, room)
         }
-        Command::Send { to, text } => commands::send(
+        Command::Send {
+            to,
+            input,
+            on_bad_line,
+        } => send::send(
             session,
             &fmt,
             &mut out,
-            &cli.room,
-            to.as_deref(),
-            text.clone(),
+            &SendJob {
+                room: &cli.room,
+                to: to.as_deref(),
+                input,
+                on_bad_line: *on_bad_line,
+            },
         ),
-        Command::Listen { count } => commands::listen(session, &fmt, &mut out, &cli.room, *count),
+        Command::Listen {
+            count,
+            timeout,
+            all,
+        } => commands::listen(
+            session,
+            login,
+            &fmt,
+            &mut out,
+            &ListenJob {
+                rooms: &cli.rooms,
+                all: *all,
+                count: *count,
+                timeout: *timeout,
+                reconnect_for: cli.reconnect_for,
+            },
+        ),
         Command::History { limit, before } => {
             commands::history(session, &fmt, &mut out, &cli.room, *limit, *before)
         }

@@ -15,6 +15,43 @@ pub struct Formatter<Tz: TimeZone = Local> {
     pub json: bool,
     me: String,
     zone: Tz,
+    /// Nick colours and mention highlight (human lines only).
+    colour: bool,
+}
+
+/// How an action (`/me waves`) travels: as a text with this prefix, shown as `* alice waves`.
+pub const ACTION_PREFIX: &str = "/me ";
+
+/// The action of a text sent with `/me`, if it is one.
+pub fn action(text: &str) -> Option<&str> {
+    text.strip_prefix(ACTION_PREFIX)
+        .filter(|rest| !rest.trim().is_empty())
+}
+
+/// Whether to colour the output: stdout is a terminal and `NO_COLOR` is not set.
+pub fn colour_wanted(no_color: bool) -> bool {
+    !no_color && std::io::IsTerminal::is_terminal(&std::io::stdout())
+}
+
+/// Colours for names (ANSI foreground codes), picked by a stable hash of the name.
+const NICK_COLOURS: &[u8] = &[31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96];
+
+/// The colour of `name`: the same in every run and on every machine (FNV-1a of its bytes).
+pub fn nick_colour(name: &str) -> u8 {
+    let hash = name.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    NICK_COLOURS[hash as usize % NICK_COLOURS.len()]
+}
+
+/// Whether `text` mentions `@user` (not as part of a longer name).
+pub fn mentions(text: &str, user: &str) -> bool {
+    let needle = format!("@{user}");
+    let lower = text.to_lowercase();
+    lower.match_indices(&needle).any(|(at, _)| {
+        let after = lower[at + needle.len()..].chars().next();
+        !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    })
 }
 
 impl<Tz: TimeZone> Formatter<Tz> {
@@ -23,6 +60,23 @@ impl<Tz: TimeZone> Formatter<Tz> {
             json,
             me: me.to_owned(),
             zone,
+            colour: false,
+        }
+    }
+
+    /// The same formatter, colouring names and mentions if `colour`.
+    pub fn with_colour(mut self, colour: bool) -> Formatter<Tz> {
+        self.colour = colour;
+        self
+    }
+
+    /// `name` in its colour, when colouring.
+    fn nick(&self, name: &str) -> String {
+        let name = clean(name);
+        if self.colour {
+            format!("\x1b[{}m{name}\x1b[0m", nick_colour(&name))
+        } else {
+            name.into_owned()
         }
     }
 
@@ -47,12 +101,31 @@ impl<Tz: TimeZone> Formatter<Tz> {
         }
         let time = self.time(m.ts, now);
         let cleaned = clean(&m.text);
-        let text = indent(&cleaned);
-        match &m.target {
-            Target::Room(room) => format!("[{time}] #{} {}: {text}", clean(room), clean(&m.from)),
-            Target::User(to) => {
-                format!("[{time}] {} → {}: {text}", self.who(&m.from), self.who(to))
+        let from = self.nick(&m.from);
+        let body = match action(&cleaned) {
+            Some(act) => format!("* {from} {}", indent(act)),
+            None => indent(&cleaned).into_owned(),
+        };
+        let line = match (&m.target, action(&cleaned)) {
+            (Target::Room(room), Some(_)) => format!("[{time}] #{} {body}", clean(room)),
+            (Target::Room(room), None) => format!("[{time}] #{} {from}: {body}", clean(room)),
+            (Target::User(to), _) => {
+                let sender = if m.from == self.me {
+                    "you".to_owned()
+                } else {
+                    from
+                };
+                format!("[{time}] {sender} → {}: {body}", self.who(to))
             }
+        };
+        if self.colour && m.from != self.me && mentions(&m.text, &self.me) {
+            // A line that mentions us stands out: bold, and stays bold after the colours.
+            format!(
+                "\x1b[1m{}\x1b[0m",
+                line.replace("\x1b[0m", "\x1b[0m\x1b[1m")
+            )
+        } else {
+            line
         }
     }
 
@@ -332,6 +405,65 @@ mod tests {
                     .starts_with('[')
             );
         }
+    }
+
+    #[test]
+    fn actions_colours_and_mentions() {
+        let f = Formatter::new(false, "bob", Utc);
+        assert_eq!(
+            f.message_at(&room_message("/me waves"), TS),
+            "[22:13] #general * alice waves"
+        );
+        assert_eq!(
+            f.message_at(&room_message("/me "), TS),
+            "[22:13] #general alice: /me ",
+            "an empty action is just text"
+        );
+        let private = ChatMessage {
+            target: Target::User("bob".into()),
+            ..room_message("/me nods")
+        };
+        assert_eq!(
+            f.message_at(&private, TS),
+            "[22:13] alice → you: * alice nods"
+        );
+        // JSON carries the text as sent.
+        let json = Formatter::new(true, "bob", Utc).message_at(&room_message("/me waves"), TS);
+        assert!(json.contains(r#""text":"/me waves""#), "{json}");
+
+        assert_eq!(nick_colour("alice"), nick_colour("alice"));
+        let colours: std::collections::BTreeSet<u8> = ["alice", "bob", "carol", "dave", "erin"]
+            .iter()
+            .map(|n| nick_colour(n))
+            .collect();
+        assert!(colours.len() > 1, "names get different colours");
+        let c = Formatter::new(false, "bob", Utc).with_colour(true);
+        let line = c.message_at(&room_message("hi"), TS);
+        assert_eq!(
+            line,
+            format!(
+                "[22:13] #general \x1b[{}malice\x1b[0m: hi",
+                nick_colour("alice")
+            )
+        );
+        let mention = c.message_at(&room_message("ping @Bob, look"), TS);
+        assert!(mention.starts_with("\x1b[1m[22:13]"), "{mention:?}");
+        assert!(mention.ends_with("look\x1b[0m"), "{mention:?}");
+        for (text, yes) in [
+            ("@bob", true),
+            ("hey @bob!", true),
+            ("@bobby", false),
+            ("bob", false),
+            ("mail bob@x", false),
+            ("@bob_2", false),
+        ] {
+            assert_eq!(mentions(text, "bob"), yes, "{text}");
+        }
+        // Without colour, nothing is added.
+        assert_eq!(
+            f.message_at(&room_message("ping @bob"), TS),
+            "[22:13] #general alice: ping @bob"
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use chat::wire::scram;
 use chat::wire::session::{Event, SessionOptions};
 
 use crate::cli::Cli;
-use crate::failure::{Failure, exit, server_error};
+use crate::failure::{Failure, exit, server_failure};
 use crate::terminal;
 
 /// How long a request (join, who, a history page...) may wait for its answer.
@@ -46,7 +46,7 @@ impl Drop for Password {
 pub struct Env<'a>(pub &'a dyn Fn(&str) -> Option<String>);
 
 impl Env<'_> {
-    fn get(&self, key: &str) -> Option<String> {
+    pub fn get(&self, key: &str) -> Option<String> {
         (self.0)(key).filter(|v| !v.is_empty())
     }
 }
@@ -66,25 +66,34 @@ pub fn user(cli: &Cli) -> Result<String, Failure> {
     crate::cli::check_user(&typed).map_err(Failure::new)
 }
 
-/// The password: `--password-file`, else `CHAT_PASSWORD`, else asked (twice for a new
-/// account). Checked against the protocol's length rule.
+/// Where the password came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordSource {
+    File,
+    Environment,
+    /// Typed at the terminal: a wrong one may be asked again.
+    Terminal,
+}
+
+/// The password: `--password-file` (or the profile's), else `CHAT_PASSWORD`, else asked (twice
+/// for a new account). Checked against the protocol's length rule.
 pub fn password(
     cli: &Cli,
     env: &Env<'_>,
     user: &str,
     new_account: bool,
-) -> Result<Password, Failure> {
-    let raw = if let Some(file) = &cli.password_file {
-        read_password_file(file)?
+) -> Result<(Password, PasswordSource), Failure> {
+    let (raw, source) = if let Some(file) = &cli.password_file {
+        (read_password_file(file)?, PasswordSource::File)
     } else if let Some(value) = env.get("CHAT_PASSWORD") {
-        Password(value)
+        (Password(value), PasswordSource::Environment)
     } else if terminal::can_ask() {
         let asked = |prompt: &str| {
             terminal::ask_password(prompt)
                 .map(Password)
                 .map_err(|e| Failure::new(format!("no password: {e}")))
         };
-        if new_account {
+        let typed = if new_account {
             let first = asked(&format!(
                 "New password for {user} ({} to {} characters): ",
                 scram::MIN_PASSWORD_CHARS,
@@ -98,14 +107,15 @@ pub fn password(
             first
         } else {
             asked(&format!("Password for {user}@{}: ", cli.server))?
-        }
+        };
+        (typed, PasswordSource::Terminal)
     } else {
         return Err(Failure::usage(
             "no password: give --password-file FILE or set CHAT_PASSWORD (nobody to ask here)",
         ));
     };
     check_password(&raw, new_account)?;
-    Ok(raw)
+    Ok((raw, source))
 }
 
 /// A password that breaks the length rule cannot be anyone's: a login with it is refused as a
@@ -141,13 +151,55 @@ fn read_first_line(file: &Path, what: &str) -> Result<Password, Failure> {
 }
 
 fn read_password_file(file: &Path) -> Result<Password, Failure> {
+    check_owner_only(file, "password file")?;
     read_first_line(file, "password file")
+}
+
+/// Refuses a secret file that others may read or write, as ssh refuses such keys, with the
+/// `chmod` that fixes it.
+pub fn check_owner_only(file: &Path, what: &str) -> Result<(), Failure> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // A file that cannot be looked at is reported by the reading that follows.
+        let mode = fs::metadata(file).map_or(0o600, |m| m.permissions().mode());
+        if let Some(fix) = owner_only_fix(mode) {
+            return Err(Failure::new(format!(
+                "{what} {} is open to others (mode {:04o}); it must be readable by you only: \
+                 chmod {fix:o} {}",
+                file.display(),
+                mode & 0o7777,
+                shell_quote(&file.display().to_string())
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The mode that makes a file with `mode` owner-only (keeping the owner's bits, readable by
+/// the owner), or `None` if it is owner-only already.
+pub fn owner_only_fix(mode: u32) -> Option<u32> {
+    (mode & 0o077 != 0).then_some((mode & 0o700) | 0o400)
+}
+
+/// `text` as one word for a POSIX shell.
+pub fn shell_quote(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+,:@%=".contains(c));
+    if plain {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
 }
 
 /// The PSK: `--psk-file`, else `CHAT_PSK`, else none. Both hold the base64 that
 /// `chatd gen-psk` prints.
 pub fn psk(cli: &Cli, env: &Env<'_>) -> Result<Option<Secret>, Failure> {
     let key = if let Some(file) = &cli.psk_file {
+        check_owner_only(file, "PSK file")?;
         chat::psk::read_psk_file(file)
             .map_err(|e| Failure::new(format!("PSK file {}: {e}", file.display())))?
     } else if let Some(value) = env.get("CHAT_PSK") {
@@ -168,6 +220,7 @@ pub fn client_options(cli: &Cli, psk: Option<Secret>) -> ClientOptions {
     let mut options = ClientOptions::new(cli.server.clone(), known);
     options.psk = psk;
     options.accept_new_key = cli.accept_new_key;
+    options.timeout = cli.connect_timeout;
     options.session = SessionOptions {
         psk: None,
         min_iterations: cli.iterations.min,
@@ -314,7 +367,7 @@ impl Session {
                 code,
                 ref_type,
                 detail,
-            } => Err(Failure::new(server_error(code, ref_type, &detail))),
+            } => Err(server_failure(code, ref_type, &detail)),
             answer => Ok(answer),
         }
     }
@@ -333,29 +386,68 @@ impl Session {
     }
 }
 
-/// Connects and logs in, asking for what is missing.
-pub fn open(cli: &Cli, env: &Env<'_>) -> Result<Session, Failure> {
+/// What it takes to log in again after a lost connection: kept by the modes that reconnect.
+pub struct Login {
+    pub options: ClientOptions,
+    pub user: String,
+    password: Password,
+}
+
+impl Login {
+    /// Connects (the key is pinned by now: nothing is asked) and logs in afresh.
+    pub fn session(&self) -> Result<Session, Failure> {
+        let client = Client::connect(&self.options, &mut |_, _| false)?;
+        Session::login(client, &self.user, &self.password)
+    }
+}
+
+/// How many passwords a person at the terminal may try.
+const PASSWORD_TRIES: usize = 3;
+
+/// Connects and logs in, asking for what is missing; a wrong password typed at the terminal is
+/// asked again (up to 3 tries).
+pub fn open(cli: &Cli, env: &Env<'_>) -> Result<(Session, Login), Failure> {
     let user = user(cli)?;
-    let password = password(cli, env, &user, false)?;
+    let (mut password, mut source) = password(cli, env, &user, false)?;
     let options = client_options(cli, psk(cli, env)?);
-    let client = connect(&options)?;
-    Session::login(client, &user, &password)
+    let mut client = connect(&options)?;
+    for attempt in 1.. {
+        match Session::login(client, &user, &password) {
+            Ok(session) => {
+                let login = Login {
+                    options,
+                    user,
+                    password,
+                };
+                return Ok((session, login));
+            }
+            Err(failure)
+                if failure.code == exit::AUTH
+                    && source == PasswordSource::Terminal
+                    && attempt < PASSWORD_TRIES =>
+            {
+                terminal::tell("Wrong user name or password; try again.");
+                (password, source) = self::password(cli, env, &user, false)?;
+                client = Client::connect(&options, &mut |_, _| false)?;
+            }
+            Err(failure) => return Err(failure),
+        }
+    }
+    Err(Failure::new("no login"))
 }
 
 /// `chat register`: creates the account, then says goodbye.
 pub fn register(cli: &Cli, env: &Env<'_>) -> Result<(), Failure> {
     let user = user(cli)?;
-    let password = password(cli, env, &user, true)?;
+    let (password, _) = password(cli, env, &user, true)?;
     let options = client_options(cli, psk(cli, env)?);
     let mut client = connect(&options)?;
     client
         .register(&user, password.as_str())
         .map_err(|e| match e {
-            ClientError::Server { code, detail } => Failure::new(server_error(
-                code,
-                chat::wire::message::kind::REGISTER,
-                &detail,
-            )),
+            ClientError::Server { code, detail } => {
+                server_failure(code, chat::wire::message::kind::REGISTER, &detail)
+            }
             other => Failure::from(other),
         })?;
     let _ = client.quit("bye");
@@ -368,7 +460,7 @@ mod tests {
     use super::*;
 
     fn cli_with_files(password_file: Option<&Path>, psk_file: Option<&Path>) -> Cli {
-        let mut cli = match crate::cli::parse(&[], &|_| None) {
+        let mut cli = match crate::cli::parse(&[], &|_| None, &|| Ok(Default::default())) {
             Ok(crate::cli::Invocation::Run(cli)) => *cli,
             _ => panic!("parse"),
         };
@@ -377,20 +469,79 @@ mod tests {
         cli
     }
 
+    fn owner_only(file: &Path) {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(file, fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+
+    #[test]
+    fn secret_files_must_be_owner_only() {
+        let table: &[(u32, Option<u32>)] = &[
+            (0o600, None),
+            (0o400, None),
+            (0o700, None),
+            (0o644, Some(0o600)),
+            (0o640, Some(0o600)),
+            (0o604, Some(0o600)),
+            (0o444, Some(0o400)),
+            (0o660, Some(0o600)),
+            (0o777, Some(0o700)),
+            (0o044, Some(0o400)),
+            (0o100600, None),
+            (0o100644, Some(0o600)),
+        ];
+        for (mode, fix) in table {
+            assert_eq!(owner_only_fix(*mode), *fix, "{mode:o}");
+        }
+        assert_eq!(shell_quote("/home/al/.pw"), "/home/al/.pw");
+        assert_eq!(shell_quote("my pw"), "'my pw'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("pw file");
+        fs::write(&file, "correct horse battery\n").expect("write");
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).expect("chmod");
+        let cli = cli_with_files(Some(&file), None);
+        let failure = password(&cli, &Env(&|_| None), "alice", false)
+            .err()
+            .expect("refused");
+        assert_eq!(failure.code, 1);
+        assert_eq!(
+            failure.message,
+            format!(
+                "password file {} is open to others (mode 0644); it must be readable by you \
+                 only: chmod 600 '{}'",
+                file.display(),
+                file.display()
+            )
+        );
+        let cli = cli_with_files(None, Some(&file));
+        let failure = psk(&cli, &Env(&|_| None)).expect_err("refused");
+        assert!(
+            failure.message.starts_with("PSK file "),
+            "{}",
+            failure.message
+        );
+    }
+
     #[test]
     fn secrets_from_files_and_variables() {
         let dir = tempfile::tempdir().expect("tempdir");
         let pw_file = dir.path().join("pw");
         fs::write(&pw_file, "correct horse battery\r\nignored\n").expect("write");
+        owner_only(&pw_file);
         let no_env = |_: &str| None;
         let cli = cli_with_files(Some(&pw_file), None);
-        let pw = password(&cli, &Env(&no_env), "alice", false).expect("password");
+        let (pw, source) = password(&cli, &Env(&no_env), "alice", false).expect("password");
         assert_eq!(pw.as_str(), "correct horse battery");
+        assert_eq!(source, PasswordSource::File);
 
         let env = |key: &str| (key == "CHAT_PASSWORD").then(|| "from the environment".to_owned());
         let cli = cli_with_files(None, None);
-        let pw = password(&cli, &Env(&env), "alice", false).expect("password");
+        let (pw, source) = password(&cli, &Env(&env), "alice", false).expect("password");
         assert_eq!(pw.as_str(), "from the environment");
+        assert_eq!(source, PasswordSource::Environment);
 
         let short = |key: &str| (key == "CHAT_PASSWORD").then(|| "short".to_owned());
         let login = password(&cli, &Env(&short), "alice", false)
@@ -417,6 +568,7 @@ mod tests {
 
         let key_file = dir.path().join("psk");
         fs::write(&key_file, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n").expect("write");
+        owner_only(&key_file);
         let cli = cli_with_files(None, Some(&key_file));
         let key = psk(&cli, &Env(&no_env)).expect("psk").expect("some");
         assert_eq!(key[31], 31);

@@ -270,7 +270,7 @@ fn exit_codes() {
     }
     // 2: from a password file, too.
     let file = env.home.path().join("password");
-    std::fs::write(&file, "also not the password\n").expect("write");
+    write_secret(&file, "also not the password\n");
     let mut command = env.chat(
         "alice",
         &["--password-file", file.to_str().expect("utf-8"), "who"],
@@ -343,7 +343,7 @@ fn psk_servers_reject_clients_without_the_key() {
     with_key.env("CHAT_PSK", PSK);
     assert_success(&run(&mut with_key, None), "register with CHAT_PSK");
     let file = env.home.path().join("psk");
-    std::fs::write(&file, format!("{PSK}\n")).expect("write");
+    write_secret(&file, &format!("{PSK}\n"));
     let mut from_file = env.chat(
         "alice",
         &["--psk-file", file.to_str().expect("utf-8"), "who"],
@@ -370,12 +370,16 @@ fn a_lost_connection_during_send_says_how_many_were_acknowledged() {
         let v: serde_json::Value = serde_json::from_str(&sender.line()).expect("json");
         assert_eq!(v["text"], format!("message {i}"));
     }
-    server.stop();
+    server.stop().expect("clean stop");
     if let Some(stdin) = sender.stdin.as_mut() {
         let _ = writeln!(stdin, "message 11");
     }
     let (status, stderr) = sender.finish();
-    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        status.code(),
+        Some(3),
+        "a lost connection is exit 3: {stderr}"
+    );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
         stderr.contains("; 10 of 10 messages acknowledged")

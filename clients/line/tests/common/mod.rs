@@ -1,86 +1,31 @@
-//! Helpers for the CLI tests: a real chatd in this process on 127.0.0.1:0 with its own data
-//! directory, and the real `chat` binary run with its own config directory, a fixed
-//! environment, and a time limit on everything.
+//! Helpers for running the real `chat` binary in the CLI tests: each run with its own config
+//! directory, a fixed environment and a time limit. The server they talk to is
+//! `chat_test_support::TestServer`, shared with the other packages' tests.
 
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use chat::config::Config;
-use chat::server::{Server, ShutdownHandle};
+pub use chat_test_support::{PASSWORD, TestServer};
 use tempfile::TempDir;
 
 /// The longest any one `chat` run may take in these tests.
 pub const TIMEOUT: Duration = Duration::from_secs(60);
-pub const PASSWORD: &str = "correct horse battery staple";
 
-pub struct TestServer {
-    pub addr: SocketAddr,
-    pub fingerprint: String,
-    handle: ShutdownHandle,
-    thread: Option<JoinHandle<()>>,
-    _data: TempDir,
-}
-
-impl TestServer {
-    pub fn start() -> TestServer {
-        TestServer::start_with(|_| {})
-    }
-
-    pub fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
-        let data = tempfile::tempdir().expect("tempdir");
-        let mut config = Config {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            data_dir: data.path().join("data"),
-            scram_min_iterations: 1000,
-            scram_iterations: 1000,
-            // Every test user registers and logs in from 127.0.0.1.
-            register_per_ip_per_h: 10_000,
-            login_fail_per_ip_per_h: 10_000,
-            ..Config::default()
-        };
-        tweak(&mut config);
-        let server = Server::bind(config).expect("server binds");
-        let addr = server.local_addr();
-        let fingerprint = server.fingerprint();
-        let handle = server.shutdown_handle();
-        let thread = thread::spawn(move || {
-            if let Err(e) = server.run() {
-                eprintln!("server stopped: {e}");
-            }
-        });
-        TestServer {
-            addr,
-            fingerprint,
-            handle,
-            thread: Some(thread),
-            _data: data,
-        }
-    }
-
-    /// Stops the server and waits for it.
-    pub fn stop(&mut self) {
-        self.handle.shutdown();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-
+/// `chat` environments for a test server.
+pub trait ServerExt {
     /// A client environment (its own config directory) for this server.
-    pub fn client(&self) -> ChatEnv {
-        ChatEnv::new(&self.addr.to_string())
-    }
+    fn client(&self) -> ChatEnv;
 }
 
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.stop();
+impl ServerExt for TestServer {
+    fn client(&self) -> ChatEnv {
+        ChatEnv::new(&self.addr.to_string())
     }
 }
 
@@ -129,6 +74,7 @@ impl ChatEnv {
             .env("XDG_CONFIG_HOME", self.home.path().join("config"))
             .env("HOME", self.home.path())
             .env("TZ", "UTC")
+            .env("NO_COLOR", "1")
             .env("CHAT_SCRAM_ITERATIONS", "1000")
             .env("CHAT_SCRAM_MIN_ITERATIONS", "1000")
             .stdin(Stdio::null())
@@ -480,4 +426,11 @@ impl Drop for Terminal {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Writes a secret file readable by its owner only (chat refuses others).
+pub fn write_secret(file: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(file, text).expect("write");
+    std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
 }

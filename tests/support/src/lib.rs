@@ -1,0 +1,216 @@
+//! The in-process chatd that integration tests start: a real server on 127.0.0.1 in a thread of
+//! the test process, with a fresh data directory and small PBKDF2 counts, that can be stopped and
+//! restarted on the same address (so that clients reconnect to it), and helpers that register and
+//! log in through `chat::client`. Shared by the tests of every package in the workspace.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use chat::client::{Client, ClientError, ClientOptions};
+use chat::config::Config;
+use chat::server::{Server, ServerError, ShutdownHandle};
+use chat::wire::{ChatMessage, Event, SessionOptions};
+
+/// A password that passes the client's rules.
+pub const PASSWORD: &str = "correct horse battery staple";
+/// PBKDF2 count small enough for tests; servers here accept it.
+pub const ITERATIONS: u32 = 1000;
+/// How long the helpers wait for any one answer.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A configuration for tests: loopback on a free port, `data_dir`, small PBKDF2 counts, no
+/// per-address registration cap (every test client comes from 127.0.0.1), `durability =
+/// normal`. Every other limit is the shipped default.
+pub fn test_config(data_dir: &Path) -> Config {
+    let mut config = Config::default();
+    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.data_dir = data_dir.to_path_buf();
+    config.scram_min_iterations = ITERATIONS;
+    config.scram_iterations = ITERATIONS;
+    config.durability = chat::config::Durability::Normal;
+    config.register_per_ip_per_h = 0;
+    config
+}
+
+/// A chatd running in this process, stopped when dropped (its temporary data directory, if it
+/// made one, is removed then).
+pub struct TestServer {
+    /// Where it listens; the same after `restart`.
+    pub addr: SocketAddr,
+    pub fingerprint: String,
+    pub data_dir: PathBuf,
+    /// The configuration it runs with (`listen` is the actual address once bound).
+    pub config: Config,
+    handle: Option<ShutdownHandle>,
+    thread: Option<JoinHandle<Result<(), ServerError>>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    /// A server with the test configuration, in a fresh temporary directory.
+    pub fn start() -> TestServer {
+        TestServer::start_with(|_| {})
+    }
+
+    /// Starts a server whose test configuration `tweak` may change, in a fresh temporary
+    /// directory.
+    pub fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut server = TestServer::start_in(dir.path().to_path_buf(), tweak);
+        server._dir = Some(dir);
+        server
+    }
+
+    /// Starts a server on an existing data directory (kept when the server stops).
+    pub fn start_in(data_dir: PathBuf, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let mut config = test_config(&data_dir);
+        tweak(&mut config);
+        TestServer::start_config(config)
+    }
+
+    /// Starts a server with exactly `config`.
+    pub fn start_config(config: Config) -> TestServer {
+        let mut server = TestServer {
+            addr: config.listen,
+            fingerprint: String::new(),
+            data_dir: config.data_dir.clone(),
+            config,
+            handle: None,
+            thread: None,
+            _dir: None,
+        };
+        server.launch();
+        server
+    }
+
+    fn launch(&mut self) {
+        let server = Server::bind(self.config.clone()).expect("server binds");
+        self.addr = server.local_addr();
+        self.config.listen = self.addr;
+        self.fingerprint = server.fingerprint();
+        self.handle = Some(server.shutdown_handle());
+        self.thread = Some(std::thread::spawn(move || server.run()));
+    }
+
+    /// Whether the server is running (not stopped).
+    pub fn is_running(&self) -> bool {
+        self.thread.is_some()
+    }
+
+    /// Stops the server (a clean shutdown: clients get ERROR 0301) and waits for `run` to
+    /// return; returns its result. Stopping a stopped server does nothing.
+    pub fn stop(&mut self) -> Result<(), ServerError> {
+        if let Some(handle) = self.handle.take() {
+            handle.shutdown();
+        }
+        match self.thread.take() {
+            Some(thread) => thread.join().expect("server thread"),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops the server (if running) and starts it again on the same address and data
+    /// directory, with the same configuration, so that clients can reconnect. The listener sets
+    /// SO_REUSEADDR, so the port is free again at once.
+    pub fn restart(&mut self) {
+        self.stop().expect("clean stop");
+        self.launch();
+    }
+
+    /// Stops the server but keeps its data directory (returned) for a restart.
+    pub fn stop_keep_data(mut self) -> (PathBuf, Option<tempfile::TempDir>) {
+        self.stop().expect("clean stop");
+        (self.data_dir.clone(), self._dir.take())
+    }
+
+    /// Client options for this server: `known_servers` as given, new keys accepted, the test
+    /// PBKDF2 counts, `WAIT` as the timeout.
+    pub fn options(&self, known_servers: &Path) -> ClientOptions {
+        let mut options = ClientOptions::new(self.addr.to_string(), known_servers);
+        options.accept_new_key = true;
+        options.timeout = WAIT;
+        options.session = SessionOptions {
+            psk: None,
+            min_iterations: ITERATIONS,
+            register_iterations: ITERATIONS,
+            ..SessionOptions::default()
+        };
+        options
+    }
+
+    /// A connected, not yet logged-in client.
+    pub fn connect(&self) -> Client {
+        self.try_connect().expect("connects")
+    }
+
+    pub fn try_connect(&self) -> Result<Client, ClientError> {
+        let known = tempfile::NamedTempFile::new().expect("temp file");
+        Client::connect(&self.options(known.path()), &mut |_, _| true)
+    }
+
+    /// Registers `user` (with `PASSWORD`) on a connection of its own.
+    pub fn register(&self, user: &str) {
+        let mut client = self.connect();
+        client.register(user, PASSWORD).expect("registers");
+    }
+
+    /// Registers `user` on one connection, then logs in on a fresh one.
+    pub fn register_and_login(&self, user: &str) -> Client {
+        self.register(user);
+        self.login(user)
+    }
+
+    /// Logs `user` in with `PASSWORD`.
+    pub fn login(&self, user: &str) -> Client {
+        let mut client = self.connect();
+        client.login(user, PASSWORD).expect("logs in");
+        client
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+/// Waits for the next chat message (room or private), skipping notices and the like.
+pub fn next_message(client: &mut Client) -> ChatMessage {
+    match client.wait_for(WAIT, |e| matches!(e, Event::Message(_))) {
+        Ok(Event::Message(m)) => m,
+        other => panic!("expected a message, got {other:?}"),
+    }
+}
+
+/// Drains events until nothing arrives for a moment.
+pub fn drain(client: &mut Client) -> Vec<Event> {
+    let mut events = Vec::new();
+    while let Ok(Some(event)) = client.next_event(Some(Duration::from_millis(200))) {
+        events.push(event);
+    }
+    events
+}
+
+/// Joins `room` (if need be) and sends `texts` there as `client`, packed into as few frames as
+/// fit, and waits for every echo; returns the stored messages in order.
+pub fn say_all(client: &mut Client, room: &str, texts: &[String]) -> Vec<ChatMessage> {
+    client
+        .queue(&chat::wire::Message::Join { room })
+        .expect("queue");
+    for text in texts {
+        client
+            .queue(&chat::wire::Message::Say { room, text })
+            .expect("queue");
+    }
+    client.flush().expect("flush");
+    let mut echoes = Vec::with_capacity(texts.len());
+    while echoes.len() < texts.len() {
+        let m = next_message(client);
+        if matches!(&m.target, chat::wire::Target::Room(r) if r == room) {
+            echoes.push(m);
+        }
+    }
+    echoes
+}
