@@ -217,7 +217,7 @@ impl LoginWindow {
 
     fn say(&mut self, text: &str, level: Level) {
         let color = match level {
-            Level::Good => INK,
+            Level::Good | Level::Calm => INK,
             Level::Warning => AMBER,
             Level::Bad => RED,
         };
@@ -948,10 +948,14 @@ impl Ui {
         };
         let (text, level) = match &self.hint {
             Some((hint, _)) => (hint.clone(), Level::Bad),
-            None => model.status(Instant::now()),
+            None => {
+                let status = model.status(Instant::now());
+                (status.text, status.level)
+            }
         };
         let (fg, bg) = match level {
             Level::Good => (0x116329, 0xe6f4ea),
+            Level::Calm => (0x1e3a5f, 0xe7eef8),
             Level::Warning => (0x7a4d00, 0xfff3cd),
             Level::Bad => (0x9b1c1c, 0xfde8e8),
         };
@@ -1138,7 +1142,7 @@ impl Ui {
         ));
         out.push_str(&format!("login: {}\n", self.login_state));
         if let Some(model) = &self.model {
-            let (status, _) = model.status(Instant::now());
+            let status = model.status(Instant::now()).text;
             out.push_str(&format!("status: {status}\n"));
             out.push_str(&format!("title: {}\n", model.title()));
             let rooms: Vec<String> = model

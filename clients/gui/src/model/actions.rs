@@ -3,8 +3,8 @@
 use chat::wire::message;
 
 use super::{
-    Connection, ConvKey, Conversation, HISTORY_PAGE, Model, OutState, Outgoing, Paging, Request,
-    SEARCH_LIMIT, SearchState, ViewChange,
+    Connection, ConvKey, Conversation, Model, Paging, Request, SEARCH_LIMIT, SearchState,
+    ViewChange,
 };
 
 impl Model {
@@ -22,11 +22,7 @@ impl Model {
         if let ConvKey::Room(room) = &key {
             if conv.paging == Paging::NotLoaded && self.connection == Connection::Online {
                 conv.paging = Paging::Loading { before_id: 0 };
-                requests.push(Request::History {
-                    room: room.clone(),
-                    before_id: 0,
-                    limit: HISTORY_PAGE,
-                });
+                requests.push(self.ask_history(room.clone(), 0));
             }
             if self.connection == Connection::Online {
                 requests.push(Request::Who(room.clone()));
@@ -78,7 +74,7 @@ impl Model {
                 // Private conversations are local: closing one just hides it.
                 let key = ConvKey::Private(user.clone());
                 self.conversations.remove(&key);
-                self.outbox.retain(|o| o.to != key);
+                self.outbox.forget(&key);
                 self.current = self.conversations.keys().next().cloned();
                 self.changes.view = Some(ViewChange::Switched);
                 self.changes.lists = true;
@@ -124,19 +120,17 @@ impl Model {
             Some(ConvKey::Private(user)) => ConvKey::Private(user.clone()),
             _ => return Err("Choose a room or a person to write to".to_owned()),
         };
-        let mut item = Outgoing {
-            to: to.clone(),
-            text: text.to_owned(),
-            state: OutState::Waiting,
-        };
-        let mut requests = Vec::new();
-        if self.is_online() {
-            if let Some(request) = item.request() {
-                item.state = OutState::InFlight;
-                requests.push(request);
-            }
-        }
-        self.outbox.push(item);
+        // A room still fetching what it missed sends its messages after that, in order.
+        let send = self.is_online()
+            && !self
+                .conversations
+                .get(&to)
+                .is_some_and(Conversation::is_catching_up);
+        let requests = self
+            .outbox
+            .push(to.clone(), text.to_owned(), send)
+            .into_iter()
+            .collect();
         self.touch(&to, ViewChange::Switched);
         Ok(requests)
     }
@@ -185,12 +179,8 @@ impl Model {
             return Vec::new();
         };
         conv.paging = Paging::Loading { before_id: oldest };
-        let request = Request::History {
-            room: room.clone(),
-            before_id: oldest,
-            limit: HISTORY_PAGE,
-        };
-        let key = key.clone();
+        let (key, room) = (key.clone(), room.clone());
+        let request = self.ask_history(room, oldest);
         self.touch(&key, ViewChange::Prepended);
         vec![request]
     }
@@ -215,7 +205,7 @@ mod tests {
     use crate::model::fixtures::*;
 
     #[test]
-    pub(super) fn own_message_is_pending_until_echoed() {
+    fn own_message_is_pending_until_echoed() {
         let mut m = in_general();
         let requests = m.submit("hello all\n").expect("sent");
         assert_eq!(
@@ -240,7 +230,7 @@ mod tests {
     }
 
     #[test]
-    pub(super) fn submit_refuses_what_cannot_be_sent_and_says_why() {
+    fn submit_refuses_what_cannot_be_sent_and_says_why() {
         let mut m = model();
         assert_eq!(
             m.submit("hi"),
@@ -265,7 +255,7 @@ mod tests {
     }
 
     #[test]
-    pub(super) fn scrolling_to_the_top_pages_older_history_once() {
+    fn scrolling_to_the_top_pages_older_history_once() {
         let mut m = in_general();
         let requests = m.older_page();
         assert_eq!(
@@ -299,7 +289,7 @@ mod tests {
     }
 
     #[test]
-    pub(super) fn private_conversations_open_by_name_and_by_incoming_message() {
+    fn private_conversations_open_by_name_and_by_incoming_message() {
         let mut m = in_general();
         m.handle(Event::Message(private(20, "bob", "alice", "psst")));
         let rows = m.private_rows();
@@ -338,7 +328,7 @@ mod tests {
     }
 
     #[test]
-    pub(super) fn unknown_private_recipient_is_reported_with_the_text() {
+    fn unknown_private_recipient_is_reported_with_the_text() {
         let mut m = in_general();
         m.open_private("nobody").expect("valid");
         m.submit("are you there").expect("sent");
@@ -357,7 +347,7 @@ mod tests {
     }
 
     #[test]
-    pub(super) fn joining_creates_and_shows_the_room() {
+    fn joining_creates_and_shows_the_room() {
         let mut m = in_general();
         assert_eq!(
             m.join("#New-Room "),
@@ -384,7 +374,7 @@ mod tests {
     }
 
     #[test]
-    pub(super) fn a_refused_join_is_explained() {
+    fn a_refused_join_is_explained() {
         let mut m = in_general();
         m.join("x").expect("valid");
         m.handle(Event::Error {
@@ -399,7 +389,7 @@ mod tests {
     }
 
     #[test]
-    pub(super) fn leaving_removes_the_conversation() {
+    fn leaving_removes_the_conversation() {
         let mut m = in_general();
         m.handle(notice(NoticeKind::Join, "ops", "alice"));
         m.select(ConvKey::Room("ops".into()));
@@ -411,7 +401,7 @@ mod tests {
     }
 
     #[test]
-    pub(super) fn search_results_are_their_own_view() {
+    fn search_results_are_their_own_view() {
         let mut m = in_general();
         assert!(m.search("   ").is_err());
         let requests = m.search("deploy").expect("valid");

@@ -5,6 +5,8 @@ use std::collections::HashSet;
 
 use chat::wire::{ChatMessage, NoticeKind};
 
+use super::catch_up::CatchUp;
+
 /// A conversation: a room, a private exchange with one user, or the last search's results.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ConvKey {
@@ -37,7 +39,7 @@ pub(super) enum Entry {
 }
 
 /// Where a room's history paging stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Paging {
     /// Nothing asked yet (a room not entered yet, or a private conversation).
     NotLoaded,
@@ -47,6 +49,11 @@ pub(super) enum Paging {
     Ready { more: bool },
     /// The server refused a page; do not ask again on every scroll.
     Failed,
+    /// The connection broke: messages after `last_seen` (the newest shown; `None` if none was)
+    /// may be missing until the next login fetches them. `more`: older messages exist.
+    Gap { last_seen: Option<u64>, more: bool },
+    /// Fetching what was missed, after a reconnect.
+    CatchingUp(CatchUp),
 }
 
 #[derive(Clone, Debug)]
@@ -73,6 +80,45 @@ impl Conversation {
 
     pub(super) fn newest_id(&self) -> Option<u64> {
         self.ids.iter().max().copied()
+    }
+
+    /// The connection broke: whatever this room shows may miss what is said until the next
+    /// login; a page on its way will not come.
+    pub(super) fn connection_lost(&mut self) {
+        let newest = self.newest_id();
+        self.paging = match std::mem::replace(&mut self.paging, Paging::NotLoaded) {
+            Paging::NotLoaded => Paging::NotLoaded,
+            Paging::Ready { more } => Paging::Gap {
+                last_seen: newest,
+                more,
+            },
+            Paging::Loading { .. } | Paging::Failed => Paging::Gap {
+                last_seen: newest,
+                more: true,
+            },
+            gap @ Paging::Gap { .. } => gap,
+            // Nothing fetched is merged yet: start again from the same place.
+            Paging::CatchingUp(catch_up) => Paging::Gap {
+                last_seen: catch_up.last_seen(),
+                more: catch_up.older(),
+            },
+        };
+    }
+
+    /// Logged in: a room with a gap (or `load`, one never loaded) starts fetching what it
+    /// lacks. True when the newest page is to be asked for.
+    pub(super) fn start_catch_up(&mut self, load: bool) -> bool {
+        let catch_up = match self.paging {
+            Paging::Gap { last_seen, more } => CatchUp::start(last_seen, more),
+            Paging::NotLoaded if load => CatchUp::start(None, false),
+            _ => return false,
+        };
+        self.paging = Paging::CatchingUp(catch_up);
+        true
+    }
+
+    pub(super) fn is_catching_up(&self) -> bool {
+        matches!(self.paging, Paging::CatchingUp(_))
     }
 
     /// Appends a live message; false if it was already shown.

@@ -5,8 +5,8 @@ use chat::wire::session::Target;
 use chat::wire::{ChatMessage, Event, NoticeKind};
 
 use super::{
-    ConvKey, Conversation, Entry, HOME_ROOM, Model, OutState, Paging, Request, SearchState,
-    ViewChange, describe_error,
+    ConvKey, Conversation, Entry, HOME_ROOM, Model, Request, SearchState, ViewChange,
+    describe_error,
 };
 
 use std::collections::BTreeSet;
@@ -48,10 +48,7 @@ impl Model {
                 code,
                 ref_type,
                 detail,
-            } => {
-                self.on_error(code, ref_type, &detail);
-                Vec::new()
-            }
+            } => self.on_error(code, ref_type, &detail),
             Event::Quit { reason } => {
                 let text = if reason.is_empty() {
                     "The server ended the session.".to_owned()
@@ -78,10 +75,13 @@ impl Model {
     }
 
     pub(super) fn on_message(&mut self, message: ChatMessage) {
+        let Some(message) = self.hold_if_catching_up(message) else {
+            return;
+        };
         let key = self.key_of(&message);
         let own = message.from == self.me;
         if own {
-            self.confirm_outgoing(&key, &message.text);
+            self.outbox.confirm(&key, &message.text);
         } else if let ConvKey::Private(peer) = &key {
             // Someone who writes is online (offline delivery aside, which the WHO refresh fixes).
             self.changes.lists |= self.online.insert(peer.clone());
@@ -109,17 +109,6 @@ impl Model {
             self.changes.lists = true;
         }
         self.touch(&key, ViewChange::Tail);
-    }
-
-    /// The first unconfirmed message to `key` with this text is now confirmed.
-    pub(super) fn confirm_outgoing(&mut self, key: &ConvKey, text: &str) {
-        if let Some(at) = self
-            .outbox
-            .iter()
-            .position(|o| &o.to == key && o.text == text && !matches!(o.state, OutState::Waiting))
-        {
-            self.outbox.remove(at);
-        }
     }
 
     pub(super) fn on_notice(
@@ -209,7 +198,7 @@ impl Model {
             }
         }
         self.conversations.remove(&key);
-        self.outbox.retain(|o| o.to != key);
+        self.outbox.forget(&key);
         if self.current.as_ref() == Some(&key) {
             self.current = self
                 .conversations
@@ -259,69 +248,6 @@ impl Model {
         self.changes.lists = true;
     }
 
-    pub(super) fn on_history(
-        &mut self,
-        room: String,
-        more: bool,
-        messages: Vec<ChatMessage>,
-    ) -> Vec<Request> {
-        let key = ConvKey::Room(room.clone());
-        let Some(conv) = self.conversations.get_mut(&key) else {
-            return Vec::new();
-        };
-        let before_id = match conv.paging {
-            Paging::Loading { before_id } => before_id,
-            _ => 0,
-        };
-        let newest_page = before_id == 0;
-        // The newest page after a gap (reconnect) says nothing about older pages we hold.
-        let had_older = newest_page
-            && conv
-                .oldest_id()
-                .is_some_and(|oldest| messages.first().is_none_or(|m| m.id > oldest));
-        // Which unconfirmed messages of ours this page shows as stored.
-        let mut stored: Vec<(String, u64)> = messages
-            .iter()
-            .filter(|m| m.from == self.me)
-            .map(|m| (m.text.clone(), m.id))
-            .collect();
-        conv.merge(messages);
-        conv.paging = Paging::Ready {
-            more: more || had_older,
-        };
-        if !newest_page {
-            self.touch(&key, ViewChange::Prepended);
-            return Vec::new();
-        }
-        self.touch(&key, ViewChange::Tail);
-        // Settle our messages whose fate the lost connection left open: stored if the page
-        // shows them after the last id we had seen, else sent again.
-        let mut requests = Vec::new();
-        let online = self.is_online();
-        let mut kept = Vec::with_capacity(self.outbox.len());
-        for mut item in std::mem::take(&mut self.outbox) {
-            if let (OutState::Unconfirmed { after_id }, true) = (&item.state, item.to == key) {
-                let after_id = *after_id;
-                if let Some(at) = stored
-                    .iter()
-                    .position(|(text, id)| *text == item.text && *id > after_id)
-                {
-                    stored.remove(at);
-                    continue;
-                }
-                if online {
-                    if let Some(request) = item.request() {
-                        item.state = OutState::InFlight;
-                        requests.push(request);
-                    }
-                }
-            }
-            kept.push(item);
-        }
-        self.outbox = kept;
-        requests
-    }
-
     pub(super) fn on_search_result(&mut self, more: bool, messages: Vec<ChatMessage>) {
         let search = self.search.get_or_insert_with(|| SearchState {
             query: String::new(),
@@ -337,16 +263,16 @@ impl Model {
         self.touch(&ConvKey::Search, ViewChange::Switched);
     }
 
-    pub(super) fn on_error(&mut self, code: u16, ref_type: u8, detail: &str) {
+    pub(super) fn on_error(&mut self, code: u16, ref_type: u8, detail: &str) -> Vec<Request> {
         let reason = describe_error(code, detail);
         match ref_type {
+            // A planned stop: the connection closes next, and the status says it calmly.
+            0 if code == code::SHUTTING_DOWN => {
+                self.shutdown_announced = true;
+                self.changes.status = true;
+            }
             kind::SAY | kind::PRIVMSG => {
-                let want_room = ref_type == kind::SAY;
-                let failed = self.outbox.iter().position(|o| {
-                    o.state == OutState::InFlight && matches!(o.to, ConvKey::Room(_)) == want_room
-                });
-                if let Some(at) = failed {
-                    let item = self.outbox.remove(at);
+                if let Some(item) = self.outbox.refused(ref_type == kind::SAY) {
                     let text = match (&item.to, code) {
                         (ConvKey::Private(to), code::NO_SUCH_USER) => {
                             format!(
@@ -358,7 +284,7 @@ impl Model {
                     };
                     let key = item.to.clone();
                     self.push_entry(Some(&key), Entry::Error(text));
-                    return;
+                    return Vec::new();
                 }
                 self.error_to_current(format!("Not sent: {reason}"));
             }
@@ -367,18 +293,7 @@ impl Model {
                 self.error_to_current(format!("Cannot join #{room}: {reason}"));
             }
             kind::LEAVE => self.error_to_current(format!("Cannot leave: {reason}")),
-            kind::HISTORY_REQ => {
-                for (key, conv) in self.conversations.iter_mut() {
-                    if matches!(conv.paging, Paging::Loading { .. }) {
-                        conv.paging = Paging::Failed;
-                        conv.entries
-                            .push(Entry::Error(format!("History unavailable: {reason}")));
-                        if self.current.as_ref() == Some(key) {
-                            self.changes.view = Some(ViewChange::Tail);
-                        }
-                    }
-                }
-            }
+            kind::HISTORY_REQ => return self.history_refused(&reason),
             kind::SEARCH_REQ => {
                 if let Some(search) = &mut self.search {
                     search.hits = Some(Vec::new());
@@ -387,6 +302,7 @@ impl Model {
             }
             _ => self.error_to_current(format!("Server error: {reason}")),
         }
+        Vec::new()
     }
 
     /// Adds a note to a conversation; without one, the note becomes the flash message.
@@ -434,7 +350,7 @@ mod tests {
     use crate::model::fixtures::*;
 
     #[test]
-    pub(super) fn unread_counts_for_conversations_not_shown() {
+    fn unread_counts_for_conversations_not_shown() {
         let mut m = in_general();
         m.handle(notice(NoticeKind::Join, "ops", "alice"));
         m.handle(Event::Message(msg(10, "bob", "ops", "deploy?")));
@@ -480,7 +396,7 @@ mod tests {
     }
 
     #[test]
-    pub(super) fn live_messages_and_the_first_page_merge_without_duplicates() {
+    fn live_messages_and_the_first_page_merge_without_duplicates() {
         let mut m = model();
         m.handle(notice(NoticeKind::Join, "general", "alice"));
         // A live message overtakes the first history page, which also holds it.
@@ -506,7 +422,7 @@ mod tests {
     }
 
     #[test]
-    pub(super) fn rooms_list_counts_members_and_tracks_notices() {
+    fn rooms_list_counts_members_and_tracks_notices() {
         let mut m = in_general();
         m.handle(Event::RoomList(vec![
             ("general".into(), 3),
@@ -548,7 +464,7 @@ mod tests {
     }
 
     #[test]
-    pub(super) fn online_list_comes_from_who_and_notices() {
+    fn online_list_comes_from_who_and_notices() {
         let mut m = in_general();
         m.handle(Event::WhoList {
             room: String::new(),
@@ -563,7 +479,7 @@ mod tests {
     }
 
     #[test]
-    pub(super) fn server_errors_become_readable_lines() {
+    fn server_errors_become_readable_lines() {
         let mut m = in_general();
         m.submit("too fast").expect("sent");
         m.handle(Event::Error {
@@ -604,7 +520,7 @@ mod tests {
     }
 
     #[test]
-    pub(super) fn a_refused_history_page_is_not_asked_again() {
+    fn a_refused_history_page_is_not_asked_again() {
         let mut m = in_general();
         assert_eq!(m.older_page().len(), 1);
         m.handle(Event::Error {
@@ -621,7 +537,7 @@ mod tests {
     }
 
     #[test]
-    pub(super) fn the_home_room_is_shown_after_login_whatever_the_notice_order() {
+    fn the_home_room_is_shown_after_login_whatever_the_notice_order() {
         let mut m = model();
         m.handle(notice(NoticeKind::Join, "ops", "alice"));
         m.handle(notice(NoticeKind::Join, "general", "alice"));
@@ -636,7 +552,7 @@ mod tests {
     }
 
     #[test]
-    pub(super) fn notes_without_a_conversation_become_the_flash() {
+    fn notes_without_a_conversation_become_the_flash() {
         let mut m = model();
         m.handle(Event::Error {
             code: code::RATE_LIMITED,
@@ -659,7 +575,7 @@ mod tests {
     }
 
     #[test]
-    pub(super) fn quit_from_the_server_is_shown() {
+    fn quit_from_the_server_is_shown() {
         let mut m = in_general();
         m.handle(Event::Quit {
             reason: "maintenance".into(),

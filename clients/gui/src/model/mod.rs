@@ -5,11 +5,14 @@
 //!
 //! `Model` and its state live here; its behaviour is split by what it reacts to: `connection`
 //! (logging in, losing the connection, the status bar), `events` (what the server says),
-//! `actions` (what the user does) and `view` (what to draw). The parts they share each have
-//! their own module: `conversation` (one conversation's entries and paging), `outbox` (own
-//! messages not yet confirmed), `request`, `line`, `clock`, `changes` and `errors`.
+//! `history` (history pages, and closing the gap a reconnect leaves), `actions` (what the user
+//! does) and `view` (what to draw). The parts they share each have their own module:
+//! `conversation` (one conversation's entries and paging), `catch_up` (what a room missed
+//! while offline), `outbox` (own messages not yet confirmed), `request`, `line`, `clock`,
+//! `changes` and `errors`.
 
 mod actions;
+mod catch_up;
 mod changes;
 mod clock;
 mod connection;
@@ -18,27 +21,29 @@ mod errors;
 mod events;
 #[cfg(test)]
 mod fixtures;
+mod history;
 mod line;
 mod outbox;
 mod request;
 mod view;
 
+pub use catch_up::MAX_CATCH_UP_PAGES;
 pub use changes::{Changes, ViewChange};
 pub use clock::Clock;
-pub use connection::{Connection, Level};
+pub use connection::{Connection, Level, Status};
 pub use conversation::ConvKey;
 pub use errors::describe_error;
 pub use line::{Line, Span, Style};
 pub use request::Request;
 pub use view::{ConvRow, RoomRow};
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use chat::wire::ChatMessage;
 use chat::wire::message;
 
 use conversation::{Conversation, Entry, Paging};
-use outbox::{OutState, Outgoing};
+use outbox::Outbox;
 
 /// Messages asked for per history page (on entering a room and on scrolling up).
 pub const HISTORY_PAGE: u16 = 50;
@@ -76,14 +81,16 @@ pub struct Model {
     conversations: BTreeMap<ConvKey, Conversation>,
     current: Option<ConvKey>,
     online: BTreeSet<String>,
-    outbox: Vec<Outgoing>,
+    outbox: Outbox,
     connection: Connection,
+    /// The server said it is shutting down (ERROR 0301): the coming drop is a restart.
+    shutdown_announced: bool,
+    /// The rooms of the HISTORY requests not answered yet, in the order asked.
+    history_asked: VecDeque<String>,
     /// A room we asked to join: show it as soon as the server confirms.
     pending_join: Option<String>,
     /// Whether the user picked the conversation shown (else the model may show the home room).
     user_chose: bool,
-    /// Whether a login succeeded before (the next one is a reconnect).
-    ever_online: bool,
     /// A message for the user that belongs to no conversation (the UI shows it once).
     flash: Option<String>,
     search: Option<SearchState>,
@@ -102,11 +109,12 @@ impl Model {
             conversations: BTreeMap::new(),
             current: None,
             online: BTreeSet::from([me.to_owned()]),
-            outbox: Vec::new(),
+            outbox: Outbox::default(),
             connection: Connection::Connecting,
+            shutdown_announced: false,
+            history_asked: VecDeque::new(),
             pending_join: None,
             user_chose: false,
-            ever_online: false,
             flash: None,
             search: None,
             changes: Changes::default(),

@@ -5,7 +5,8 @@ use chat::wire::NoticeKind;
 use chat::wire::session::Target;
 
 use super::line::indent;
-use super::{ConvKey, Entry, Line, Model, OutState, Paging, Style};
+use super::outbox::OutState;
+use super::{ConvKey, Entry, Line, Model, Paging, Style};
 
 /// A row of the rooms list.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -113,27 +114,39 @@ impl Model {
         let Some(conv) = self.conversations.get(key) else {
             return lines;
         };
-        match (key, conv.paging) {
-            (ConvKey::Room(room), Paging::Ready { more: false }) => lines.push(
+        let older = match &conv.paging {
+            Paging::Ready { more } | Paging::Gap { more, .. } => Some(*more),
+            Paging::CatchingUp(catch_up) => Some(catch_up.older()),
+            Paging::NotLoaded | Paging::Loading { .. } | Paging::Failed => None,
+        };
+        match (key, older, &conv.paging) {
+            (ConvKey::Room(room), Some(false), _) => lines.push(
                 Line::default().push(Style::Info, format!("This is the beginning of #{room}.")),
             ),
-            (ConvKey::Room(_), Paging::Ready { more: true }) => {
+            (ConvKey::Room(_), Some(true), _) => {
                 lines.push(Line::default().push(Style::Info, "Scroll up for older messages."))
             }
-            (ConvKey::Room(_), Paging::Loading { .. }) => {
+            (ConvKey::Room(_), None, Paging::Loading { .. }) => {
                 lines.push(Line::default().push(Style::Info, "Loading messages…"))
             }
-            (ConvKey::Private(user), _) => lines.push(Line::default().push(
+            (ConvKey::Private(user), _, _) => lines.push(Line::default().push(
                 Style::Info,
                 format!("Messages you write here go only to {user}."),
             )),
-            _ => {}
+            (ConvKey::Room(_) | ConvKey::Search, _, _) => {}
         }
         for entry in &conv.entries {
             lines.push(self.entry_line(entry, now_ms));
         }
-        for item in self.outbox.iter().filter(|o| &o.to == key) {
+        if conv.is_catching_up() {
+            lines.push(Line::default().push(
+                Style::Info,
+                "Fetching the messages sent while you were away…",
+            ));
+        }
+        for item in self.outbox.to(key) {
             let note = match item.state {
+                OutState::Waiting if self.is_online() => "  (sending after the missed messages…)",
                 OutState::Waiting => "  (waiting for the connection)",
                 OutState::InFlight => "  (sending…)",
                 OutState::Unconfirmed { .. } => "  (not confirmed yet; will be checked)",
@@ -235,7 +248,7 @@ mod tests {
     use crate::model::fixtures::*;
 
     #[test]
-    pub(super) fn lines_are_colour_coded_with_timestamps() {
+    fn lines_are_colour_coded_with_timestamps() {
         let mut m = in_general();
         m.handle(notice(NoticeKind::Join, "general", "dave"));
         let lines = m.lines(NOW);
@@ -259,7 +272,7 @@ mod tests {
     }
 
     #[test]
-    pub(super) fn multi_line_messages_are_indented() {
+    fn multi_line_messages_are_indented() {
         let mut m = in_general();
         m.handle(Event::Message(msg(4, "bob", "general", "a\nb")));
         let last = plain(&m).pop().expect("a line");
@@ -267,7 +280,7 @@ mod tests {
     }
 
     #[test]
-    pub(super) fn nothing_selected_explains_what_to_do() {
+    fn nothing_selected_explains_what_to_do() {
         let m = model();
         assert_eq!(m.title(), "No conversation");
         assert_eq!(
