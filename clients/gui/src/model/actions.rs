@@ -280,8 +280,8 @@ mod tests {
             plain(&m)[..3],
             [
                 "This is the beginning of #general.",
+                "── Today ──",
                 "[22:12] dave: zero",
-                "[22:12] bob: one"
             ]
         );
         // Nothing older exists: no more requests.
@@ -316,6 +316,7 @@ mod tests {
             plain(&m),
             vec![
                 "Messages you write here go only to bob.",
+                "── Today ──",
                 "[22:13] bob: psst",
                 "[22:13] alice: hi bob"
             ]

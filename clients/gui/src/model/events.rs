@@ -414,6 +414,7 @@ mod tests {
             plain(&m),
             vec![
                 "This is the beginning of #general.",
+                "── Today ──",
                 "[22:12] bob: old",
                 "[22:12] carol: older live",
                 "[22:12] bob: live",

@@ -175,7 +175,11 @@ mod tests {
         m.handle(history("ops", false, vec![msg(5, "bob", "ops", "five")]));
         assert_eq!(
             plain(&m),
-            vec!["This is the beginning of #ops.", "[22:12] bob: five"]
+            vec![
+                "This is the beginning of #ops.",
+                "── Today ──",
+                "[22:12] bob: five"
+            ]
         );
         m.select(ConvKey::Room("general".into()));
         assert!(

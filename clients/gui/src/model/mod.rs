@@ -23,6 +23,7 @@ mod events;
 mod fixtures;
 mod history;
 mod line;
+mod markup;
 mod outbox;
 mod request;
 mod view;

@@ -4,9 +4,8 @@ use chat::wire::ChatMessage;
 use chat::wire::NoticeKind;
 use chat::wire::session::Target;
 
-use super::line::indent;
 use super::outbox::OutState;
-use super::{ConvKey, Entry, Line, Model, Paging, Style};
+use super::{ConvKey, Entry, Line, Model, Paging, Style, markup};
 
 /// A row of the rooms list.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -135,8 +134,20 @@ impl Model {
             )),
             (ConvKey::Room(_) | ConvKey::Search, _, _) => {}
         }
+        let mut last_day = None;
         for entry in &conv.entries {
-            lines.push(self.entry_line(entry, now_ms));
+            let day = match entry {
+                Entry::Message(ChatMessage { ts, .. }) | Entry::Notice { ts, .. } => {
+                    self.clock.day(*ts)
+                }
+                Entry::Info(_) | Entry::Error(_) => None,
+            };
+            if let Some(day) = day.filter(|d| last_day != Some(*d)) {
+                last_day = Some(day);
+                let label = self.clock.day_label(day, now_ms);
+                lines.push(Line::default().push(Style::Day, format!("── {label} ──")));
+            }
+            lines.push(self.entry_line(entry));
         }
         if conv.is_catching_up() {
             lines.push(Line::default().push(
@@ -155,16 +166,17 @@ impl Model {
                 Line::default()
                     .push(Style::Time, "[--:--] ")
                     .push(Style::Pending, format!("{}: ", self.me))
-                    .push(Style::Pending, indent(&item.text))
+                    .hang_here()
+                    .push(Style::Pending, &item.text)
                     .push(Style::Pending, note),
             );
         }
         lines
     }
 
-    pub(super) fn entry_line(&self, entry: &Entry, now_ms: u64) -> Line {
+    pub(super) fn entry_line(&self, entry: &Entry) -> Line {
         match entry {
-            Entry::Message(m) => self.message_line(m, None, now_ms),
+            Entry::Message(m) => self.message_line(m, None, None),
             Entry::Notice { kind, user, ts } => {
                 let what = match kind {
                     NoticeKind::Join => "joined",
@@ -172,10 +184,8 @@ impl Model {
                     NoticeKind::Disconnect => "disconnected",
                 };
                 Line::default()
-                    .push(
-                        Style::Time,
-                        format!("[{}] ", self.clock.format(*ts, now_ms)),
-                    )
+                    .push(Style::Time, format!("[{}] ", self.clock.time(*ts)))
+                    .hang_here()
                     .push(Style::Notice, format!("*** {user} {what}"))
             }
             Entry::Info(text) => Line::default().push(Style::Info, format!("— {text}")),
@@ -183,22 +193,33 @@ impl Model {
         }
     }
 
-    pub(super) fn message_line(&self, m: &ChatMessage, room: Option<&str>, now_ms: u64) -> Line {
-        let own = m.from == self.me;
-        let (name_style, text_style) = if own {
+    /// A message: its time (with the date when `dated_at` gives the time now, for views
+    /// without day separators), the room when `room` is given, the sender, the text. Own
+    /// messages and those that mention the user stand out.
+    pub(super) fn message_line(
+        &self,
+        m: &ChatMessage,
+        room: Option<&str>,
+        dated_at: Option<u64>,
+    ) -> Line {
+        let (name_style, text_style) = if m.from == self.me {
             (Style::OwnName, Style::Own)
+        } else if markup::mentions(&m.text, &self.me) {
+            (Style::MentionName, Style::Mention)
         } else {
             (Style::OtherName, Style::Other)
         };
-        let mut line = Line::default().push(
-            Style::Time,
-            format!("[{}] ", self.clock.format(m.ts, now_ms)),
-        );
+        let time = match dated_at {
+            Some(now_ms) => self.clock.format(m.ts, now_ms),
+            None => self.clock.time(m.ts),
+        };
+        let mut line = Line::default().push(Style::Time, format!("[{time}] "));
         if let Some(room) = room {
             line = line.push(Style::Time, format!("#{room} "));
         }
         line.push(name_style, format!("{}: ", m.from))
-            .push(text_style, indent(&m.text))
+            .hang_here()
+            .push_text(text_style, &m.text)
     }
 
     pub(super) fn search_lines(&self, now_ms: u64) -> Vec<Line> {
@@ -234,7 +255,7 @@ impl Model {
                         Target::Room(room) => Some(room.as_str()),
                         Target::User(_) => None,
                     };
-                    lines.push(self.message_line(hit, room, now_ms));
+                    lines.push(self.message_line(hit, room, Some(now_ms)));
                 }
             }
         }
@@ -251,32 +272,104 @@ mod tests {
     fn lines_are_colour_coded_with_timestamps() {
         let mut m = in_general();
         m.handle(notice(NoticeKind::Join, "general", "dave"));
+        m.handle(Event::Message(msg(4, "carol", "general", "@Alice, look")));
         let lines = m.lines(NOW);
-        // Header, three messages, one notice.
-        assert_eq!(lines.len(), 5);
+        // Header, the day, three messages, one notice, one mention.
+        assert_eq!(lines.len(), 7);
         assert_eq!(lines[0].plain(), "Scroll up for older messages.");
         assert_eq!(lines[0].spans[0].style, Style::Info);
+        assert_eq!(lines[1].plain(), "── Today ──");
+        assert_eq!(lines[1].spans[0].style, Style::Day);
         let styles = |l: &Line| l.spans.iter().map(|s| s.style).collect::<Vec<_>>();
-        assert_eq!(lines[1].plain(), "[22:12] bob: one");
-        assert_eq!(
-            styles(&lines[1]),
-            vec![Style::Time, Style::OtherName, Style::Other]
-        );
-        assert_eq!(lines[2].plain(), "[22:12] alice: two");
+        assert_eq!(lines[2].plain(), "[22:12] bob: one");
         assert_eq!(
             styles(&lines[2]),
+            vec![Style::Time, Style::OtherName, Style::Other]
+        );
+        assert_eq!(lines[2].hang, 2, "wrapped rows hang under the text");
+        assert_eq!(lines[3].plain(), "[22:12] alice: two");
+        assert_eq!(
+            styles(&lines[3]),
             vec![Style::Time, Style::OwnName, Style::Own]
         );
-        assert_eq!(lines[4].plain(), "[22:13] *** dave joined");
-        assert_eq!(styles(&lines[4]), vec![Style::Time, Style::Notice]);
+        assert_eq!(lines[5].plain(), "[22:13] *** dave joined");
+        assert_eq!(styles(&lines[5]), vec![Style::Time, Style::Notice]);
+        assert_eq!(
+            styles(&lines[6]),
+            vec![Style::Time, Style::MentionName, Style::Mention]
+        );
     }
 
     #[test]
-    fn multi_line_messages_are_indented() {
+    fn multi_line_messages_keep_their_breaks_and_hang_under_the_text() {
         let mut m = in_general();
         m.handle(Event::Message(msg(4, "bob", "general", "a\nb")));
-        let last = plain(&m).pop().expect("a line");
-        assert_eq!(last, "[22:12] bob: a\n        b");
+        let lines = m.lines(NOW);
+        let last = lines.last().expect("a line");
+        assert_eq!(last.plain(), "[22:12] bob: a\nb");
+        assert_eq!(last.hang, 2);
+    }
+
+    #[test]
+    fn days_are_separated() {
+        const DAY: u64 = 86_400_000;
+        let mut m = model();
+        m.handle(notice(NoticeKind::Join, "general", "alice"));
+        let at = |id: u64, ts: u64, text: &str| ChatMessage {
+            ts,
+            ..msg(id, "bob", "general", text)
+        };
+        m.handle(history(
+            "general",
+            false,
+            vec![
+                at(1, NOW - 3 * DAY, "long ago"),
+                at(2, NOW - 3 * DAY + 1000, "same day"),
+                at(3, NOW - DAY, "yesterday"),
+                at(4, NOW - 1000, "today"),
+            ],
+        ));
+        m.handle(notice(NoticeKind::Leave, "general", "carol"));
+        assert_eq!(
+            plain(&m),
+            vec![
+                "This is the beginning of #general.",
+                "── Saturday 11 November ──",
+                "[22:13] bob: long ago",
+                "[22:13] bob: same day",
+                "── Yesterday ──",
+                "[22:13] bob: yesterday",
+                "── Today ──",
+                "[22:13] bob: today",
+                "[22:13] *** carol left",
+            ]
+        );
+        // Search results have no separators: their times carry the date.
+        m.search("day").expect("valid");
+        m.handle(Event::SearchResult {
+            more: false,
+            messages: vec![at(3, NOW - DAY, "yesterday")],
+        });
+        assert_eq!(plain(&m)[1], "[13 Nov 22:13] #general bob: yesterday");
+    }
+
+    #[test]
+    fn links_are_spans_of_their_own() {
+        let mut m = in_general();
+        m.handle(Event::Message(msg(
+            4,
+            "bob",
+            "general",
+            "docs: https://docs.example/start.",
+        )));
+        let lines = m.lines(NOW);
+        let last = lines.last().expect("a line");
+        let link = last
+            .spans
+            .iter()
+            .find(|s| s.style == Style::Link)
+            .expect("a link span");
+        assert_eq!(link.text, "https://docs.example/start");
     }
 
     #[test]
