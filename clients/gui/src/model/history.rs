@@ -54,7 +54,11 @@ impl Model {
                 Vec::new()
             }
             // The newest page, on entering the room (or an answer nobody waits for).
-            _ => {
+            Paging::Loading { .. }
+            | Paging::NotLoaded
+            | Paging::Ready { .. }
+            | Paging::Failed
+            | Paging::Gap { .. } => {
                 conv.merge(messages);
                 conv.paging = Paging::Ready { more };
                 self.touch(&key, ViewChange::Tail);
@@ -145,7 +149,14 @@ impl Model {
                 catch_up.hold(message);
                 None
             }
-            _ => Some(message),
+            Some(
+                Paging::NotLoaded
+                | Paging::Loading { .. }
+                | Paging::Ready { .. }
+                | Paging::Failed
+                | Paging::Gap { .. },
+            )
+            | None => Some(message),
         }
     }
 }

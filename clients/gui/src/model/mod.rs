@@ -8,8 +8,8 @@
 //! `history` (history pages, and closing the gap a reconnect leaves), `actions` (what the user
 //! does) and `view` (what to draw). The parts they share each have their own module:
 //! `conversation` (one conversation's entries and paging), `catch_up` (what a room missed
-//! while offline), `outbox` (own messages not yet confirmed), `request`, `line`, `clock`,
-//! `changes` and `errors`.
+//! while offline), `outbox` (own messages not yet confirmed), `markup` (links and mentions in a
+//! text), `line` (styled display lines), `request`, `clock`, `changes` and `errors`.
 
 mod actions;
 mod catch_up;

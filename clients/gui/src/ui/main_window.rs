@@ -69,6 +69,8 @@ pub struct MainWidgets {
     pub pending_end: Rc<Cell<bool>>,
     links: Rc<RefCell<Vec<LinkAt>>>,
     pub placeholder_color: Rc<Cell<u32>>,
+    /// The width the conversation was last wrapped to.
+    pub wrapped_at: Rc<Cell<f64>>,
 }
 
 /// Grey text shown in an empty input that does not have the focus.
@@ -362,6 +364,7 @@ impl MainWidgets {
             pending_end: Rc::new(Cell::new(false)),
             links,
             placeholder_color,
+            wrapped_at: Rc::new(Cell::new(0.0)),
         };
         widgets.apply(&l);
         let mut resized = widgets.clone();
@@ -500,6 +503,11 @@ impl MainWidgets {
         }
     }
 
+    /// Whether the conversation's width changed since its lines were last wrapped.
+    pub fn needs_rewrap(&self) -> bool {
+        self.text_width() != self.wrapped_at.get()
+    }
+
     /// Room for text in a row of the conversation, in FLTK units.
     fn text_width(&self) -> f64 {
         // The frame, FLTK's text margins and the scroll bar, and a little slack for rounding.
@@ -511,6 +519,7 @@ impl MainWidgets {
     /// the first of each line hanging under its text; remembers where the links are.
     pub fn show_lines(&mut self, lines: &[Line], measure: &mut Measure) {
         let width = self.text_width();
+        self.wrapped_at.set(width);
         let mut text = String::new();
         let mut styles: Vec<u8> = Vec::new();
         let mut links = Vec::new();

@@ -336,7 +336,11 @@ impl Ui {
             Message::ScrollCheck => self.check_scroll(),
             Message::OpenLink(url) => self.open_link(&url),
             Message::View(action) => self.on_view(action),
-            Message::Resized => self.refresh_view(ViewChange::Tail),
+            Message::Resized => {
+                if self.main.needs_rewrap() {
+                    self.refresh_view(ViewChange::Tail);
+                }
+            }
             Message::Tick => self.on_tick(),
             Message::Quit => return self.quit(),
         }
