@@ -3,18 +3,19 @@
 
 use std::ops::Range;
 
-/// The `http://` and `https://` links in `text`, as byte ranges. A link runs to the next
-/// whitespace or `<`, `>`, `"`; punctuation that ends a sentence is not part of it, nor is a
-/// closing bracket without its opening one inside the link.
+/// The `http://` and `https://` links in `text`, as byte ranges. A link runs as far as the
+/// characters a URL may hold (RFC 3986's, and letters and digits of any script for IRIs), so
+/// whitespace, quotes, `<`, `>`, backticks and the like end it; punctuation that ends a sentence
+/// is not part of it, nor is a closing bracket without its opening one inside the link. What
+/// is found is handed to the desktop's opener as one argument, so nothing a shell or a script
+/// might read specially gets in.
 pub fn links(text: &str) -> Vec<Range<usize>> {
     let mut found = Vec::new();
     let mut from = 0;
     while let Some(at) = next_scheme(&text[from..]) {
         let start = from + at;
         let rest = &text[start..];
-        let len = rest
-            .find(|c: char| c.is_whitespace() || c.is_control() || "<>\"".contains(c))
-            .unwrap_or(rest.len());
+        let len = rest.find(|c: char| !is_url_char(c)).unwrap_or(rest.len());
         let end = start + trimmed_len(&rest[..len]);
         let scheme_len = if rest.starts_with("https://") { 8 } else { 7 };
         if end > start + scheme_len {
@@ -23,6 +24,15 @@ pub fn links(text: &str) -> Vec<Range<usize>> {
         from = start + len.max(1);
     }
     found
+}
+
+/// Whether `c` may be part of a link.
+fn is_url_char(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_alphanumeric() || "-._~:/?#[]@!$&'()*+,;=%".contains(c)
+    } else {
+        c.is_alphanumeric()
+    }
 }
 
 /// Where the next `http://` or `https://` starts, at a word start (not inside `xhttp://`).
@@ -102,6 +112,19 @@ mod tests {
             vec!["https://a.io", "https://b.io"]
         );
         assert_eq!(linked("é https://ü.example/ä"), vec!["https://ü.example/ä"]);
+        // What a URL cannot hold ends it.
+        assert_eq!(
+            linked("https://a.example/`id`|x{y}\\z^"),
+            vec!["https://a.example/"]
+        );
+        assert_eq!(
+            linked("https://a.example/x—more"),
+            vec!["https://a.example/x"]
+        );
+        assert_eq!(
+            linked("https://a.example/%20ok"),
+            vec!["https://a.example/%20ok"]
+        );
     }
 
     #[test]
