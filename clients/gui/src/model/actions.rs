@@ -8,8 +8,6 @@ use super::{
 };
 
 impl Model {
-    // ----- user actions -----------------------------------------------------------------
-
     /// Shows a conversation: clears its unread count, loads its newest history page the first
     /// time a room is entered and asks who is in the room.
     pub fn select(&mut self, key: ConvKey) -> Vec<Request> {

@@ -12,8 +12,6 @@ use super::{
 use std::collections::BTreeSet;
 
 impl Model {
-    // ----- events -----------------------------------------------------------------------
-
     /// Applies one event from the session; returns follow-up requests.
     pub fn handle(&mut self, event: Event) -> Vec<Request> {
         match event {

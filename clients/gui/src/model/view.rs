@@ -28,8 +28,6 @@ pub struct ConvRow {
 }
 
 impl Model {
-    // ----- what to draw -----------------------------------------------------------------
-
     /// The rooms list: every known room, joined ones first, by name.
     pub fn room_rows(&self) -> Vec<RoomRow> {
         let mut rows: Vec<RoomRow> = self
