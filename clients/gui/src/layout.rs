@@ -1,6 +1,7 @@
-//! Where every widget goes, as plain rectangles: the login and trust windows are fixed, the main
-//! window is computed from its size (and recomputed on resize). Kept apart from the widgets so
-//! it can be tested, and so the end-to-end test can click the same spots a person would.
+//! Where every widget goes, as plain rectangles in FLTK units (the screen scale multiplies them
+//! into pixels): the login and trust windows are fixed, the main window is computed from its
+//! size (and recomputed on resize). Kept apart from the widgets so it can be tested, and so the
+//! end-to-end test can click the same spots a person would.
 
 /// A widget's place in its window, in pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,6 +20,12 @@ impl Rect {
     /// The middle of the rectangle (where a test clicks).
     pub fn center(&self) -> (i32, i32) {
         (self.x + self.w / 2, self.y + self.h / 2)
+    }
+
+    /// The rectangle in pixels at screen scale `scale`.
+    pub fn scaled(&self, scale: f32) -> Rect {
+        let s = |v: i32| (v as f32 * scale).round() as i32;
+        Rect::new(s(self.x), s(self.y), s(self.w), s(self.h))
     }
 
     pub fn right(&self) -> i32 {
@@ -43,16 +50,20 @@ pub mod login {
     use super::Rect;
 
     pub const TITLE: &str = "Sign in to chat";
-    pub const WIDTH: i32 = 480;
-    pub const HEIGHT: i32 = 410;
-    pub const HEADING: Rect = Rect::new(20, 14, 440, 30);
-    pub const SERVER: Rect = Rect::new(130, 58, 330, 30);
-    pub const USER: Rect = Rect::new(130, 98, 330, 30);
-    pub const PASSWORD: Rect = Rect::new(130, 138, 330, 30);
-    pub const HINT: Rect = Rect::new(20, 174, 440, 40);
-    pub const REGISTER: Rect = Rect::new(130, 220, 155, 34);
-    pub const LOGIN: Rect = Rect::new(305, 220, 155, 34);
-    pub const MESSAGE: Rect = Rect::new(20, 266, 440, 134);
+    pub const WIDTH: i32 = 500;
+    pub const HEIGHT: i32 = 470;
+    pub const HEADING: Rect = Rect::new(20, 14, 460, 30);
+    pub const SERVER: Rect = Rect::new(160, 58, 320, 30);
+    pub const USER: Rect = Rect::new(160, 98, 320, 30);
+    pub const PASSWORD: Rect = Rect::new(160, 138, 320, 30);
+    /// Only for Register: the password again.
+    pub const REPEAT: Rect = Rect::new(160, 178, 320, 30);
+    /// Under the repeat field: whether the two passwords match.
+    pub const REPEAT_NOTE: Rect = Rect::new(160, 209, 320, 22);
+    pub const HINT: Rect = Rect::new(20, 234, 460, 40);
+    pub const REGISTER: Rect = Rect::new(160, 280, 150, 34);
+    pub const LOGIN: Rect = Rect::new(330, 280, 150, 34);
+    pub const MESSAGE: Rect = Rect::new(20, 326, 460, 134);
 }
 
 /// The first-contact window that asks whether to trust a server's key (fixed size).
@@ -60,17 +71,24 @@ pub mod trust {
     use super::Rect;
 
     pub const TITLE: &str = "Trust this server?";
-    pub const WIDTH: i32 = 540;
-    pub const HEIGHT: i32 = 250;
-    pub const TEXT: Rect = Rect::new(20, 16, 500, 166);
-    pub const CANCEL: Rect = Rect::new(240, 196, 130, 36);
-    pub const TRUST: Rect = Rect::new(390, 196, 130, 36);
+    pub const WIDTH: i32 = 580;
+    pub const HEIGHT: i32 = 330;
+    pub const TEXT: Rect = Rect::new(20, 16, 540, 56);
+    /// The fingerprint, read-only but selectable, and a button that copies it.
+    pub const FINGERPRINT: Rect = Rect::new(20, 78, 440, 32);
+    pub const COPY: Rect = Rect::new(470, 78, 90, 32);
+    pub const ADVICE: Rect = Rect::new(20, 120, 540, 128);
+    /// The default button (Enter and Escape): the safe answer.
+    pub const CANCEL: Rect = Rect::new(280, 266, 140, 40);
+    pub const TRUST: Rect = Rect::new(430, 266, 130, 40);
 }
 
 /// The main window's smallest and first size.
 pub const MAIN_MIN: (i32, i32) = (760, 480);
 pub const MAIN_DEFAULT: (i32, i32) = (1040, 660);
 
+/// The menu bar's height.
+pub const MENU_H: i32 = 26;
 const MARGIN: i32 = 8;
 const GAP: i32 = 6;
 const LEFT_W: i32 = 220;
@@ -83,6 +101,7 @@ const BUTTON_W: i32 = 70;
 /// Every widget of the main window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MainLayout {
+    pub menu: Rect,
     pub search: Rect,
     pub search_button: Rect,
     pub rooms_label: Rect,
@@ -109,7 +128,8 @@ impl MainLayout {
         let status = Rect::new(MARGIN, h - MARGIN - STATUS_H + 4, w - 2 * MARGIN, STATUS_H);
         let bottom = status.y - GAP; // lowest pixel row of the columns
         let input_y = bottom - ROW_H - 2;
-        let top = MARGIN;
+        let menu = Rect::new(0, 0, w, MENU_H);
+        let top = MENU_H + MARGIN;
 
         // Left column: search, rooms, join, private conversations.
         let left_x = MARGIN;
@@ -151,6 +171,7 @@ impl MainLayout {
         let input = Rect::new(cx, input_y, send_button.x - GAP - cx, ROW_H + 2);
 
         MainLayout {
+            menu,
             search,
             search_button,
             rooms_label,
@@ -171,8 +192,9 @@ impl MainLayout {
     }
 
     /// Every rectangle with its name (for tests and debugging).
-    pub fn all(&self) -> [(&'static str, Rect); 16] {
+    pub fn all(&self) -> [(&'static str, Rect); 17] {
         [
+            ("menu", self.menu),
             ("search", self.search),
             ("search_button", self.search_button),
             ("rooms_label", self.rooms_label),
@@ -251,6 +273,8 @@ mod tests {
                 ("server", SERVER),
                 ("user", USER),
                 ("password", PASSWORD),
+                ("repeat", REPEAT),
+                ("repeat_note", REPEAT_NOTE),
                 ("hint", HINT),
                 ("register", REGISTER),
                 ("login", LOGIN),
@@ -262,6 +286,9 @@ mod tests {
         assert_tidy(
             &[
                 ("text", trust::TEXT),
+                ("fingerprint", trust::FINGERPRINT),
+                ("copy", trust::COPY),
+                ("advice", trust::ADVICE),
                 ("cancel", trust::CANCEL),
                 ("trust", trust::TRUST),
             ],
@@ -269,5 +296,9 @@ mod tests {
             trust::HEIGHT,
         );
         assert_eq!(Rect::new(10, 20, 30, 40).center(), (25, 40));
+        assert_eq!(
+            Rect::new(10, 20, 30, 41).scaled(1.5),
+            Rect::new(15, 30, 45, 62)
+        );
     }
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use fltk::app;
 
 use chat_gui::net::{self, NetOptions};
+use chat_gui::scale;
 use chat_gui::settings::{self, Settings};
 use ui::{Flow, Message, Ui};
 
@@ -33,7 +34,13 @@ environment:
   CHAT_PSK                    the pre-shared key itself (overrides --psk-file)
   CHAT_SCRAM_ITERATIONS       PBKDF2 count when registering (default 600000)
   CHAT_SCRAM_MIN_ITERATIONS   lowest PBKDF2 count accepted from a server (default 100000)
+  CHAT_GUI_OPENER             the program that opens clicked links (default xdg-open)
   CHAT_GUI_TRANSCRIPT         write what the window shows to this file (for tests)
+
+scale: chat-gui follows the desktop's scale (the X resource Xft.dpi, else GDK_SCALE and
+GDK_DPI_SCALE, else QT_SCALE_FACTOR); View > Scale overrides it and is remembered, as are
+the text size and the dark theme. FLTK_SCALING_FACTOR is not needed (if set, it multiplies
+the desktop's scale, as FLTK does).
 ";
 
 struct Args {
@@ -116,9 +123,17 @@ fn main() -> ExitCode {
     let transcript = std::env::var_os("CHAT_GUI_TRANSCRIPT").map(Into::into);
 
     let app = app::App::default().with_scheme(app::Scheme::Gtk);
+    // Zooming is the View menu's, so the chosen scale is remembered.
+    app::keyboard_screen_scaling(false);
+    // Opens the display: FLTK reads Xft.dpi and sets the screens' scale from it.
+    let _ = app::screen_count();
+    let desktop_scale = scale::desktop_scale(app::screen_scale(0), |name| std::env::var(name).ok());
     app::set_font_size(14);
-    app::background(0xf3, 0xf4, 0xf6);
     app::set_visible_focus(false);
+    let opener = std::env::var("CHAT_GUI_OPENER")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| "xdg-open".to_owned());
     let (sender, receiver) = app::channel::<Message>();
     let (commands, network) = match net::spawn(options, move |event| {
         sender.send(Message::Net(event));
@@ -130,7 +145,15 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let mut ui = Ui::new(sender, commands, settings, settings_path, transcript);
+    let mut ui = Ui::new(
+        sender,
+        commands,
+        settings,
+        settings_path,
+        transcript,
+        desktop_scale,
+        opener,
+    );
     app::add_timeout3(0.5, move |handle| {
         sender.send(Message::Tick);
         app::repeat_timeout3(0.5, handle);

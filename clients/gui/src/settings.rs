@@ -1,10 +1,14 @@
-//! What chat-gui remembers between runs: the last server and user name and the main window's
-//! size, in `$XDG_CONFIG_HOME/chat/gui.conf` (one `key = value` a line). Never a password: the
-//! type has no field for one, and unknown keys in the file are dropped on the next save.
+//! What chat-gui remembers between runs: the last server and user name, the main window's
+//! size, the scale and text size the user chose and the theme, in
+//! `$XDG_CONFIG_HOME/chat/gui.conf` (one `key = value` a line). Never a password: the type has
+//! no field for one, and unknown keys in the file are dropped on the next save.
 
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+
+use crate::scale;
+use crate::theme::Theme;
 
 /// The remembered values; each is absent until first known.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -13,6 +17,11 @@ pub struct Settings {
     pub user: Option<String>,
     pub width: Option<i32>,
     pub height: Option<i32>,
+    /// The scale the user chose, in percent; absent: follow the desktop (`scale = desktop`).
+    pub scale: Option<u16>,
+    /// The conversation's text size; absent: the default.
+    pub text_size: Option<i32>,
+    pub theme: Theme,
 }
 
 /// `gui.conf` in the shared configuration directory (see `chat::client::config_dir`).
@@ -53,6 +62,14 @@ impl Settings {
                 "user" => settings.user = text_value(),
                 "width" => settings.width = size_value(),
                 "height" => settings.height = size_value(),
+                "scale" => settings.scale = parse_scale(value),
+                "text_size" => {
+                    settings.text_size = value
+                        .parse::<i32>()
+                        .ok()
+                        .filter(|v| *v == scale::text_size(*v))
+                }
+                "theme" => settings.theme = Theme::from_name(value).unwrap_or_default(),
                 _ => {}
             }
         }
@@ -67,6 +84,15 @@ impl Settings {
             ("user", self.user.clone().filter(|v| is_plain(v))),
             ("width", self.width.map(|v| v.to_string())),
             ("height", self.height.map(|v| v.to_string())),
+            (
+                "scale",
+                Some(match self.scale {
+                    Some(percent) => format!("{percent}%"),
+                    None => "desktop".to_owned(),
+                }),
+            ),
+            ("text_size", self.text_size.map(|v| v.to_string())),
+            ("theme", Some(self.theme.name().to_owned())),
         ];
         for (key, value) in fields {
             if let Some(value) = value {
@@ -91,6 +117,17 @@ impl Settings {
     }
 }
 
+/// `150%`, `1.5` or `desktop` (follow the desktop: `None`); out of range or unreadable is
+/// `None` too.
+fn parse_scale(value: &str) -> Option<u16> {
+    let factor = match value.strip_suffix('%') {
+        Some(percent) => percent.trim().parse::<f32>().ok()? / 100.0,
+        None => value.parse::<f32>().ok()?,
+    };
+    (factor.is_finite() && (scale::MIN_SCALE..=scale::MAX_SCALE).contains(&factor))
+        .then(|| scale::percent(factor))
+}
+
 /// One line, non-empty, no control characters: safe to write back as a value.
 fn is_plain(value: &str) -> bool {
     !value.is_empty() && value.len() <= 256 && !value.chars().any(char::is_control)
@@ -110,6 +147,9 @@ mod tests {
             user: Some("alice".into()),
             width: Some(1100),
             height: Some(700),
+            scale: Some(150),
+            text_size: Some(16),
+            theme: Theme::Dark,
         };
         settings.save(&path).expect("save");
         assert_eq!(Settings::load(&path), settings);
@@ -117,7 +157,8 @@ mod tests {
         assert_eq!(
             text,
             "# chat-gui: remembered between runs (never a password)\n\
-             server = chat.example.com:5555\nuser = alice\nwidth = 1100\nheight = 700\n"
+             server = chat.example.com:5555\nuser = alice\nwidth = 1100\nheight = 700\n\
+             scale = 150%\ntext_size = 16\ntheme = dark\n"
         );
         assert!(!dir.path().join("chat").join("gui.conf.tmp").exists());
     }
@@ -148,7 +189,22 @@ mod tests {
         };
         assert_eq!(
             settings.to_text(),
-            "# chat-gui: remembered between runs (never a password)\nuser = bob\n"
+            "# chat-gui: remembered between runs (never a password)\nuser = bob\n\
+             scale = desktop\ntheme = light\n"
         );
+    }
+
+    #[test]
+    fn scale_text_size_and_theme_are_read_in_their_forms() {
+        let read = |text: &str| Settings::parse(text);
+        assert_eq!(read("scale = 200%").scale, Some(200));
+        assert_eq!(read("scale = 1.25").scale, Some(125));
+        assert_eq!(read("scale = desktop").scale, None);
+        assert_eq!(read("scale = 9000%").scale, None);
+        assert_eq!(read("scale = big").scale, None);
+        assert_eq!(read("text_size = 18").text_size, Some(18));
+        assert_eq!(read("text_size = 3").text_size, None);
+        assert_eq!(read("theme = dark").theme, Theme::Dark);
+        assert_eq!(read("theme = neon").theme, Theme::Light);
     }
 }

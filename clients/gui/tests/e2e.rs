@@ -1,11 +1,15 @@
 //! End to end: a real chatd in this process, the real `chat-gui` binary on an X display (CI runs
 //! `xvfb-run -a cargo test -p chat-gui`), driven through its real widgets with xdotool the way a
-//! person would: type into the login fields, register, trust the server key, send with Enter and
-//! with the Send button, open a private conversation, lose the server and get it back. Peers are
-//! line-mode clients (`chat::client::Client`). What the window shows is read back through the
-//! `CHAT_GUI_TRANSCRIPT` file; screenshots go to `target/gui-e2e.png` (whole screen) and
-//! `target/gui-main.png` (the main window).
+//! person would: type into the login fields, register (the repeat field first mismatched),
+//! refuse then trust the server key, send with Enter and with the Send button, open a private
+//! conversation, click a link, zoom, and get through a server restart without losing what was
+//! said meanwhile. Peers are line-mode clients (`chat::client::Client`). What the window shows
+//! is read back through the `CHAT_GUI_TRANSCRIPT` file; screenshots go to `target/gui-e2e.png`
+//! (whole screen), `target/gui-main.png` (the main window, the README's picture),
+//! `target/gui-trust.png`, `target/gui-restarting.png` and, from a second test on its own large
+//! virtual screen at scale 2, `target/gui-scale2.png` and `target/gui-scale2-dark.png`.
 
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -22,17 +26,31 @@ const ITERATIONS: u32 = 1000;
 const PASSWORD: &str = "correct horse battery staple";
 const WAIT: Duration = Duration::from_secs(20);
 
-// ----- the server ---------------------------------------------------------------------------
+const REPORT: &str = "Thanks. The Q3 report draft is in the shared folder, \
+                      https://intranet.example.com/reports/q3-draft — comments are welcome \
+                      until Friday, especially on the revenue forecast.";
+const REPORT_LINK: &str = "https://intranet.example.com/reports/q3-draft";
 
-struct RunningServer {
+// ----- the server ---------------------------------------------------------------------------
+//
+// A local stand-in for the shared test server (`chat-test-support`): the same operations,
+// `start`, `addr`, `fingerprint`, `stop`, `start_again` on the same address and data, and
+// `restart`, so switching to it changes this section only.
+
+struct TestServer {
+    data_dir: PathBuf,
     addr: SocketAddr,
     fingerprint: String,
     handle: ShutdownHandle,
     thread: Option<JoinHandle<Result<(), ServerError>>>,
 }
 
-impl RunningServer {
-    fn start(data_dir: &Path, listen: SocketAddr) -> RunningServer {
+impl TestServer {
+    fn start(data_dir: &Path) -> TestServer {
+        TestServer::start_at(data_dir, "127.0.0.1:0".parse().expect("address"))
+    }
+
+    fn start_at(data_dir: &Path, listen: SocketAddr) -> TestServer {
         let config = Config {
             listen,
             data_dir: data_dir.to_path_buf(),
@@ -48,7 +66,8 @@ impl RunningServer {
         let fingerprint = server.fingerprint();
         let handle = server.shutdown_handle();
         let thread = thread::spawn(move || server.run());
-        RunningServer {
+        TestServer {
+            data_dir: data_dir.to_path_buf(),
             addr,
             fingerprint,
             handle,
@@ -56,6 +75,15 @@ impl RunningServer {
         }
     }
 
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// A planned stop: clients get ERROR 0301 "shutting down", then the connection closes.
     fn stop(&mut self) {
         self.handle.shutdown();
         if let Some(thread) = self.thread.take() {
@@ -65,9 +93,22 @@ impl RunningServer {
                 .expect("server ran cleanly");
         }
     }
+
+    /// Starts again on the same address with the same data (the listener is bound anew).
+    fn start_again(&mut self) {
+        assert!(self.thread.is_none(), "stop the server first");
+        let again = TestServer::start_at(&self.data_dir, self.addr);
+        *self = again;
+    }
+
+    #[allow(dead_code)] // The shared helper's one-call form; this test needs the gap between.
+    fn restart(&mut self) {
+        self.stop();
+        self.start_again();
+    }
 }
 
-impl Drop for RunningServer {
+impl Drop for TestServer {
     fn drop(&mut self) {
         self.handle.shutdown();
         if let Some(thread) = self.thread.take() {
@@ -116,46 +157,258 @@ fn echo(client: &mut Client, wanted: impl Fn(&ChatMessage) -> bool) -> ChatMessa
     }
 }
 
-// ----- the GUI and X ------------------------------------------------------------------------
+// ----- X: a display and xdotool -------------------------------------------------------------
 
-struct Gui {
-    child: Child,
+/// An X display to drive: the one the test runs under, or one of its own.
+struct X {
+    /// `None`: the `DISPLAY` the test inherited.
+    display: Option<String>,
+    /// The screen scale the GUI runs at, to turn layout units into pixels.
+    scale: f32,
 }
 
-impl Drop for Gui {
+impl X {
+    fn inherited() -> X {
+        assert!(
+            std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty()),
+            "no X display: run this test under a virtual one, `xvfb-run -a cargo test -p chat-gui`"
+        );
+        X {
+            display: None,
+            scale: 1.0,
+        }
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut command = Command::new(program);
+        if let Some(display) = &self.display {
+            command.env("DISPLAY", display);
+        }
+        command
+    }
+
+    fn xdotool(&self, args: &[&str]) -> String {
+        let output = self
+            .command("xdotool")
+            .args(args)
+            .output()
+            .expect("xdotool runs (install xdotool)");
+        assert!(
+            output.status.success(),
+            "xdotool {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// The id of the visible window whose title matches `pattern`, if there is one now.
+    fn find_window(&self, pattern: &str) -> Option<String> {
+        let output = self
+            .command("xdotool")
+            .args(["search", "--onlyvisible", "--name", pattern])
+            .output()
+            .expect("xdotool runs");
+        let text = String::from_utf8_lossy(&output.stdout);
+        text.lines()
+            .next()
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+    }
+
+    /// The id of the visible window whose title matches `pattern`, waiting for it.
+    fn window(&self, pattern: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(id) = self.find_window(pattern) {
+                return id;
+            }
+            assert!(Instant::now() < deadline, "no window titled {pattern:?}");
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn geometry(&self, id: &str, keys: [&str; 2]) -> (i32, i32) {
+        let shell = self.xdotool(&["getwindowgeometry", "--shell", id]);
+        let value = |key: &str| {
+            shell
+                .lines()
+                .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+                .and_then(|v| v.trim().parse::<i32>().ok())
+                .unwrap_or_else(|| panic!("no {key} in {shell:?}"))
+        };
+        (value(keys[0]), value(keys[1]))
+    }
+
+    /// A window's size in pixels.
+    fn window_size(&self, id: &str) -> (i32, i32) {
+        self.geometry(id, ["WIDTH", "HEIGHT"])
+    }
+
+    fn window_position(&self, id: &str) -> (i32, i32) {
+        self.geometry(id, ["X", "Y"])
+    }
+
+    /// Moves the pointer over `r` (layout units) of window `id`: without a window manager,
+    /// keys go to the window under the pointer.
+    fn hover(&self, id: &str, r: Rect) {
+        let (x, y) = r.scaled(self.scale).center();
+        self.xdotool(&["mousemove", "--window", id, &x.to_string(), &y.to_string()]);
+    }
+
+    fn click(&self, id: &str, r: Rect) {
+        self.hover(id, r);
+        self.xdotool(&["click", "1"]);
+        thread::sleep(Duration::from_millis(100));
+    }
+
+    /// Clicks at a point given in layout units.
+    fn click_at(&self, id: &str, x: i32, y: i32) {
+        self.click(id, Rect::new(x, y, 1, 1));
+    }
+
+    /// Clicks into a field, selects what it holds, and types `text` over it.
+    fn fill(&self, id: &str, field: Rect, text: &str) {
+        self.click(id, field);
+        self.key("ctrl+a");
+        self.xdotool(&["type", "--delay", "15", text]);
+    }
+
+    fn key(&self, name: &str) {
+        self.xdotool(&["key", name]);
+    }
+
+    fn screenshot(&self, args: &[&str], out: &Path) {
+        let status = self
+            .command("import")
+            .args(args)
+            .arg(out)
+            .status()
+            .expect("ImageMagick's import runs");
+        assert!(status.success(), "import {args:?} failed");
+    }
+
+    /// A screenshot of window `id` alone.
+    fn window_shot(&self, id: &str, out: &Path) {
+        let (width, height) = self.window_size(id);
+        let (x, y) = self.window_position(id);
+        self.screenshot(
+            &[
+                "-window",
+                "root",
+                "-crop",
+                &format!("{width}x{height}+{x}+{y}"),
+                "+repage",
+            ],
+            out,
+        );
+    }
+}
+
+/// A virtual X server of the test's own (`Xvfb`), for a screen larger than xvfb-run's.
+struct OwnDisplay {
+    child: Child,
+    display: String,
+}
+
+impl OwnDisplay {
+    fn start(width: u32, height: u32) -> OwnDisplay {
+        // -displayfd: Xvfb picks a free display number and writes it to that descriptor.
+        let mut child = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                &format!("{width}x{height}x24"),
+                "-nolisten",
+                "tcp",
+                "-noreset",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb starts (install xvfb)");
+        let stdout = child.stdout.take().expect("Xvfb's stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let number = rx.recv_timeout(WAIT).expect("Xvfb names its display");
+        let number = number.trim();
+        assert!(
+            !number.is_empty() && number.chars().all(|c| c.is_ascii_digit()),
+            "Xvfb said {number:?}"
+        );
+        OwnDisplay {
+            child,
+            display: format!(":{number}"),
+        }
+    }
+
+    fn x(&self, scale: f32) -> X {
+        X {
+            display: Some(self.display.clone()),
+            scale,
+        }
+    }
+}
+
+impl Drop for OwnDisplay {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-fn xdotool(args: &[&str]) -> String {
-    let output = Command::new("xdotool")
-        .args(args)
-        .output()
-        .expect("xdotool runs (install xdotool)");
-    assert!(
-        output.status.success(),
-        "xdotool {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+// ----- the GUI ------------------------------------------------------------------------------
+
+struct Gui {
+    child: Child,
 }
 
-/// The id of the visible window whose title matches `pattern`.
-fn window(pattern: &str) -> String {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let output = Command::new("xdotool")
-            .args(["search", "--onlyvisible", "--name", pattern])
-            .output()
-            .expect("xdotool runs");
-        let text = String::from_utf8_lossy(&output.stdout);
-        if let Some(id) = text.lines().next().filter(|l| !l.is_empty()) {
-            return id.to_owned();
+impl Gui {
+    fn start(x: &X, home: &Path, transcript: &Path, env: &[(&str, &str)]) -> Gui {
+        let mut command = x.command(env!("CARGO_BIN_EXE_chat-gui"));
+        command
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("HOME", home)
+            .env("CHAT_SCRAM_ITERATIONS", ITERATIONS.to_string())
+            .env("CHAT_SCRAM_MIN_ITERATIONS", ITERATIONS.to_string())
+            .env("CHAT_GUI_TRANSCRIPT", transcript)
+            .env_remove("CHAT_PSK")
+            .env_remove("GDK_SCALE")
+            .env_remove("GDK_DPI_SCALE")
+            .env_remove("QT_SCALE_FACTOR")
+            .env_remove("FLTK_SCALING_FACTOR")
+            .stdin(Stdio::null());
+        for (name, value) in env {
+            command.env(name, value);
         }
-        assert!(Instant::now() < deadline, "no window titled {pattern:?}");
-        thread::sleep(Duration::from_millis(100));
+        Gui {
+            child: command.spawn().expect("chat-gui starts"),
+        }
+    }
+
+    /// Waits for the process to end by itself.
+    fn exits(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "chat-gui did not quit");
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Gui {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -170,51 +423,6 @@ fn exactly(title: &str) -> String {
     }
     pattern.push('$');
     pattern
-}
-
-fn geometry(id: &str, keys: [&str; 2]) -> (i32, i32) {
-    let shell = xdotool(&["getwindowgeometry", "--shell", id]);
-    let value = |key: &str| {
-        shell
-            .lines()
-            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
-            .and_then(|v| v.trim().parse::<i32>().ok())
-            .unwrap_or_else(|| panic!("no {key} in {shell:?}"))
-    };
-    (value(keys[0]), value(keys[1]))
-}
-
-fn window_size(id: &str) -> (i32, i32) {
-    geometry(id, ["WIDTH", "HEIGHT"])
-}
-
-fn window_position(id: &str) -> (i32, i32) {
-    geometry(id, ["X", "Y"])
-}
-
-fn click(id: &str, r: Rect) {
-    let (x, y) = r.center();
-    xdotool(&[
-        "mousemove",
-        "--window",
-        id,
-        &x.to_string(),
-        &y.to_string(),
-        "click",
-        "1",
-    ]);
-    thread::sleep(Duration::from_millis(100));
-}
-
-/// Clicks into a field, selects what it holds, and types `text` over it.
-fn fill(id: &str, field: Rect, text: &str) {
-    click(id, field);
-    xdotool(&["key", "ctrl+a"]);
-    xdotool(&["type", "--delay", "15", text]);
-}
-
-fn key(name: &str) {
-    xdotool(&["key", name]);
 }
 
 /// Waits until the transcript satisfies `wanted`; returns it.
@@ -237,13 +445,19 @@ fn shows(path: &Path, needle: &str) -> String {
     transcript_where(path, &format!("{needle:?}"), |t| t.contains(needle))
 }
 
-fn screenshot(args: &[&str], out: &Path) {
-    let status = Command::new("import")
-        .args(args)
-        .arg(out)
-        .status()
-        .expect("ImageMagick's import runs");
-    assert!(status.success(), "import {args:?} failed");
+/// The conversation part of a transcript.
+fn conversation(transcript: &str) -> &str {
+    transcript
+        .split_once("\n---\n")
+        .map_or("", |(_, lines)| lines)
+}
+
+/// Where the transcript says a link to `url` is shown, in layout units.
+fn link_spot(transcript: &str, url: &str) -> Option<(i32, i32)> {
+    let prefix = format!("link: {url} at ");
+    let spot = transcript.lines().find_map(|l| l.strip_prefix(&prefix))?;
+    let (x, y) = spot.split_once(',')?;
+    Some((x.parse().ok()?, y.parse().ok()?))
 }
 
 /// Where cargo puts build output (the screenshots are CI artifacts there).
@@ -255,18 +469,53 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("target"))
 }
 
+/// A stand-in for xdg-open that writes the address it was given to `log`.
+fn link_opener(dir: &Path, log: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let script = dir.join("open-link");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\n", log.display()),
+    )
+    .expect("write the opener");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    script
+}
+
+/// The first line of a list.
+fn first_line(list: Rect) -> Rect {
+    Rect::new(list.x + 4, list.y + 3, list.w - 8, 16)
+}
+
+/// Registers `user` through the login window and trusts the server: the window at `x`'s scale.
+fn register_and_trust(x: &X, transcript: &Path, server: &TestServer, user: &str) -> String {
+    let login = x.window(&exactly(layout::login::TITLE));
+    x.fill(&login, layout::login::SERVER, &server.addr().to_string());
+    x.fill(&login, layout::login::USER, user);
+    x.fill(&login, layout::login::PASSWORD, PASSWORD);
+    x.fill(&login, layout::login::REPEAT, PASSWORD);
+    x.click(&login, layout::login::REGISTER);
+    let trust = x.window(&exactly(layout::trust::TITLE));
+    shows(
+        transcript,
+        &format!("login: asking to trust {}", server.fingerprint()),
+    );
+    x.click(&trust, layout::trust::TRUST);
+    shows(transcript, "window: main");
+    x.window(&format!("^Chat: {user} on "))
+}
+
 #[test]
 fn desktop_client_end_to_end() {
-    assert!(
-        std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty()),
-        "no X display: run this test under a virtual one, `xvfb-run -a cargo test -p chat-gui`"
-    );
+    let x = X::inherited();
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
     let config = tmp.path().join("config");
     let transcript = tmp.path().join("transcript.txt");
-    let mut server = RunningServer::start(&data, "127.0.0.1:0".parse().expect("address"));
-    let addr = server.addr;
+    let opened = tmp.path().join("opened.txt");
+    let opener = link_opener(tmp.path(), &opened);
+    let mut server = TestServer::start(&data);
+    let addr = server.addr();
 
     // Colleagues already at work: history to load, other rooms, people online.
     let mut bob = peer(addr, tmp.path(), "bob", true);
@@ -279,50 +528,80 @@ fn desktop_client_end_to_end() {
         "general",
         "Morning all! Stand-up moves to 10:30 today.",
     );
-    say(
-        &mut carol,
-        "general",
-        "Thanks. The Q3 report draft is in the shared folder.",
-    );
+    say(&mut carol, "general", REPORT);
     say(&mut bob, "general", "I'll review it after lunch.");
 
     // The GUI, with nothing filled in: the test types everything.
-    let gui = Gui {
-        child: Command::new(env!("CARGO_BIN_EXE_chat-gui"))
-            .env("XDG_CONFIG_HOME", &config)
-            .env("HOME", tmp.path())
-            .env("CHAT_SCRAM_ITERATIONS", ITERATIONS.to_string())
-            .env("CHAT_SCRAM_MIN_ITERATIONS", ITERATIONS.to_string())
-            .env("CHAT_GUI_TRANSCRIPT", &transcript)
-            .env_remove("CHAT_PSK")
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("chat-gui starts"),
-    };
-    let login = window(&exactly(layout::login::TITLE));
-    fill(&login, layout::login::SERVER, &addr.to_string());
-    fill(&login, layout::login::USER, "alice");
+    let gui = Gui::start(
+        &x,
+        tmp.path(),
+        &transcript,
+        &[("CHAT_GUI_OPENER", opener.to_str().expect("utf-8 path"))],
+    );
+    let login = x.window(&exactly(layout::login::TITLE));
+    shows(
+        &transcript,
+        "look: scale 100% (desktop 100%, followed), text 14, light",
+    );
+    x.fill(&login, layout::login::SERVER, &addr.to_string());
+    x.fill(&login, layout::login::USER, "alice");
     // Too short a password is refused before anything is sent.
-    fill(&login, layout::login::PASSWORD, "short");
-    click(&login, layout::login::REGISTER);
+    x.fill(&login, layout::login::PASSWORD, "short");
+    x.click(&login, layout::login::REGISTER);
     shows(
         &transcript,
         "login: Password too short: at least 12 characters.",
     );
-    fill(&login, layout::login::PASSWORD, PASSWORD);
-    click(&login, layout::login::REGISTER);
-
-    // First contact: the window shows the server's real fingerprint and waits for the user.
-    let trust = window(&exactly(layout::trust::TITLE));
+    // So are two different passwords: said at the repeat field, and nothing is sent.
+    x.fill(&login, layout::login::PASSWORD, PASSWORD);
+    x.fill(
+        &login,
+        layout::login::REPEAT,
+        "correct horse battery stapel",
+    );
+    x.click(&login, layout::login::REGISTER);
     shows(
         &transcript,
-        &format!("login: asking to trust {}", server.fingerprint),
+        "login: The passwords do not match: type the same password twice.",
     );
-    click(&trust, layout::trust::TRUST);
+    thread::sleep(Duration::from_millis(300));
+    assert!(
+        x.find_window(&exactly(layout::trust::TITLE)).is_none(),
+        "nothing may reach the server before the passwords match"
+    );
+    x.fill(&login, layout::login::REPEAT, PASSWORD);
+    x.click(&login, layout::login::REGISTER);
+
+    // First contact: the window shows the server's real fingerprint and waits for the user.
+    // Enter means "don't trust": nothing is pinned and the account is not created.
+    let trust = x.window(&exactly(layout::trust::TITLE));
+    shows(
+        &transcript,
+        &format!("login: asking to trust {}", server.fingerprint()),
+    );
+    x.hover(&trust, layout::trust::ADVICE);
+    x.key("Return");
+    shows(
+        &transcript,
+        "login: Not connected: you did not trust the key of",
+    );
+    let pinned = config.join("chat").join("known_servers");
+    assert!(!pinned.exists(), "an untrusted key must not be pinned");
+    // Asked again: copy the fingerprint, then trust with a click.
+    x.click(&login, layout::login::REGISTER);
+    let trust = x.window(&exactly(layout::trust::TITLE));
+    shows(
+        &transcript,
+        &format!("login: asking to trust {}", server.fingerprint()),
+    );
+    x.click(&trust, layout::trust::COPY);
+    thread::sleep(Duration::from_millis(200));
+    x.window_shot(&trust, &target_dir().join("gui-trust.png"));
+    x.click(&trust, layout::trust::TRUST);
 
     // Main window: #general with its history loaded on entering.
     let text = shows(&transcript, "window: main");
-    let main = window("^Chat: alice on ");
+    let main = x.window("^Chat: alice on ");
     let text = if text.contains("I'll review it after lunch.") {
         text
     } else {
@@ -330,27 +609,25 @@ fn desktop_client_end_to_end() {
     };
     assert!(text.contains("title: #general · 3 members"), "{text}");
     assert!(text.contains("status: Connected to"), "{text}");
-    assert!(
-        text.contains("carol: Thanks. The Q3 report draft is in the shared folder."),
-        "{text}"
-    );
+    assert!(text.contains(&format!("carol: {REPORT}")), "{text}");
+    assert!(conversation(&text).contains("\n── Today ──\n"), "{text}");
     shows(&transcript, "online: alice | bob | carol");
     shows(&transcript, "#ops (not joined) 1");
 
-    let (width, height) = window_size(&main);
+    let (width, height) = x.window_size(&main);
     let ui = MainLayout::new(width, height);
 
     // Enter sends; the peer gets it, and the window shows the server's echo.
-    fill(&main, ui.input, "Hello from the desktop client");
-    key("Return");
+    x.fill(&main, ui.input, "Hello from the desktop client");
+    x.key("Return");
     let got = echo(&mut bob, |m| m.from == "alice");
     assert_eq!(got.text, "Hello from the desktop client");
     assert_eq!(got.target, Target::Room("general".into()));
     shows(&transcript, "alice: Hello from the desktop client\n");
 
     // So does the Send button.
-    fill(&main, ui.input, "Sending with the button works too");
-    click(&main, ui.send_button);
+    x.fill(&main, ui.input, "Sending with the button works too");
+    x.click(&main, ui.send_button);
     let got = echo(&mut bob, |m| m.from == "alice");
     assert_eq!(got.text, "Sending with the button works too");
 
@@ -366,20 +643,20 @@ fn desktop_client_end_to_end() {
         })
         .expect("priv");
     shows(&transcript, "private: @carol unread=1");
-    click(&main, first_line(ui.private));
+    x.click(&main, first_line(ui.private));
     shows(
         &transcript,
         "title: Private conversation with carol (online)",
     );
-    fill(&main, ui.input, "Yes, see you then.");
-    key("Return");
+    x.fill(&main, ui.input, "Yes, see you then.");
+    x.key("Return");
     let got = echo(&mut carol, |m| {
         m.from == "alice" && m.target == Target::User("carol".into())
     });
     assert_eq!(got.text, "Yes, see you then.");
 
     // Back to #general; a new private line waits there, unread, for the screenshot.
-    click(&main, first_line(ui.rooms));
+    x.click(&main, first_line(ui.rooms));
     shows(&transcript, "title: #general");
     carol
         .send(&Message::PrivMsg {
@@ -393,20 +670,25 @@ fn desktop_client_end_to_end() {
     // Someone logging in is a server notice in the room.
     let dave = peer(addr, tmp.path(), "dave", true);
     shows(&transcript, "*** dave joined\n");
-    shows(&transcript, "online: alice | bob | carol | dave");
+    let text = shows(&transcript, "online: alice | bob | carol | dave");
     thread::sleep(Duration::from_millis(300));
     let target = target_dir();
-    screenshot(&["-window", "root"], &target.join("gui-e2e.png"));
-    let (x, y) = window_position(&main);
-    screenshot(
-        &[
-            "-window",
-            "root",
-            "-crop",
-            &format!("{width}x{height}+{x}+{y}"),
-            "+repage",
-        ],
-        &target.join("gui-main.png"),
+    x.screenshot(&["-window", "root"], &target.join("gui-e2e.png"));
+    x.window_shot(&main, &target.join("gui-main.png"));
+
+    // A click on a link opens it with the desktop's opener, once.
+    let (lx, ly) = link_spot(&text, REPORT_LINK)
+        .unwrap_or_else(|| panic!("the link is not on screen:\n{text}"));
+    x.click_at(&main, lx, ly);
+    let deadline = Instant::now() + WAIT;
+    while !opened.exists() {
+        assert!(Instant::now() < deadline, "the link was not opened");
+        thread::sleep(Duration::from_millis(50));
+    }
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        std::fs::read_to_string(&opened).expect("opened"),
+        format!("{REPORT_LINK}\n")
     );
 
     // The last server and user are remembered, never the password.
@@ -414,17 +696,26 @@ fn desktop_client_end_to_end() {
     assert!(settings.contains(&format!("server = {addr}")), "{settings}");
     assert!(settings.contains("user = alice"), "{settings}");
     assert!(!settings.contains(PASSWORD), "{settings}");
-    let known = std::fs::read_to_string(config.join("chat").join("known_servers")).expect("pinned");
+    let known = std::fs::read_to_string(&pinned).expect("pinned");
     assert!(known.starts_with(&format!("{addr} ")), "{known}");
 
     // Search covers every room the server holds.
-    fill(&main, ui.search, "Q3 report");
-    key("Return");
+    x.fill(&main, ui.search, "Q3 report");
+    x.key("Return");
     shows(&transcript, "title: Search: “Q3 report”");
     let text = shows(&transcript, "Results for “Q3 report”: 1 match.");
     assert!(
-        text.contains("#general carol: Thanks. The Q3 report draft is in the shared folder."),
+        text.contains(&format!("#general carol: {REPORT}")),
         "{text}"
+    );
+    // The fingerprint copied in the trust window is on the clipboard: paste it as a search.
+    x.click(&main, ui.search);
+    x.key("ctrl+a");
+    x.key("ctrl+v");
+    x.key("Return");
+    shows(
+        &transcript,
+        &format!("title: Search: “{}”", server.fingerprint()),
     );
 
     // Joining a room through the window loads its newest page; scrolling up loads the rest.
@@ -439,17 +730,17 @@ fn desktop_client_end_to_end() {
     }
     bob.flush().expect("flush");
     echo(&mut bob, |m| m.text == "Archive note 70");
-    fill(&main, ui.join, "archive");
-    key("Return");
+    x.fill(&main, ui.join, "archive");
+    x.key("Return");
     shows(&transcript, "title: #archive · 2 members");
     let text = shows(&transcript, "bob: Archive note 70\n");
     assert!(!text.contains("Archive note 1\n"), "{text}");
-    let (x, y) = ui.conversation.center();
-    let (x, y) = (x.to_string(), y.to_string());
+    let (cx, cy) = ui.conversation.center();
+    let (cx, cy) = (cx.to_string(), cy.to_string());
     let deadline = Instant::now() + WAIT;
     let text = loop {
-        xdotool(&["mousemove", "--window", &main, &x, &y]);
-        xdotool(&["click", "--repeat", "10", "--delay", "20", "4"]);
+        x.xdotool(&["mousemove", "--window", &main, &cx, &cy]);
+        x.xdotool(&["click", "--repeat", "10", "--delay", "20", "4"]);
         let text = std::fs::read_to_string(&transcript).unwrap_or_default();
         if text.contains("This is the beginning of #archive.") {
             break text;
@@ -462,39 +753,105 @@ fn desktop_client_end_to_end() {
         assert_eq!(text.matches(&line).count(), 1, "{line:?} in\n{text}");
     }
 
-    // The server goes away: a visible status, and what is typed meanwhile is kept and sent
-    // once the connection is back.
-    drop(bob);
+    // Zoom in and back to the desktop's scale with the keyboard; the window follows.
+    x.fill(&main, ui.join, "general");
+    x.key("Return");
+    shows(&transcript, "title: #general");
+    x.hover(&main, ui.conversation);
+    x.key("ctrl+equal");
+    shows(&transcript, "look: scale 125% (desktop 100%, chosen)");
+    let deadline = Instant::now() + WAIT;
+    while x.window_size(&main) == (width, height) {
+        assert!(Instant::now() < deadline, "the window did not grow");
+        thread::sleep(Duration::from_millis(100));
+    }
+    let (w125, h125) = x.window_size(&main);
+    assert!(
+        (w125 - width * 5 / 4).abs() <= 2 && (h125 - height * 5 / 4).abs() <= 2,
+        "{width}x{height} at 125% is {w125}x{h125}"
+    );
+    x.hover(&main, ui.conversation.scaled(1.25));
+    x.key("ctrl+0");
+    shows(&transcript, "look: scale 100% (desktop 100%, followed)");
+    x.hover(&main, ui.conversation);
+    x.key("ctrl+bracketright");
+    shows(
+        &transcript,
+        "look: scale 100% (desktop 100%, followed), text 15, light",
+    );
+    x.key("ctrl+bracketleft");
+    shows(
+        &transcript,
+        "look: scale 100% (desktop 100%, followed), text 14, light",
+    );
+    let deadline = Instant::now() + WAIT;
+    while x.window_size(&main) != (width, height) {
+        assert!(Instant::now() < deadline, "the window did not shrink back");
+        thread::sleep(Duration::from_millis(100));
+    }
+
+    // A planned server restart: a calm status, what is typed meanwhile is kept, and after
+    // reconnecting the messages said while away come first, each once, then the kept line.
     drop(carol);
     drop(dave);
+    drop(bob);
     server.stop();
-    shows(&transcript, "status: Connection lost");
-    fill(&main, ui.input, "Typed while the server was down");
-    key("Return");
+    let text = shows(&transcript, "status: Server restarting — reconnecting");
+    assert!(
+        !conversation(&text).lines().any(|l| l.starts_with('!')),
+        "no error line for a planned restart:\n{text}"
+    );
+    assert!(
+        text.contains("— The server is restarting; reconnecting as soon as it is back."),
+        "{text}"
+    );
+    x.fill(&main, ui.input, "Typed while the server was down");
+    x.key("Return");
     shows(
         &transcript,
         "alice: Typed while the server was down  (waiting for the connection)",
     );
-    let mut server = RunningServer::start(&data, addr);
+    x.window_shot(&main, &target_dir().join("gui-restarting.png"));
+    // Two attempts have failed while it was down: the next one is 4 s away, time enough
+    // for bob to say something before the window is back.
+    shows(
+        &transcript,
+        "status: Server restarting — reconnecting in 4 s…",
+    );
+    server.start_again();
     let mut bob = peer(addr, tmp.path(), "bob", false);
+    say(&mut bob, "general", "Said while alice was away (1)");
+    say(&mut bob, "general", "Said while alice was away (2)");
     let got = echo(&mut bob, |m| m.from == "alice");
     assert_eq!(got.text, "Typed while the server was down");
-    let text = shows(&transcript, "status: Connected to");
-    assert!(!text.contains("waiting for the connection"), "{text}");
+    let text = shows(&transcript, "alice: Typed while the server was down\n");
+    assert!(text.contains("status: Connected to"), "{text}");
+    let lines = conversation(&text);
+    let at = |needle: &str| {
+        assert_eq!(
+            lines.matches(needle).count(),
+            1,
+            "{needle:?} once in:\n{lines}"
+        );
+        lines.find(needle).unwrap_or(0)
+    };
+    let restarting = at("— The server is restarting;");
+    let first = at("bob: Said while alice was away (1)\n");
+    let second = at("bob: Said while alice was away (2)\n");
+    let back = at("— Reconnected; 2 new messages above.\n");
+    let typed = at("alice: Typed while the server was down\n");
+    assert!(
+        restarting < first && first < second && second < back && back < typed,
+        "out of order:\n{lines}"
+    );
+    assert!(!lines.contains("waiting for the connection"), "{lines}");
     eprintln!("what the window shows after reconnecting:\n{text}");
 
-    // Ctrl+Q quits cleanly and remembers the window size.
-    click(&main, ui.input);
-    key("ctrl+q");
+    // Ctrl+Q quits cleanly and remembers the window size and the look.
+    x.click(&main, ui.input);
+    x.key("ctrl+q");
     let mut gui = gui;
-    let deadline = Instant::now() + WAIT;
-    let status = loop {
-        if let Some(status) = gui.child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "chat-gui did not quit on Ctrl+Q");
-        thread::sleep(Duration::from_millis(100));
-    };
+    let status = gui.exits();
     assert!(status.success(), "chat-gui exited with {status}");
     let settings = std::fs::read_to_string(config.join("chat").join("gui.conf")).expect("gui.conf");
     assert!(settings.contains(&format!("width = {width}")), "{settings}");
@@ -502,52 +859,103 @@ fn desktop_client_end_to_end() {
         settings.contains(&format!("height = {height}")),
         "{settings}"
     );
+    assert!(
+        settings.contains("scale = desktop\ntext_size = 14\n"),
+        "{settings}"
+    );
 
     // Started again, the window offers the last server and user: only the password is typed.
     // A wrong one is explained; so is a server whose key no longer matches the pinned one,
     // which is refused outright and never re-pinned.
     std::fs::remove_file(&transcript).expect("old transcript");
-    let gui = Gui {
-        child: Command::new(env!("CARGO_BIN_EXE_chat-gui"))
-            .env("XDG_CONFIG_HOME", &config)
-            .env("HOME", tmp.path())
-            .env("CHAT_SCRAM_MIN_ITERATIONS", ITERATIONS.to_string())
-            .env("CHAT_GUI_TRANSCRIPT", &transcript)
-            .env_remove("CHAT_PSK")
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("chat-gui starts"),
-    };
-    let login = window(&exactly(layout::login::TITLE));
+    let gui = Gui::start(&x, tmp.path(), &transcript, &[]);
+    let login = x.window(&exactly(layout::login::TITLE));
     shows(&transcript, "window: login");
-    click(&login, layout::login::PASSWORD);
-    xdotool(&["type", "--delay", "15", "not the right password"]);
-    key("Return");
+    x.click(&login, layout::login::PASSWORD);
+    x.xdotool(&["type", "--delay", "15", "not the right password"]);
+    x.key("Return");
     shows(&transcript, "login: Wrong user name or password.");
-    let pinned = config.join("chat").join("known_servers");
     let other_key = format!("{addr} AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n");
     std::fs::write(&pinned, &other_key).expect("tamper with the pin");
-    fill(&login, layout::login::PASSWORD, PASSWORD);
-    key("Return");
+    x.fill(&login, layout::login::PASSWORD, PASSWORD);
+    x.key("Return");
     let text = shows(
         &transcript,
         "login: Refusing to connect. SERVER KEY CHANGED for",
     );
     assert!(text.contains("possible MITM"), "{text}");
-    assert!(text.contains(&server.fingerprint), "{text}");
+    assert!(text.contains(server.fingerprint()), "{text}");
     assert_eq!(
         std::fs::read_to_string(&pinned).expect("pin"),
         other_key,
         "a changed key must never be re-pinned"
     );
     thread::sleep(Duration::from_millis(300));
-    screenshot(&["-window", "root"], &target.join("gui-key-changed.png"));
+    x.screenshot(&["-window", "root"], &target.join("gui-key-changed.png"));
     drop(gui);
     let _ = bob.quit("done");
     server.stop();
 }
 
-/// The first line of a list.
-fn first_line(list: Rect) -> Rect {
-    Rect::new(list.x + 4, list.y + 3, list.w - 8, 16)
+#[test]
+fn desktop_scale_is_followed_and_legible_at_two() {
+    // A screen large enough for the main window at twice its size.
+    let display = OwnDisplay::start(2400, 1600);
+    let x = display.x(2.0);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let transcript = tmp.path().join("transcript.txt");
+    let server = TestServer::start(&tmp.path().join("data"));
+    let mut bob = peer(server.addr(), tmp.path(), "bob", true);
+    say(
+        &mut bob,
+        "general",
+        "Morning all! Stand-up moves to 10:30 today.",
+    );
+    say(&mut bob, "general", REPORT);
+    say(
+        &mut bob,
+        "general",
+        "erin, can you check the forecast figures?",
+    );
+
+    // The desktop asks for twice the size (GDK_SCALE, as GNOME sets it; Xft.dpi 192 is read
+    // by FLTK itself): the window follows without any setting.
+    let gui = Gui::start(&x, tmp.path(), &transcript, &[("GDK_SCALE", "2")]);
+    let login = x.window(&exactly(layout::login::TITLE));
+    shows(&transcript, "look: scale 200% (desktop 200%, followed)");
+    assert_eq!(
+        x.window_size(&login),
+        (layout::login::WIDTH * 2, layout::login::HEIGHT * 2)
+    );
+    let main = register_and_trust(&x, &transcript, &server, "erin");
+    shows(
+        &transcript,
+        "bob: erin, can you check the forecast figures?",
+    );
+    let (width, height) = x.window_size(&main);
+    assert_eq!(
+        (width, height),
+        (layout::MAIN_DEFAULT.0 * 2, layout::MAIN_DEFAULT.1 * 2)
+    );
+    thread::sleep(Duration::from_millis(300));
+    let target = target_dir();
+    x.window_shot(&main, &target.join("gui-scale2.png"));
+
+    // The dark theme, at the same scale.
+    x.hover(&main, MainLayout::new(width / 2, height / 2).conversation);
+    x.key("ctrl+shift+d");
+    shows(
+        &transcript,
+        "look: scale 200% (desktop 200%, followed), text 14, dark",
+    );
+    thread::sleep(Duration::from_millis(300));
+    x.window_shot(&main, &target.join("gui-scale2-dark.png"));
+
+    x.key("ctrl+q");
+    let mut gui = gui;
+    assert!(gui.exits().success());
+    let settings =
+        std::fs::read_to_string(tmp.path().join("config/chat/gui.conf")).expect("gui.conf");
+    assert!(settings.contains("scale = desktop\n"), "{settings}");
+    assert!(settings.contains("theme = dark\n"), "{settings}");
 }

@@ -2,26 +2,32 @@
 //! over the one `app::channel`; `Ui::handle` acts on each and `Ui::refresh` redraws what the
 //! model says changed. Nothing here waits on the network.
 
-use std::cell::Cell;
+mod login;
+mod look;
+mod main_window;
+mod trust;
+
 use std::path::PathBuf;
-use std::rc::Rc;
+use std::process::{Command as Process, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use fltk::browser::HoldBrowser;
-use fltk::button::{Button, ReturnButton};
-use fltk::enums::{Align, CallbackTrigger, Color, Event, Font, FrameType, Key, Shortcut};
-use fltk::frame::Frame;
-use fltk::input::{Input, SecretInput};
+use fltk::app;
 use fltk::prelude::*;
-use fltk::text::{PositionType, StyleTableEntry, TextBuffer, TextDisplay, WrapMode};
-use fltk::{app, window::Window};
 use zeroize::Zeroizing;
 
-use chat_gui::layout::{self, MainLayout, Rect};
-use chat_gui::model::{Changes, Clock, ConvKey, Level, Model, Request, Style, ViewChange};
+use chat_gui::layout;
+use chat_gui::model::{Changes, Clock, ConvKey, Level, Model, Request, Status, ViewChange};
 use chat_gui::net::{Command, Login, NetEvent};
+use chat_gui::scale;
 use chat_gui::settings::Settings;
+use chat_gui::signin::Form;
+use chat_gui::theme::Theme;
+
+use login::LoginWindow;
+use look::{Look, Measure, rgb};
+use main_window::MainWidgets;
+use trust::TrustWindow;
 
 /// Everything the GUI thread reacts to: widget actions and network events, over one channel.
 #[derive(Clone, Debug)]
@@ -31,7 +37,10 @@ pub enum Message {
         register: bool,
     },
     LoginClosed,
+    /// A password field of the login window changed.
+    PasswordEdited,
     Trust(bool),
+    CopyFingerprint,
     Send,
     Search,
     Join,
@@ -49,9 +58,27 @@ pub enum Message {
     },
     /// The conversation may have been scrolled to its top.
     ScrollCheck,
+    /// A link in the conversation was clicked.
+    OpenLink(String),
+    View(ViewAction),
+    /// The main window changed size: the conversation is wrapped again.
+    Resized,
     /// Twice a second: countdowns, periodic refresh, paging.
     Tick,
     Quit,
+}
+
+/// What the View menu does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ViewAction {
+    ZoomIn,
+    ZoomOut,
+    FollowDesktop,
+    Scale(u16),
+    TextLarger,
+    TextSmaller,
+    TextDefault,
+    ToggleDark,
 }
 
 /// Whether the application goes on.
@@ -61,47 +88,8 @@ pub enum Flow {
     Exit,
 }
 
-const FONT_SIZE: i32 = 14;
-const TEXT_SIZE: i32 = 14;
 const REFRESH_EVERY: Duration = Duration::from_secs(30);
 const HINT_FOR: Duration = Duration::from_secs(8);
-
-fn rgb(hex: u32) -> Color {
-    Color::from_hex(hex)
-}
-
-const GREEN: u32 = 0x1a7f37;
-const BLUE: u32 = 0x1f4fb4;
-const RED: u32 = 0xc21f2d;
-const GREY: u32 = 0x6b7280;
-const AMBER: u32 = 0x9a6700;
-const INK: u32 = 0x1f2328;
-
-/// The style table, in `Style::ALL` order: colours as the old client had them (server notices
-/// red, own green, others blue), names bold.
-fn style_entry(style: Style) -> StyleTableEntry {
-    let (color, font) = match style {
-        Style::Time => (GREY, Font::Helvetica),
-        Style::Notice => (RED, Font::Helvetica),
-        Style::OwnName => (GREEN, Font::HelveticaBold),
-        Style::Own => (GREEN, Font::Helvetica),
-        Style::OtherName => (BLUE, Font::HelveticaBold),
-        Style::Other => (BLUE, Font::Helvetica),
-        Style::Info => (GREY, Font::HelveticaItalic),
-        Style::Error => (RED, Font::HelveticaBold),
-        Style::Pending => (GREY, Font::HelveticaItalic),
-    };
-    StyleTableEntry {
-        color: rgb(color),
-        font,
-        size: TEXT_SIZE,
-    }
-}
-
-fn style_char(style: Style) -> char {
-    let index = Style::ALL.iter().position(|s| *s == style).unwrap_or(0);
-    char::from(b'A' + index as u8)
-}
 
 /// FLTK draws `@x` in labels as symbols; user text must not be read that way.
 fn label_text(text: &str) -> String {
@@ -113,445 +101,10 @@ fn browser_line(format: &str, text: &str) -> String {
     format!("{format}@.{text}")
 }
 
-/// Grey text shown in an empty input that does not have the focus.
-fn placeholder(input: &mut Input, text: &'static str) {
-    input.draw(move |i| {
-        let focused = app::focus().is_some_and(|f| f.as_widget_ptr() == i.as_widget_ptr());
-        if i.value().is_empty() && !focused {
-            fltk::draw::set_draw_color(rgb(0x9ca3af));
-            fltk::draw::set_font(Font::HelveticaItalic, i.text_size());
-            fltk::draw::draw_text2(text, i.x() + 6, i.y(), i.w() - 12, i.h(), Align::Left);
-        }
-    });
-}
-
-fn place<W: WidgetExt>(widget: &mut W, r: Rect) {
-    widget.resize(r.x, r.y, r.w, r.h);
-}
-
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
-}
-
-// ----- login window -------------------------------------------------------------------------
-
-struct LoginWindow {
-    win: Window,
-    server: Input,
-    user: Input,
-    password: SecretInput,
-    register: Button,
-    login: ReturnButton,
-    message: Frame,
-}
-
-impl LoginWindow {
-    fn new(sender: app::Sender<Message>, server: &str, user: &str) -> LoginWindow {
-        use layout::login::*;
-        let mut win = Window::default()
-            .with_size(WIDTH, HEIGHT)
-            .with_label(TITLE)
-            .center_screen();
-        win.set_xclass("chat-gui");
-        let mut heading = Frame::new(
-            HEADING.x,
-            HEADING.y,
-            HEADING.w,
-            HEADING.h,
-            "Sign in to chat",
-        );
-        heading.set_label_font(Font::HelveticaBold);
-        heading.set_label_size(18);
-        heading.set_align(Align::Left | Align::Inside);
-        let mut server_input = Input::new(SERVER.x, SERVER.y, SERVER.w, SERVER.h, "Server:");
-        server_input.set_value(server);
-        server_input.set_tooltip("host:port of the chat server");
-        let mut user_input = Input::new(USER.x, USER.y, USER.w, USER.h, "User name:");
-        user_input.set_value(user);
-        let password =
-            SecretInput::new(PASSWORD.x, PASSWORD.y, PASSWORD.w, PASSWORD.h, "Password:");
-        let mut hint = Frame::new(
-            HINT.x,
-            HINT.y,
-            HINT.w,
-            HINT.h,
-            "New here? Choose a user name and a password of at least 12 characters, then \
-             press Register.",
-        );
-        hint.set_align(Align::Left | Align::Inside | Align::Wrap);
-        hint.set_label_size(13);
-        hint.set_label_color(rgb(GREY));
-        let mut register = Button::new(REGISTER.x, REGISTER.y, REGISTER.w, REGISTER.h, "Register");
-        register.emit(sender, Message::Login { register: true });
-        let mut login = ReturnButton::new(LOGIN.x, LOGIN.y, LOGIN.w, LOGIN.h, "Log in");
-        login.emit(sender, Message::Login { register: false });
-        let mut message = Frame::new(MESSAGE.x, MESSAGE.y, MESSAGE.w, MESSAGE.h, "");
-        message.set_align(Align::Left | Align::Top | Align::Inside | Align::Wrap);
-        message.set_label_size(13);
-        win.end();
-        win.set_callback(move |_| sender.send(Message::LoginClosed));
-        LoginWindow {
-            win,
-            server: server_input,
-            user: user_input,
-            password,
-            register,
-            login,
-            message,
-        }
-    }
-
-    fn show(&mut self) {
-        self.win.show();
-        let focus = if self.server.value().trim().is_empty() {
-            self.server.take_focus()
-        } else if self.user.value().trim().is_empty() {
-            self.user.take_focus()
-        } else {
-            self.password.take_focus()
-        };
-        let _ = focus;
-    }
-
-    fn say(&mut self, text: &str, level: Level) {
-        let color = match level {
-            Level::Good => INK,
-            Level::Warning => AMBER,
-            Level::Bad => RED,
-        };
-        self.message.set_label_color(rgb(color));
-        self.message.set_label(&label_text(text));
-        self.win.redraw();
-    }
-
-    fn set_busy(&mut self, busy: bool) {
-        for widget in [
-            self.server.as_base_widget(),
-            self.user.as_base_widget(),
-            self.password.as_base_widget(),
-            self.register.as_base_widget(),
-            self.login.as_base_widget(),
-        ] {
-            let mut widget = widget;
-            if busy {
-                widget.deactivate();
-            } else {
-                widget.activate();
-            }
-        }
-    }
-}
-
-// ----- trust window -------------------------------------------------------------------------
-
-struct TrustWindow {
-    win: Window,
-    text: Frame,
-}
-
-impl TrustWindow {
-    fn new(sender: app::Sender<Message>) -> TrustWindow {
-        use layout::trust::*;
-        let mut win = Window::default()
-            .with_size(WIDTH, HEIGHT)
-            .with_label(TITLE)
-            .center_screen();
-        win.set_xclass("chat-gui");
-        let mut text = Frame::new(TEXT.x, TEXT.y, TEXT.w, TEXT.h, "");
-        text.set_align(Align::Left | Align::Top | Align::Inside | Align::Wrap);
-        let mut cancel = Button::new(CANCEL.x, CANCEL.y, CANCEL.w, CANCEL.h, "Cancel");
-        cancel.emit(sender, Message::Trust(false));
-        let mut trust = ReturnButton::new(TRUST.x, TRUST.y, TRUST.w, TRUST.h, "Trust");
-        trust.emit(sender, Message::Trust(true));
-        win.end();
-        win.make_modal(true);
-        win.set_callback(move |_| sender.send(Message::Trust(false)));
-        TrustWindow { win, text }
-    }
-
-    fn ask(&mut self, server: &str, fingerprint: &str) {
-        self.text.set_label(&label_text(&format!(
-            "This is the first connection to {server}.\n\n\
-             The server identifies itself with the key\n\n    {fingerprint}\n\n\
-             Compare it with the fingerprint your administrator gave you. Trust this server \
-             and remember its key? Should the key ever change, chat will refuse to connect."
-        )));
-        self.win.show();
-    }
-}
-
-// ----- main window --------------------------------------------------------------------------
-
-#[derive(Clone)]
-struct MainWidgets {
-    win: Window,
-    search: Input,
-    search_button: Button,
-    rooms_label: Frame,
-    rooms: HoldBrowser,
-    join: Input,
-    join_button: Button,
-    private_label: Frame,
-    private: HoldBrowser,
-    title: Frame,
-    leave: Button,
-    conversation: TextDisplay,
-    text: TextBuffer,
-    styles: TextBuffer,
-    input: Input,
-    send: Button,
-    online_label: Frame,
-    online: HoldBrowser,
-    status: Frame,
-    /// Set once the conversation has been drawn: FLTK measures its font only then, and asking
-    /// it for positions before that divides by zero.
-    drawn: Rc<Cell<bool>>,
-    /// Scroll to the end once drawn.
-    pending_end: Rc<Cell<bool>>,
-}
-
-impl MainWidgets {
-    fn new(sender: app::Sender<Message>, width: i32, height: i32) -> MainWidgets {
-        let (w, h) = (
-            width.max(layout::MAIN_MIN.0),
-            height.max(layout::MAIN_MIN.1),
-        );
-        let l = MainLayout::new(w, h);
-        let mut win = Window::default().with_size(w, h).with_label("chat");
-        win.set_xclass("chat-gui");
-        win.size_range(layout::MAIN_MIN.0, layout::MAIN_MIN.1, 0, 0);
-
-        let mut search = Input::default();
-        search.set_tooltip("Search every room (Enter); Ctrl+F comes here");
-        search.set_trigger(CallbackTrigger::EnterKeyAlways);
-        search.emit(sender, Message::Search);
-        placeholder(&mut search, "Search messages");
-        let mut search_button = Button::default().with_label("Search");
-        search_button.emit(sender, Message::Search);
-
-        let mut rooms_label = Frame::default().with_label("Rooms");
-        let mut rooms = HoldBrowser::default();
-        rooms.set_tooltip("Click a room to show it; double-click one you are not in to join");
-        rooms.set_column_widths(&[layout::MAIN_MIN.0 / 5, 40]);
-        rooms.set_trigger(CallbackTrigger::ReleaseAlways);
-        rooms.set_callback(move |b| {
-            sender.send(Message::RoomPicked {
-                line: b.value(),
-                double: app::event_clicks(),
-            })
-        });
-        let mut join = Input::default();
-        join.set_tooltip("A room to join; a new name creates the room");
-        join.set_trigger(CallbackTrigger::EnterKeyAlways);
-        join.emit(sender, Message::Join);
-        placeholder(&mut join, "Room name");
-        let mut join_button = Button::default().with_label("Join");
-        join_button.emit(sender, Message::Join);
-        let mut private_label = Frame::default().with_label("Private conversations");
-        let mut private = HoldBrowser::default();
-        private.set_trigger(CallbackTrigger::ReleaseAlways);
-        private.set_callback(move |b| sender.send(Message::PrivatePicked { line: b.value() }));
-
-        let mut title = Frame::default();
-        title.set_label_font(Font::HelveticaBold);
-        title.set_label_size(16);
-        let mut leave = Button::default().with_label("Leave");
-        leave.set_tooltip("Leave this room (or close this conversation)");
-        leave.emit(sender, Message::Leave);
-
-        let text = TextBuffer::default();
-        let styles = TextBuffer::default();
-        let mut conversation = TextDisplay::default();
-        conversation.set_buffer(text.clone());
-        conversation.set_highlight_data(
-            styles.clone(),
-            Style::ALL
-                .iter()
-                .map(|s| style_entry(*s))
-                .collect::<Vec<_>>(),
-        );
-        conversation.wrap_mode(WrapMode::AtBounds, 0);
-        conversation.set_text_size(TEXT_SIZE);
-        conversation.set_color(Color::White);
-        conversation.set_scrollbar_size(14);
-        let drawn = Rc::new(Cell::new(false));
-        let first_draw = drawn.clone();
-        conversation.draw(move |_| {
-            if !first_draw.replace(true) {
-                sender.send(Message::ScrollCheck);
-            }
-        });
-        conversation.handle(move |_, event| {
-            if matches!(
-                event,
-                Event::MouseWheel | Event::KeyUp | Event::Released | Event::Drag
-            ) {
-                sender.send(Message::ScrollCheck);
-            }
-            false
-        });
-
-        let mut input = Input::default();
-        input.set_tooltip("Type a message; Enter sends it");
-        input.set_trigger(CallbackTrigger::EnterKeyAlways);
-        input.emit(sender, Message::Send);
-        placeholder(&mut input, "Write a message and press Enter");
-        let mut send = Button::default().with_label("Send");
-        send.emit(sender, Message::Send);
-
-        let mut online_label = Frame::default().with_label("Online");
-        let mut online = HoldBrowser::default();
-        online.set_tooltip("Double-click someone to talk privately");
-        online.set_trigger(CallbackTrigger::ReleaseAlways);
-        online.set_callback(move |b| {
-            sender.send(Message::OnlinePicked {
-                line: b.value(),
-                double: app::event_clicks(),
-            })
-        });
-
-        let mut status = Frame::default();
-        status.set_frame(FrameType::FlatBox);
-        status.set_label_size(13);
-
-        for label in [&mut rooms_label, &mut private_label, &mut online_label] {
-            label.set_label_font(Font::HelveticaBold);
-            label.set_label_color(rgb(GREY));
-        }
-        for frame in [
-            &mut rooms_label,
-            &mut private_label,
-            &mut online_label,
-            &mut title,
-            &mut status,
-        ] {
-            frame.set_align(Align::Left | Align::Inside | Align::Clip);
-        }
-        for browser in [&mut rooms, &mut private, &mut online] {
-            browser.set_text_size(FONT_SIZE);
-            browser.set_color(Color::White);
-            browser.set_selection_color(rgb(0xdbe7fb));
-        }
-        win.end();
-
-        let mut widgets = MainWidgets {
-            win,
-            search,
-            search_button,
-            rooms_label,
-            rooms,
-            join,
-            join_button,
-            private_label,
-            private,
-            title,
-            leave,
-            conversation,
-            text,
-            styles,
-            input,
-            send,
-            online_label,
-            online,
-            status,
-            drawn,
-            pending_end: Rc::new(Cell::new(false)),
-        };
-        widgets.apply(&l);
-        let mut resized = widgets.clone();
-        widgets.win.resize_callback(move |_, _, _, w, h| {
-            resized.apply(&MainLayout::new(w, h));
-        });
-        widgets.win.handle(move |_, event| {
-            if event != Event::Shortcut && event != Event::KeyDown {
-                return false;
-            }
-            let ctrl = app::event_state().contains(Shortcut::Ctrl);
-            match app::event_key() {
-                Key::Escape => true, // never close the chat by accident
-                k if ctrl && k == Key::from_char('q') => {
-                    sender.send(Message::Quit);
-                    true
-                }
-                k if ctrl && k == Key::from_char('f') => {
-                    sender.send(Message::Search);
-                    true
-                }
-                _ => false,
-            }
-        });
-        widgets.win.set_callback(move |_| {
-            if app::event() == Event::Close {
-                sender.send(Message::Quit);
-            }
-        });
-        widgets
-    }
-
-    fn apply(&mut self, l: &MainLayout) {
-        place(&mut self.search, l.search);
-        place(&mut self.search_button, l.search_button);
-        place(&mut self.rooms_label, l.rooms_label);
-        place(&mut self.rooms, l.rooms);
-        self.rooms.set_column_widths(&[l.rooms.w - 60, 40]);
-        place(&mut self.join, l.join);
-        place(&mut self.join_button, l.join_button);
-        place(&mut self.private_label, l.private_label);
-        place(&mut self.private, l.private);
-        place(&mut self.title, l.title);
-        place(&mut self.leave, l.leave_button);
-        place(&mut self.conversation, l.conversation);
-        place(&mut self.input, l.input);
-        place(&mut self.send, l.send_button);
-        place(&mut self.online_label, l.online_label);
-        place(&mut self.online, l.online);
-        place(&mut self.status, l.status);
-        self.win.redraw();
-    }
-
-    /// The buffer position at the top left of the visible text (0 before the first draw).
-    fn top_position(&self) -> i32 {
-        if !self.drawn.get() {
-            return 0;
-        }
-        let c = &self.conversation;
-        c.xy_to_position(c.x() + 8, c.y() + 6, PositionType::Cursor)
-    }
-
-    fn at_top(&self) -> bool {
-        self.drawn.get() && self.text.line_start(self.top_position()) == 0
-    }
-
-    fn at_bottom(&self) -> bool {
-        if !self.drawn.get() {
-            return true;
-        }
-        let c = &self.conversation;
-        let pos = c.xy_to_position(c.x() + 8, c.y() + c.h() - 8, PositionType::Cursor);
-        self.text.line_end(pos) >= self.text.length()
-    }
-
-    fn scroll_to(&mut self, pos: i32) {
-        if !self.drawn.get() {
-            self.pending_end.set(true);
-            return;
-        }
-        let pos = pos.clamp(0, self.text.length());
-        let line = self.conversation.count_lines(0, pos, true);
-        self.conversation.scroll(line + 1, 0);
-    }
-
-    fn scroll_to_end(&mut self) {
-        let len = self.text.length();
-        self.conversation.set_insert_position(len);
-        if self.drawn.get() {
-            self.conversation.show_insert_position();
-        } else {
-            self.pending_end.set(true);
-        }
-    }
 }
 
 // ----- the application ----------------------------------------------------------------------
@@ -570,11 +123,20 @@ pub struct Ui {
     room_keys: Vec<String>,
     private_keys: Vec<ConvKey>,
     online_keys: Vec<String>,
-    hint: Option<(String, Instant)>,
+    /// A short-lived note in the status bar, in place of the connection's status.
+    hint: Option<(Status, Instant)>,
     last_refresh: Instant,
     transcript: Option<PathBuf>,
     transcript_dirty: bool,
     login_state: String,
+    /// The desktop's scale, as found at start.
+    desktop_scale: f32,
+    look: Look,
+    measure: Measure,
+    /// The lines last shown, as plain text, for the transcript.
+    shown: String,
+    /// The command that opens links (`xdg-open`, or `CHAT_GUI_OPENER`).
+    opener: String,
 }
 
 impl Ui {
@@ -584,6 +146,8 @@ impl Ui {
         settings: Settings,
         settings_path: PathBuf,
         transcript: Option<PathBuf>,
+        desktop_scale: f32,
+        opener: String,
     ) -> Ui {
         let server = settings
             .server
@@ -594,11 +158,17 @@ impl Ui {
             settings.width.unwrap_or(layout::MAIN_DEFAULT.0),
             settings.height.unwrap_or(layout::MAIN_DEFAULT.1),
         );
+        let look = Look {
+            theme: settings.theme,
+            text_size: scale::text_size(settings.text_size.unwrap_or(scale::DEFAULT_TEXT_SIZE)),
+            scale: scale::effective(settings.scale, desktop_scale),
+        };
+        look.apply_colors();
+        look.apply_scale();
         let main = MainWidgets::new(sender, w, h);
-        let mut login = LoginWindow::new(sender, &server, &user);
+        let login = LoginWindow::new(sender, &server, &user);
         let trust = TrustWindow::new(sender);
-        login.show();
-        Ui {
+        let mut ui = Ui {
             net,
             settings,
             settings_path,
@@ -615,6 +185,87 @@ impl Ui {
             transcript,
             transcript_dirty: true,
             login_state: String::new(),
+            desktop_scale,
+            look,
+            measure: Measure::default(),
+            shown: String::new(),
+            opener,
+        };
+        ui.restyle();
+        ui.login.show();
+        ui
+    }
+
+    /// Applies the look to every window after a change of theme, scale or text size.
+    fn restyle(&mut self) {
+        self.look.apply_colors();
+        self.measure.at_size(self.look.text_size);
+        let desktop = scale::percent(self.desktop_scale);
+        self.main.restyle(&self.look, desktop, self.settings.scale);
+        self.login.restyle(&self.look);
+        self.trust.restyle(&self.look);
+        self.refresh_status();
+        self.refresh_lists();
+        self.refresh_view(ViewChange::Tail);
+        for window in [&mut self.login.win, &mut self.trust.win, &mut self.main.win] {
+            window.redraw();
+        }
+    }
+
+    fn on_view(&mut self, action: ViewAction) {
+        let current = self.look.scale;
+        match action {
+            ViewAction::ZoomIn => self.settings.scale = Some(scale::step(current, true)),
+            ViewAction::ZoomOut => self.settings.scale = Some(scale::step(current, false)),
+            ViewAction::FollowDesktop => self.settings.scale = None,
+            ViewAction::Scale(percent) => self.settings.scale = Some(percent),
+            ViewAction::TextLarger => {
+                self.settings.text_size = Some(scale::text_size(self.look.text_size + 1))
+            }
+            ViewAction::TextSmaller => {
+                self.settings.text_size = Some(scale::text_size(self.look.text_size - 1))
+            }
+            ViewAction::TextDefault => self.settings.text_size = None,
+            ViewAction::ToggleDark => {
+                self.settings.theme = match self.settings.theme {
+                    Theme::Light => Theme::Dark,
+                    Theme::Dark => Theme::Light,
+                }
+            }
+        }
+        let look = Look {
+            theme: self.settings.theme,
+            text_size: scale::text_size(
+                self.settings.text_size.unwrap_or(scale::DEFAULT_TEXT_SIZE),
+            ),
+            scale: scale::effective(self.settings.scale, self.desktop_scale),
+        };
+        let rescale = look.scale != self.look.scale;
+        self.look = look;
+        if rescale {
+            self.look.apply_scale();
+        }
+        self.restyle();
+        self.save_settings();
+    }
+
+    /// Opens a web link with the desktop's opener, without waiting for it.
+    fn open_link(&mut self, url: &str) {
+        let spawned = Process::new(&self.opener)
+            .arg(url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        match spawned {
+            Ok(mut child) => {
+                // Reaped on its own thread, so no zombie is left behind.
+                let _ = std::thread::Builder::new()
+                    .name("link-opener".to_owned())
+                    .spawn(move || child.wait());
+                self.note(format!("Opening {url}"), Level::Calm);
+            }
+            Err(e) => self.set_hint(format!("Cannot open {url}: {} ({e})", self.opener)),
         }
     }
 
@@ -637,9 +288,14 @@ impl Ui {
                 }
                 self.login.win.hide();
             }
+            Message::PasswordEdited => self.login.passwords_edited(&self.look),
             Message::Trust(answer) => {
                 self.trust.win.hide();
                 let _ = self.net.send(Command::Trust(answer));
+            }
+            Message::CopyFingerprint => {
+                app::copy(&self.trust.fingerprint());
+                self.trust.copied();
             }
             Message::Send => self.on_send(),
             Message::Search => self.on_search(),
@@ -678,6 +334,13 @@ impl Ui {
                 }
             }
             Message::ScrollCheck => self.check_scroll(),
+            Message::OpenLink(url) => self.open_link(&url),
+            Message::View(action) => self.on_view(action),
+            Message::Resized => {
+                if self.main.needs_rewrap() {
+                    self.refresh_view(ViewChange::Tail);
+                }
+            }
             Message::Tick => self.on_tick(),
             Message::Quit => return self.quit(),
         }
@@ -688,7 +351,7 @@ impl Ui {
     fn login_say(&mut self, text: &str, level: Level) {
         self.login_state = text.to_owned();
         self.transcript_dirty = true;
-        self.login.say(text, level);
+        self.login.say(text, level, &self.look);
     }
 
     fn start_login(&mut self, register: bool) {
@@ -698,22 +361,24 @@ impl Ui {
         let server = self.login.server.value().trim().to_owned();
         let user = self.login.user.value().trim().to_lowercase();
         let password = Zeroizing::new(self.login.password.value());
-        if server.is_empty() || !server.contains(':') {
-            self.login_say(
-                "Enter the server as host:port, for example chat.example.com:5555.",
-                Level::Bad,
-            );
-            let _ = self.login.server.take_focus();
-            return;
-        }
-        if let Err(e) = chat::wire::scram::normalize_user(&user) {
-            self.login_say(&format!("{}.", capitalize(&e.to_string())), Level::Bad);
-            let _ = self.login.user.take_focus();
-            return;
-        }
-        if let Err(e) = chat::wire::scram::normalize_password(&password) {
-            self.login_say(&format!("{}.", capitalize(&e.to_string())), Level::Bad);
-            let _ = self.login.password.take_focus();
+        let repeat = Zeroizing::new(self.login.repeat.value());
+        let form = Form {
+            server: &server,
+            user: &user,
+            password: &password,
+            repeat: &repeat,
+        };
+        if let Err(problem) = form.check(register) {
+            if self
+                .login
+                .problem_at(problem.field, &problem.text, &self.look)
+            {
+                // Shown at the field; the transcript tells the tests.
+                self.login_state = problem.text;
+                self.transcript_dirty = true;
+            } else {
+                self.login_say(&problem.text, Level::Bad);
+            }
             return;
         }
         self.login.set_busy(true);
@@ -745,7 +410,7 @@ impl Ui {
             } => {
                 self.login_say("Waiting for you to check the server's key…", Level::Warning);
                 self.login_state = format!("asking to trust {fingerprint}");
-                self.trust.ask(&server, &fingerprint);
+                self.trust.ask(&server, &fingerprint, &self.look);
             }
             NetEvent::LoginFailed(text) => {
                 self.signing_in = None;
@@ -786,7 +451,7 @@ impl Ui {
                     &format!("{reason}\nSign in again to continue; unsent messages are kept."),
                     Level::Bad,
                 );
-                self.login.password.set_value("");
+                self.login.clear_passwords(&self.look);
                 self.login.show();
             }
             // The thread ends only when told to, at exit.
@@ -808,7 +473,7 @@ impl Ui {
             self.settings.server = Some(server.clone());
             self.settings.user = Some(user.clone());
             self.save_settings();
-            self.login.password.set_value("");
+            self.login.clear_passwords(&self.look);
             self.login.set_busy(false);
             self.login_say("", Level::Good);
             self.login_state = "signed in".to_owned();
@@ -937,8 +602,18 @@ impl Ui {
         self.check_scroll();
     }
 
+    /// Something the user tried did not work: said in the status bar for a while.
     fn set_hint(&mut self, text: String) {
-        self.hint = Some((text, Instant::now() + HINT_FOR));
+        self.note(text, Level::Bad);
+    }
+
+    fn note(&mut self, text: String, level: Level) {
+        let status = Status {
+            detail: text.clone(),
+            text,
+            level,
+        };
+        self.hint = Some((status, Instant::now() + HINT_FOR));
         self.refresh_status();
     }
 
@@ -946,20 +621,12 @@ impl Ui {
         let Some(model) = &self.model else {
             return;
         };
-        let (text, level) = match &self.hint {
-            Some((hint, _)) => (hint.clone(), Level::Bad),
+        let status = match &self.hint {
+            Some((hint, _)) => hint.clone(),
             None => model.status(Instant::now()),
         };
-        let (fg, bg) = match level {
-            Level::Good => (0x116329, 0xe6f4ea),
-            Level::Warning => (0x7a4d00, 0xfff3cd),
-            Level::Bad => (0x9b1c1c, 0xfde8e8),
-        };
-        let status = &mut self.main.status;
-        status.set_label(&label_text(&format!("  {text}")));
-        status.set_label_color(rgb(fg));
-        status.set_color(rgb(bg));
-        status.redraw();
+        let colors = self.look.palette().status(status.level);
+        self.main.set_status(&status.text, &status.detail, colors);
     }
 
     /// Redraws whatever the handled messages changed.
@@ -969,7 +636,12 @@ impl Ui {
             return;
         };
         if let Some(flash) = model.take_flash() {
-            self.hint = Some((flash, Instant::now() + HINT_FOR));
+            let status = Status {
+                detail: flash.clone(),
+                text: flash,
+                level: Level::Bad,
+            };
+            self.hint = Some((status, Instant::now() + HINT_FOR));
         }
         let changes: Changes = model.take_changes();
         if changes.lists || changes.view.is_some() {
@@ -986,7 +658,7 @@ impl Ui {
         let Some(model) = &self.model else {
             return;
         };
-        let grey = rgb(GREY).bits();
+        let grey = rgb(self.look.palette().muted).bits();
         let rooms = model.room_rows();
         let browser = &mut self.main.rooms;
         let position = browser.position();
@@ -1057,7 +729,7 @@ impl Ui {
         for (i, user) in online.iter().enumerate() {
             let line = if i == 0 {
                 browser_line(
-                    &format!("@C{}", rgb(GREEN).bits()),
+                    &format!("@C{}", rgb(self.look.palette().own).bits()),
                     &format!("{user} (you)"),
                 )
             } else {
@@ -1078,24 +750,16 @@ impl Ui {
             return;
         };
         let lines = model.lines(now_ms());
-        let mut text = String::new();
-        let mut styles = String::new();
-        for (i, line) in lines.iter().enumerate() {
-            if i > 0 {
-                text.push('\n');
-                styles.push('A');
-            }
-            for span in &line.spans {
-                text.push_str(&span.text);
-                styles.extend(std::iter::repeat_n(style_char(span.style), span.text.len()));
-            }
-        }
+        self.shown = lines
+            .iter()
+            .map(|l| l.plain())
+            .collect::<Vec<_>>()
+            .join("\n");
         let main = &mut self.main;
         let old_len = main.text.length();
         let old_top = main.top_position();
         let was_at_bottom = main.at_bottom();
-        main.styles.set_text(&styles);
-        main.text.set_text(&text);
+        main.show_lines(&lines, &mut self.measure);
         match change {
             ViewChange::Switched => main.scroll_to_end(),
             ViewChange::Tail if was_at_bottom => main.scroll_to_end(),
@@ -1105,7 +769,7 @@ impl Ui {
                 main.scroll_to(main.text.length() - from_end);
             }
         }
-        main.title.set_label(&label_text(&model.title()));
+        main.set_title(&model.title());
         if matches!(model.current(), Some(ConvKey::Room(_))) {
             main.leave.set_label("Leave");
         } else {
@@ -1137,8 +801,20 @@ impl Ui {
             }
         ));
         out.push_str(&format!("login: {}\n", self.login_state));
+        out.push_str(&format!(
+            "look: scale {}% (desktop {}%, {}), text {}, {}\n",
+            scale::percent(self.look.scale),
+            scale::percent(self.desktop_scale),
+            if self.settings.scale.is_some() {
+                "chosen"
+            } else {
+                "followed"
+            },
+            self.look.text_size,
+            self.look.theme.name(),
+        ));
         if let Some(model) = &self.model {
-            let (status, _) = model.status(Instant::now());
+            let status = model.status(Instant::now()).text;
             out.push_str(&format!("status: {status}\n"));
             out.push_str(&format!("title: {}\n", model.title()));
             let rooms: Vec<String> = model
@@ -1172,8 +848,11 @@ impl Ui {
                 .collect();
             out.push_str(&format!("private: {}\n", private.join(" | ")));
             out.push_str(&format!("online: {}\n", model.online_rows().join(" | ")));
+            for (url, x, y) in self.main.link_spots() {
+                out.push_str(&format!("link: {url} at {x},{y}\n"));
+            }
             out.push_str("---\n");
-            out.push_str(&self.main.text.text());
+            out.push_str(&self.shown);
             out.push('\n');
         }
         let temporary = path.with_extension("tmp");
@@ -1205,13 +884,5 @@ impl Ui {
         self.login.win.hide();
         self.main.win.hide();
         Flow::Exit
-    }
-}
-
-fn capitalize(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
     }
 }
