@@ -230,16 +230,22 @@ pub struct Client {
     next_ping: u64,
     max_text: usize,
     timeout: Duration,
+    /// The address this client is connected to (one of `ClientOptions::server`'s).
+    server: String,
 }
 
 impl Client {
     /// Connects, runs the handshake and checks the server key against `known_servers`. An
     /// unknown key is pinned if `accept_new_key` is set or `confirm(server, fingerprint)` says yes.
+    ///
+    /// `options.server` may list several addresses separated by commas (the instances of a
+    /// cluster): they are tried in order, and the first that accepts a TCP connection is used.
+    /// Each address is pinned on its own line of `known_servers`.
     pub fn connect(
         options: &ClientOptions,
         confirm: &mut dyn FnMut(&str, &str) -> bool,
     ) -> Result<Client, ClientError> {
-        let stream = open_stream(&options.server, options.timeout)?;
+        let (stream, server) = open_any(&options.server, options.timeout)?;
         let session = ClientSession::new(SessionOptions {
             psk: options.psk.clone(),
             ..options.session.clone()
@@ -255,6 +261,7 @@ impl Client {
             next_ping: 1,
             max_text: crate::wire::message::MAX_TEXT,
             timeout: options.timeout,
+            server: String::new(),
         };
         client.flush()?;
         let deadline = Instant::now() + options.timeout;
@@ -271,7 +278,8 @@ impl Client {
             }
         };
         client.server_key = server_key;
-        check_pin(options, &server_key, confirm)?;
+        check_pin(options, server, &server_key, confirm)?;
+        client.server = server.to_owned();
         Ok(client)
     }
 
@@ -282,6 +290,11 @@ impl Client {
 
     pub fn fingerprint(&self) -> String {
         fingerprint(&self.server_key)
+    }
+
+    /// The address this client is connected to.
+    pub fn server(&self) -> &str {
+        &self.server
     }
 
     /// The protocol version the handshake settled on.
@@ -500,6 +513,27 @@ impl Client {
     }
 }
 
+/// The addresses of a server list `a:5555,b:5555` (spaces around commas allowed).
+pub fn server_list(servers: &str) -> impl Iterator<Item = &str> {
+    servers.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Connects to the first address of the list that accepts; returns the stream and that
+/// address. The error is the last address's.
+fn open_any(servers: &str, timeout: Duration) -> Result<(TcpStream, &str), ClientError> {
+    let mut last = None;
+    for server in server_list(servers) {
+        match open_stream(server, timeout) {
+            Ok(stream) => return Ok((stream, server)),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| ClientError::Connect {
+        server: servers.to_owned(),
+        source: io::Error::new(io::ErrorKind::InvalidInput, "no server address given"),
+    }))
+}
+
 fn open_stream(server: &str, timeout: Duration) -> Result<TcpStream, ClientError> {
     let connect_error = |source| ClientError::Connect {
         server: server.to_owned(),
@@ -576,6 +610,7 @@ pub fn add_pin(file: &Path, server: &str, key: &[u8; 32]) -> io::Result<()> {
 
 fn check_pin(
     options: &ClientOptions,
+    server: &str,
     key: &[u8; 32],
     confirm: &mut dyn FnMut(&str, &str) -> bool,
 ) -> Result<(), ClientError> {
@@ -584,10 +619,10 @@ fn check_pin(
         file: file.clone(),
         source,
     };
-    match lookup_pin(file, &options.server, key).map_err(file_error)? {
+    match lookup_pin(file, server, key).map_err(file_error)? {
         Pin::Matches => Ok(()),
         Pin::Differs { key: pinned, line } => Err(ClientError::ServerKeyChanged {
-            server: options.server.clone(),
+            server: server.to_owned(),
             pinned: fingerprint(&pinned),
             got: fingerprint(key),
             file: file.clone(),
@@ -595,11 +630,11 @@ fn check_pin(
         }),
         Pin::Unknown => {
             let fp = fingerprint(key);
-            if options.accept_new_key || confirm(&options.server, &fp) {
-                add_pin(file, &options.server, key).map_err(file_error)
+            if options.accept_new_key || confirm(server, &fp) {
+                add_pin(file, server, key).map_err(file_error)
             } else {
                 Err(ClientError::UntrustedKey {
-                    server: options.server.clone(),
+                    server: server.to_owned(),
                     fingerprint: fp,
                 })
             }
@@ -633,7 +668,7 @@ mod tests {
 
         let mut options = ClientOptions::new("h:1", &file);
         options.accept_new_key = true;
-        let err = check_pin(&options, &[8; 32], &mut |_, _| true).expect_err("changed");
+        let err = check_pin(&options, "h:1", &[8; 32], &mut |_, _| true).expect_err("changed");
         let text = err.to_string();
         assert!(
             text.starts_with("SERVER KEY CHANGED for h:1: pinned SHA256:"),
@@ -647,16 +682,37 @@ mod tests {
         );
 
         let mut options = ClientOptions::new("new:3", &file);
-        let refused = check_pin(&options, &[9; 32], &mut |_, _| false);
+        let refused = check_pin(&options, "new:3", &[9; 32], &mut |_, _| false);
         assert!(matches!(refused, Err(ClientError::UntrustedKey { .. })));
         let mut asked = String::new();
-        check_pin(&options, &[9; 32], &mut |server, fp| {
+        check_pin(&options, "new:3", &[9; 32], &mut |server, fp| {
             asked = format!("{server} {fp}");
             true
         })
         .expect("accepted");
         assert_eq!(asked, format!("new:3 {}", fingerprint(&[9; 32])));
         options.accept_new_key = false;
-        check_pin(&options, &[9; 32], &mut |_, _| false).expect("now pinned");
+        check_pin(&options, "new:3", &[9; 32], &mut |_, _| false).expect("now pinned");
+    }
+
+    #[test]
+    fn the_first_address_of_a_list_that_accepts_is_used() {
+        let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let dead_addr = dead.local_addr().expect("addr");
+        drop(dead);
+        let live = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let live_addr = live.local_addr().expect("addr").to_string();
+        let list = format!("{dead_addr}, {live_addr}");
+        assert_eq!(server_list(&list).count(), 2);
+        let (_, used) = open_any(&list, Duration::from_secs(2)).expect("connects");
+        assert_eq!(used, live_addr);
+        assert!(matches!(
+            open_any(" , ", Duration::from_secs(1)),
+            Err(ClientError::Connect { .. })
+        ));
+        assert!(matches!(
+            open_any(&dead_addr.to_string(), Duration::from_secs(1)),
+            Err(ClientError::Connect { .. })
+        ));
     }
 }
