@@ -498,6 +498,9 @@ impl Server {
     /// frame of unread input.
     fn service_read(&mut self, key: usize, now: Instant) {
         if self.commit_blocked.is_some() {
+            // Readiness is edge-triggered: what arrives now must still be read once the commit
+            // is through, or it waits for the peer's next bytes.
+            self.resume.push(key);
             return;
         }
         if !self.act_on_pending(key, now) {
