@@ -509,3 +509,98 @@ fn presence_is_not_membership() {
         );
     }
 }
+
+#[test]
+fn unread_counts_page_through_many_conversations() {
+    let server = TestServer::start();
+    server.register("alice");
+    let senders: Vec<String> = (0..60).map(|i| format!("peer{i:02}")).collect();
+    for name in &senders {
+        let mut peer = server.register_and_login(name);
+        peer.send(&Message::PrivMsg {
+            to: "alice",
+            text: "ping me",
+        })
+        .expect("send");
+        next_message(&mut peer);
+    }
+    let (mut alice, first) = session(&server, "alice");
+    let mut convs: Vec<String> = first.iter().map(|c| c.conv.clone()).collect();
+    assert!(
+        convs.len() < 61,
+        "one page does not hold everything: {}",
+        convs.len()
+    );
+    let mut pages = 1;
+    // Ask for the next pages with the cursors the server hands out.
+    alice
+        .send(&Message::UnreadReq { cursor: "" })
+        .expect("unread");
+    let mut next = match wait_event(&mut alice, |e| matches!(e, Event::Unread { .. })) {
+        Event::Unread { next, convs: again } => {
+            assert_eq!(
+                again.iter().map(|c| c.conv.clone()).collect::<Vec<_>>(),
+                convs,
+                "the first page again"
+            );
+            next
+        }
+        other => unreachable!("{other:?}"),
+    };
+    while !next.is_empty() {
+        alice
+            .send(&Message::UnreadReq { cursor: &next })
+            .expect("unread");
+        match wait_event(&mut alice, |e| matches!(e, Event::Unread { .. })) {
+            Event::Unread {
+                next: after,
+                convs: page,
+            } => {
+                assert!(page.iter().all(|c| c.unread == 1), "{page:?}");
+                convs.extend(page.into_iter().map(|c| c.conv));
+                next = after;
+                pages += 1;
+            }
+            other => unreachable!("{other:?}"),
+        }
+    }
+    assert!(pages >= 2);
+    let mut expected: Vec<String> = vec!["general".into()];
+    expected.extend(senders.iter().map(|s| format!("@{s}")));
+    assert_eq!(convs, expected, "every conversation once, rooms first");
+
+    // Markers only for conversations one is in; others' private messages are not one's to
+    // delete.
+    assert_eq!(
+        refused(
+            &mut alice,
+            Message::MarkRead {
+                conv: "nowhere",
+                id: 1
+            }
+        ),
+        code::NO_SUCH_ROOM
+    );
+    let mut carol = server.register_and_login("carol");
+    create_room(&mut carol, "club", 0, "");
+    assert_eq!(
+        refused(
+            &mut alice,
+            Message::MarkRead {
+                conv: "club",
+                id: 1
+            }
+        ),
+        code::NOT_IN_ROOM
+    );
+    let from_peer = fetch(&mut alice, "@peer00");
+    assert_eq!(
+        refused(
+            &mut alice,
+            Message::Delete {
+                id: from_peer[0].id
+            }
+        ),
+        code::NOT_ALLOWED
+    );
+}
