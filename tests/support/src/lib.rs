@@ -2,6 +2,7 @@
 //! the test process, with a fresh data directory and small PBKDF2 counts, that can be stopped and
 //! restarted on the same address (so that clients reconnect to it), and helpers that register and
 //! log in through `chat::client`. Shared by the tests of every package in the workspace.
+//! `raw::RawClient` is for what `chat::client` never sends (hand-made frames, packed logins).
 
 pub mod raw;
 

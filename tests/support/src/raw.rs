@@ -1,6 +1,6 @@
-//! `RawClient`: a bare-bones client for tests that must put on the wire what `chat::client` never would:
-//! several login messages in one frame, hand-made frames and lengths, or a login whose SCRAM
-//! challenge the test wants to read. It runs the real handshake, then sends and receives
+//! `RawClient`: a bare-bones client for tests that must put on the wire what `chat::client`
+//! never would: several login messages in one frame, hand-made frames and lengths, or a login
+//! whose SCRAM challenge the test wants to read. It runs the real handshake, then sends and receives
 //! transport frames of messages the test chooses.
 
 use std::io::{self, Read, Write as _};
