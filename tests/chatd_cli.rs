@@ -1,12 +1,10 @@
 //! The chatd binary as an operator meets it: help, bad configuration, operator commands, the
 //! banner, and a clean shutdown on SIGTERM with everything committed.
 
-mod common;
-
 use chat::store::{ConvKey, Durability, Store};
 use chat::wire::Event;
 use chat::wire::message::{Message, code};
-use common::*;
+use chat_test_support::*;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;

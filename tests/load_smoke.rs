@@ -2,14 +2,12 @@
 //! against an in-process chatd loses nothing and yields a well-formed report. No timing
 //! assertions: the numbers themselves belong to `cargo bench --bench load`.
 
-mod common;
-
 #[path = "../benches/load/mod.rs"]
 mod load;
 
 use std::time::Duration;
 
-use common::TestServer;
+use chat_test_support::TestServer;
 use load::histogram::Histogram;
 use load::{Accounts, Params, Target};
 
@@ -38,7 +36,7 @@ fn fanout_for_a_second_loses_nothing() {
         rate: 20.0,
         duration: Duration::from_secs(1),
         bytes: 100,
-        iterations: common::ITERATIONS,
+        iterations: chat_test_support::ITERATIONS,
         prefix: "smoke".into(),
         messages: 0,
     };

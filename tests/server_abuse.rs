@@ -2,12 +2,10 @@
 //! consumers, a full server, and a database that refuses writes. Each failure closes or slows
 //! only the connection at fault; nothing is lost.
 
-mod common;
-
 use chat::client::ClientError;
 use chat::wire::message::{Message, code, kind};
 use chat::wire::{BusyReason, Event};
-use common::*;
+use chat_test_support::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};

@@ -1,30 +1,48 @@
-//! chatd over real sockets: accounts, logins, rooms, messages, history and search.
+//! chatd over real sockets with protocol v2 clients: accounts, logins, what a login is told,
+//! rooms made with CREATE, messages, stored private conversations, history, search, and the
+//! order of answers.
 
-mod common;
-
-use chat::client::ClientError;
-use chat::wire::message::{Message, code, kind};
-use chat::wire::{Event, NoticeKind, Target};
-use common::*;
+use chat::client::{Client, ClientError};
+use chat::wire::event::RoomState;
+use chat::wire::message::{EntryKind, Message, Role, code, kind};
+use chat::wire::{Event, Target};
+use chat_test_support::*;
 use std::time::{Duration, Instant};
+
+/// The events right after a v2 login: one ROOM_INFO per room, then the UNREAD page.
+fn greeting(client: &mut Client) -> (Vec<RoomState>, Event) {
+    let mut rooms = Vec::new();
+    loop {
+        match client
+            .next_event(Some(WAIT))
+            .expect("event")
+            .expect("in time")
+        {
+            Event::Room(state) => rooms.push(state),
+            unread @ Event::Unread { .. } => return (rooms, unread),
+            other => panic!("unexpected after login: {other:?}"),
+        }
+    }
+}
 
 #[test]
 fn register_login_and_duplicate_name() {
     let server = TestServer::start();
     let mut alice = server.register_and_login("alice");
-    let events = drain(&mut alice);
-    assert!(
-        events.contains(&Event::Notice {
-            kind: NoticeKind::Join,
-            room: "general".into(),
-            user: "alice".into(),
-            ts: match events.first() {
-                Some(Event::Notice { ts, .. }) => *ts,
-                _ => 0,
-            },
-        }),
-        "the user learns it is in #general: {events:?}"
-    );
+    assert_eq!(alice.version(), 2);
+    let (rooms, unread) = greeting(&mut alice);
+    let names: Vec<&str> = rooms.iter().map(|r| r.room.as_str()).collect();
+    assert_eq!(names, ["general"], "every account is in #general");
+    assert!(rooms[0].member && !rooms[0].private, "{:?}", rooms[0]);
+    match unread {
+        Event::Unread { next, convs } => {
+            assert_eq!(next, "");
+            assert_eq!(convs.len(), 1, "{convs:?}");
+            assert_eq!((convs[0].conv.as_str(), convs[0].unread), ("general", 0));
+        }
+        other => unreachable!("{other:?}"),
+    }
+    assert!(drain(&mut alice).is_empty(), "nothing else is pushed");
     let mut again = server.connect();
     match again.register("alice", PASSWORD) {
         Err(ClientError::Server { code: c, .. }) => assert_eq!(c, code::NAME_TAKEN),
@@ -140,34 +158,60 @@ fn many_clients_see_each_others_messages_in_one_order() {
     );
 }
 
+/// Waits for the entry of `kind` in `room` (an event or a post).
+fn entry(client: &mut Client, room: &str, kind: EntryKind) -> chat::wire::ChatMessage {
+    match wait_event(
+        client,
+        |e| matches!(e, Event::Message(m) if m.kind == kind && m.target == Target::Room(room.into())),
+    ) {
+        Event::Message(m) => m,
+        other => unreachable!("{other:?}"),
+    }
+}
+
 #[test]
-fn rooms_join_leave_notices_who_and_list() {
+fn rooms_are_created_joined_left_listed_and_remembered() {
     let server = TestServer::start();
     let mut alice = server.register_and_login("alice");
     let mut bob = server.register_and_login("bob");
-    drain(&mut alice);
-    alice.send(&Message::Join { room: "ops" }).expect("join");
-    let ack = alice
-        .wait_for(WAIT, |e| matches!(e, Event::Notice { .. }))
-        .expect("ack");
-    assert!(
-        matches!(ack, Event::Notice { kind: NoticeKind::Join, ref room, ref user, .. } if room == "ops" && user == "alice")
-    );
+    greeting(&mut alice);
+    greeting(&mut bob);
+
+    // JOIN never creates a room.
     bob.send(&Message::Join { room: "ops" }).expect("join");
-    let seen = alice
-        .wait_for(
-            WAIT,
-            |e| matches!(e, Event::Notice { user, .. } if user == "bob"),
-        )
-        .expect("notice");
+    assert_eq!(expect_error(&mut bob, kind::JOIN), code::NO_SUCH_ROOM);
+    let ops = create_room(&mut alice, "ops", 0, "deploys");
     assert!(
-        matches!(seen, Event::Notice { kind: NoticeKind::Join, ref room, .. } if room == "ops")
+        ops.member && ops.role == Role::Owner && ops.topic == "deploys",
+        "{ops:?}"
     );
+    let created = entry(&mut alice, "ops", EntryKind::Created);
+    assert_eq!(
+        (created.from.as_str(), created.text.as_str()),
+        ("alice", "deploys")
+    );
+    alice
+        .send(&Message::Create {
+            room: "ops",
+            flags: 0,
+            topic: "",
+        })
+        .expect("send");
+    assert_eq!(expect_error(&mut alice, kind::CREATE), code::ROOM_EXISTS);
+
+    // JOIN is answered with ROOM_INFO and the joined entry; members see the entry.
+    bob.send(&Message::Join { room: "ops" }).expect("join");
+    let info = wait_event(&mut bob, |e| matches!(e, Event::Room(r) if r.room == "ops"));
+    assert!(
+        matches!(&info, Event::Room(r) if r.member && r.role == Role::Member && r.members == 2),
+        "{info:?}"
+    );
+    let joined = entry(&mut bob, "ops", EntryKind::Joined);
+    assert_eq!(joined.from, "bob");
+    assert_eq!(entry(&mut alice, "ops", EntryKind::Joined).id, joined.id);
 
     alice.send(&Message::Who { room: "ops" }).expect("who");
-    let who = alice
-        .wait_for(WAIT, |e| matches!(e, Event::WhoList { .. }))
-        .expect("who");
+    let who = wait_event(&mut alice, |e| matches!(e, Event::WhoList { .. }));
     assert_eq!(
         who,
         Event::WhoList {
@@ -176,73 +220,63 @@ fn rooms_join_leave_notices_who_and_list() {
         }
     );
     alice.send(&Message::ListRooms).expect("list");
-    let list = alice
-        .wait_for(WAIT, |e| matches!(e, Event::RoomList(_)))
-        .expect("list");
+    let list = wait_event(&mut alice, |e| matches!(e, Event::RoomList(_)));
     assert_eq!(
         list,
         Event::RoomList(vec![("general".into(), 2), ("ops".into(), 2)])
     );
+    alice
+        .send(&Message::Rooms {
+            cursor: "",
+            limit: 10,
+        })
+        .expect("rooms");
+    match wait_event(&mut alice, |e| matches!(e, Event::RoomPage { .. })) {
+        Event::RoomPage { next, rooms } => {
+            assert_eq!(next, "");
+            let names: Vec<(&str, u32, u32)> = rooms
+                .iter()
+                .map(|r| (r.room.as_str(), r.members, r.online))
+                .collect();
+            assert_eq!(names, [("general", 2, 2), ("ops", 2, 2)]);
+        }
+        other => unreachable!("{other:?}"),
+    }
 
     bob.send(&Message::Leave { room: "ops" }).expect("leave");
-    let left = alice
-        .wait_for(WAIT, |e| {
-            matches!(
-                e,
-                Event::Notice {
-                    kind: NoticeKind::Leave,
-                    ..
-                }
-            )
-        })
-        .expect("leave");
-    assert!(matches!(left, Event::Notice { ref user, .. } if user == "bob"));
+    let left = entry(&mut alice, "ops", EntryKind::Left);
+    assert_eq!(left.from, "bob");
+    assert_eq!(
+        entry(&mut bob, "ops", EntryKind::Left).id,
+        left.id,
+        "the leaver's ack"
+    );
     bob.send(&Message::Say {
         room: "ops",
         text: "hello?",
     })
     .expect("send");
-    let error = bob
-        .wait_for(WAIT, |e| matches!(e, Event::Error { .. }))
-        .expect("error");
-    assert_eq!(
-        error,
-        Event::Error {
-            code: code::NOT_IN_ROOM,
-            ref_type: kind::SAY,
-            detail: "join the room first".into()
-        }
-    );
+    assert_eq!(expect_error(&mut bob, kind::SAY), code::NOT_IN_ROOM);
     bob.send(&Message::Join { room: "Bad Room" }).expect("send");
-    let error = bob
-        .wait_for(WAIT, |e| matches!(e, Event::Error { .. }))
-        .expect("error");
-    assert!(matches!(error, Event::Error { code: c, .. } if c == code::BAD_ROOM));
+    assert_eq!(expect_error(&mut bob, kind::JOIN), code::BAD_ROOM);
+    bob.send(&Message::Leave { room: "general" }).expect("send");
+    assert_eq!(expect_error(&mut bob, kind::LEAVE), code::NOT_ALLOWED);
 
-    // Memberships are stored: a new login puts alice back into ops.
+    // Memberships and roles are stored: a new login is told about #general and #ops.
     drop(alice);
     let mut alice = server.login("alice");
-    let events = drain(&mut alice);
-    let rooms: Vec<_> = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Notice {
-                kind: NoticeKind::Join,
-                room,
-                user,
-                ..
-            } if user == "alice" => Some(room.as_str()),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(rooms, ["general", "ops"]);
+    let (rooms, _) = greeting(&mut alice);
+    let rooms: Vec<(&str, Role)> = rooms.iter().map(|r| (r.room.as_str(), r.role)).collect();
+    assert_eq!(rooms, [("general", Role::Member), ("ops", Role::Owner)]);
 }
 
 #[test]
-fn private_messages_and_offline_delivery() {
+fn private_messages_are_stored_conversations() {
     let server = TestServer::start();
     let mut alice = server.register_and_login("alice");
     let mut bob = server.register_and_login("bob");
+    greeting(&mut alice);
+    greeting(&mut bob);
     alice
         .send(&Message::PrivMsg {
             to: "bob",
@@ -263,38 +297,81 @@ fn private_messages_and_offline_delivery() {
             text: "hi",
         })
         .expect("send");
-    let error = alice
-        .wait_for(WAIT, |e| matches!(e, Event::Error { .. }))
-        .expect("error");
-    assert!(
-        matches!(error, Event::Error { code: c, ref_type: kind::PRIVMSG, .. } if c == code::NO_SUCH_USER)
-    );
+    assert_eq!(expect_error(&mut alice, kind::PRIVMSG), code::NO_SUCH_USER);
 
+    // While bob is away, messages wait in the conversation; nothing is pushed at his login,
+    // the UNREAD page counts them and FETCH "@alice" reads them (as often as he likes).
     drop(bob);
-    std::thread::sleep(Duration::from_millis(200));
     for text in ["one", "two", "three"] {
         alice
             .send(&Message::PrivMsg { to: "bob", text })
             .expect("send");
         next_message(&mut alice);
     }
-    let mut bob = server.login("bob");
-    let texts: Vec<String> = (0..3).map(|_| next_message(&mut bob).text).collect();
-    assert_eq!(texts, ["one", "two", "three"]);
-    // Delivered once only.
-    drop(bob);
-    let mut bob = server.login("bob");
-    let events = drain(&mut bob);
-    assert!(
-        !events.iter().any(|e| matches!(e, Event::Message(_))),
-        "{events:?}"
-    );
+    for _ in 0..2 {
+        let mut bob = server.login("bob");
+        let (_, unread) = greeting(&mut bob);
+        let Event::Unread { convs, .. } = unread else {
+            unreachable!()
+        };
+        let with_alice = convs
+            .iter()
+            .find(|c| c.conv == "@alice")
+            .expect("@alice listed");
+        assert_eq!(
+            (with_alice.unread, with_alice.last_read),
+            (4, 0),
+            "{convs:?}"
+        );
+        assert!(drain(&mut bob).is_empty(), "nothing pushed");
+        bob.send(&Message::Fetch {
+            conv: "@alice",
+            before_id: 0,
+            after_id: 0,
+            limit: 10,
+        })
+        .expect("fetch");
+        match wait_event(&mut bob, |e| matches!(e, Event::History { .. })) {
+            Event::History {
+                room,
+                more,
+                messages,
+            } => {
+                assert_eq!((room.as_str(), more), ("@alice", false));
+                let texts: Vec<&str> = messages.iter().map(|m| m.text.as_str()).collect();
+                assert_eq!(texts, ["psst", "one", "two", "three"]);
+                assert!(
+                    messages
+                        .iter()
+                        .all(|m| m.target == Target::User("bob".into()))
+                );
+            }
+            other => unreachable!("{other:?}"),
+        }
+    }
+    // alice reads the same conversation from her side.
+    alice
+        .send(&Message::Fetch {
+            conv: "@bob",
+            before_id: 0,
+            after_id: got.id,
+            limit: 2,
+        })
+        .expect("fetch");
+    match wait_event(&mut alice, |e| matches!(e, Event::History { .. })) {
+        Event::History { more, messages, .. } => {
+            let texts: Vec<&str> = messages.iter().map(|m| m.text.as_str()).collect();
+            assert_eq!((texts, more), (vec!["one", "two"], true));
+        }
+        other => unreachable!("{other:?}"),
+    }
 }
 
 #[test]
 fn history_pages_across_a_restart_and_search() {
     let server = TestServer::start();
     let mut alice = server.register_and_login("alice");
+    greeting(&mut alice);
     for i in 0..250 {
         alice
             .queue(&Message::Say {
@@ -372,26 +449,41 @@ fn history_pages_across_a_restart_and_search() {
 fn pipelined_requests_are_answered_in_order_and_queries_see_the_same_turn() {
     let server = TestServer::start();
     let mut alice = server.register_and_login("alice");
-    drain(&mut alice);
-    // All in one frame, so the server acts on them in one loop turn.
-    alice.queue(&Message::Join { room: "dev" }).expect("queue");
-    alice
-        .queue(&Message::Say {
+    greeting(&mut alice);
+    // All in one frame, so the server acts on them in one loop turn; the queries are answered
+    // after the commit, in their place among the answers.
+    for message in [
+        Message::Create {
+            room: "dev",
+            flags: 0,
+            topic: "",
+        },
+        Message::Say {
             room: "dev",
             text: "first in dev",
-        })
-        .expect("queue");
-    alice
-        .queue(&Message::HistoryReq {
-            room: "dev",
+        },
+        Message::Fetch {
+            conv: "dev",
             before_id: 0,
+            after_id: 0,
             limit: 10,
-        })
-        .expect("queue");
-    alice.queue(&Message::ListRooms).expect("queue");
-    alice.queue(&Message::Leave { room: "dev" }).expect("queue");
+        },
+        Message::Rooms {
+            cursor: "",
+            limit: 10,
+        },
+        Message::Leave { room: "dev" },
+        Message::Fetch {
+            conv: "dev",
+            before_id: 0,
+            after_id: 0,
+            limit: 10,
+        },
+    ] {
+        alice.queue(&message).expect("queue");
+    }
     alice.flush().expect("flush");
-    let events: Vec<Event> = (0..5)
+    let events: Vec<Event> = (0..7)
         .map(|_| {
             alice
                 .next_event(Some(WAIT))
@@ -400,23 +492,39 @@ fn pipelined_requests_are_answered_in_order_and_queries_see_the_same_turn() {
         })
         .collect();
     assert!(
-        matches!(&events[0], Event::Notice { kind: NoticeKind::Join, room, .. } if room == "dev"),
-        "{events:?}"
+        matches!(&events[0], Event::Room(r) if r.room == "dev" && r.role == Role::Owner),
+        "{events:#?}"
     );
     assert!(
-        matches!(&events[1], Event::Message(m) if m.text == "first in dev"),
-        "{events:?}"
+        matches!(&events[1], Event::Message(m) if m.kind == EntryKind::Created),
+        "{events:#?}"
+    );
+    let said = match &events[2] {
+        Event::Message(m) if m.text == "first in dev" => m.id,
+        other => panic!("{other:?}"),
+    };
+    match &events[3] {
+        Event::History { room, messages, .. } => {
+            assert_eq!(room, "dev");
+            // It sees the CREATE and SAY before it (being answered after the turn's commit,
+            // it may see later requests of the turn too).
+            let kinds: Vec<(EntryKind, u64)> = messages.iter().map(|m| (m.kind, m.id)).collect();
+            assert_eq!(kinds[0].0, EntryKind::Created, "{messages:?}");
+            assert_eq!(kinds[1], (EntryKind::Text, said), "{messages:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        matches!(&events[4], Event::RoomPage { rooms, .. } if rooms.iter().any(|r| r.room == "dev")),
+        "{events:#?}"
     );
     assert!(
-        matches!(&events[2], Event::History { messages, .. } if messages.len() == 1 && messages[0].text == "first in dev"),
-        "{events:?}"
+        matches!(&events[5], Event::Message(m) if m.kind == EntryKind::Left && m.from == "alice"),
+        "the leaver hears its ack: {events:#?}"
     );
+    // A public room's history stays readable after leaving, and holds the left entry.
     assert!(
-        matches!(&events[3], Event::RoomList(rooms) if rooms.iter().any(|(r, _)| r == "dev")),
-        "{events:?}"
-    );
-    assert!(
-        matches!(&events[4], Event::Notice { kind: NoticeKind::Leave, room, .. } if room == "dev"),
-        "the leaver hears its ack: {events:?}"
+        matches!(&events[6], Event::History { messages, .. } if messages.len() == 3),
+        "{events:#?}"
     );
 }

@@ -1,10 +1,8 @@
 //! Key pinning, PSK-gated handshakes and closed registration, over real sockets.
 
-mod common;
-
 use chat::client::{Client, ClientError, Pin, add_pin, lookup_pin};
 use chat::wire::message::code;
-use common::*;
+use chat_test_support::*;
 use zeroize::Zeroizing;
 
 #[test]

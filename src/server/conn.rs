@@ -2,7 +2,9 @@
 //! phase carries the data that exists in it (keys after the handshake, the user and rooms once
 //! logged in), and the lifecycle (open, closing, dead) is one field.
 //!
-//!     AwaitHello → Login { AwaitAuth ⇄ AwaitProof → Held? → FailDelay } → Ready
+//! ```text
+//! AwaitHello → Login { AwaitAuth ⇄ AwaitProof → Held? → FailDelay } → Ready
+//! ```
 
 use mio::Interest;
 use mio::net::TcpStream;

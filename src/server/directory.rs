@@ -106,6 +106,8 @@ pub struct Directory {
     rooms: BTreeMap<String, RoomState>,
     /// The rooms each user is a member of.
     memberships: HashMap<String, BTreeSet<String>>,
+    /// How many accounts have each PBKDF2 count (unknown names get the commonest).
+    iterations: BTreeMap<u32, usize>,
 }
 
 impl Directory {
@@ -119,14 +121,11 @@ impl Directory {
             ..
         } in data.accounts
         {
-            dir.accounts.insert(
-                record.name.clone(),
-                AccountState {
-                    record,
-                    admin,
-                    disabled,
-                },
-            );
+            dir.insert_account(AccountState {
+                record,
+                admin,
+                disabled,
+            });
         }
         for room in data.rooms {
             dir.rooms.insert(
@@ -169,6 +168,34 @@ impl Directory {
         use std::ops::Bound;
         self.accounts
             .range::<str, _>((Bound::Excluded(after), Bound::Unbounded))
+    }
+
+    /// The PBKDF2 count most accounts have (the larger of equally common ones), if any account
+    /// exists: what a fake challenge for an unknown name must carry to look like a real one.
+    pub fn common_iterations(&self) -> Option<u32> {
+        self.iterations
+            .iter()
+            .max_by_key(|(iterations, count)| (**count, **iterations))
+            .map(|(iterations, _)| *iterations)
+    }
+
+    fn insert_account(&mut self, account: AccountState) {
+        *self
+            .iterations
+            .entry(account.record.iterations)
+            .or_default() += 1;
+        if let Some(old) = self.accounts.insert(account.record.name.clone(), account) {
+            self.uncount_iterations(old.record.iterations);
+        }
+    }
+
+    fn uncount_iterations(&mut self, iterations: u32) {
+        if let Some(count) = self.iterations.get_mut(&iterations) {
+            *count -= 1;
+            if *count == 0 {
+                self.iterations.remove(&iterations);
+            }
+        }
     }
 
     pub fn account_count(&self) -> usize {
@@ -244,12 +271,15 @@ impl Directory {
         match change {
             Change::AddAccount(account) => {
                 let name = account.record.name.clone();
-                self.accounts.insert(name.clone(), *account);
+                self.insert_account(*account);
                 self.set_member(GENERAL, &name, Some(Role::Member));
                 Change::RemoveAccount(name)
             }
             Change::RemoveAccount(name) => {
                 let account = self.accounts.remove(&name);
+                if let Some(account) = &account {
+                    self.uncount_iterations(account.record.iterations);
+                }
                 let memberships: Vec<(String, Role)> = self
                     .rooms_of(&name)
                     .filter_map(|room| Some((room.clone(), self.role(room, &name)?)))
@@ -278,7 +308,7 @@ impl Directory {
                 bans,
             } => {
                 let name = account.record.name.clone();
-                self.accounts.insert(name.clone(), *account);
+                self.insert_account(*account);
                 for (room, role) in memberships {
                     self.set_member(&room, &name, Some(role));
                 }
@@ -289,13 +319,18 @@ impl Directory {
                 }
                 Change::RemoveAccount(name)
             }
-            Change::SetVerifier(record) => match self.accounts.get_mut(&record.name) {
-                Some(account) => {
-                    let old = std::mem::replace(&mut account.record, *record);
-                    Change::SetVerifier(Box::new(old))
+            Change::SetVerifier(record) => {
+                let new_iterations = record.iterations;
+                match self.accounts.get_mut(&record.name) {
+                    Some(account) => {
+                        let old = std::mem::replace(&mut account.record, *record);
+                        self.uncount_iterations(old.iterations);
+                        *self.iterations.entry(new_iterations).or_default() += 1;
+                        Change::SetVerifier(Box::new(old))
+                    }
+                    None => Change::SetVerifier(record),
                 }
-                None => Change::SetVerifier(record),
-            },
+            }
             Change::SetAdmin { user, admin } => {
                 let old = match self.accounts.get_mut(&user) {
                     Some(a) => std::mem::replace(&mut a.admin, admin),
@@ -451,6 +486,41 @@ mod tests {
             room: room.into(),
             role,
         }
+    }
+
+    #[test]
+    fn the_common_iteration_count_follows_registrations_changes_and_undo() {
+        let mut dir = sample();
+        assert_eq!(dir.common_iterations(), Some(1000));
+        let with = |name: &str, iterations| {
+            let mut a = account(name, false).record;
+            a.iterations = iterations;
+            a
+        };
+        let mut undo = Vec::new();
+        for name in ["n1", "n2", "n3", "n4"] {
+            undo.push(dir.apply(Change::AddAccount(Box::new(AccountState {
+                record: with(name, 5000),
+                admin: false,
+                disabled: false,
+            }))));
+        }
+        assert_eq!(
+            dir.common_iterations(),
+            Some(5000),
+            "4 against 4: the larger"
+        );
+        undo.push(dir.apply(Change::SetVerifier(Box::new(with("n1", 1000)))));
+        assert_eq!(dir.common_iterations(), Some(1000));
+        undo.push(dir.apply(Change::RemoveAccount("alice".into())));
+        undo.push(dir.apply(Change::RemoveAccount("bob".into())));
+        assert_eq!(dir.common_iterations(), Some(5000));
+        for change in undo.into_iter().rev() {
+            dir.apply(change);
+        }
+        assert_eq!(dir.common_iterations(), Some(1000));
+        assert_eq!(dir.iterations.get(&5000), None, "nothing left over");
+        assert_eq!(Directory::default().common_iterations(), None);
     }
 
     pub(crate) fn sample() -> Directory {

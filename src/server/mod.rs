@@ -497,7 +497,10 @@ impl Server {
     /// and nothing while the connection may not act. So a connection never holds more than one
     /// frame of unread input.
     fn service_read(&mut self, key: usize, now: Instant) {
-        if self.commit_blocked.is_some() {
+        if self.commit_blocked.is_some() && self.turn.holds_answers_for(key) {
+            // Readiness is edge-triggered: what arrives now must still be read once the commit
+            // is through, or it waits for the peer's next bytes.
+            self.resume.push(key);
             return;
         }
         if !self.act_on_pending(key, now) {
@@ -665,6 +668,11 @@ impl Server {
             let Some(message) = messages.next() else {
                 return Progress::Done { rekey: false };
             };
+            if self.commit_blocked.is_some() && !self.answerable_while_blocked(key, &message) {
+                self.resume.push(key);
+                return Progress::Paused(at);
+            }
+            let conn = &mut self.conns[key];
             let message = match message {
                 Ok(Message::Rekey) if messages.rest().is_empty() => {
                     return Progress::Done { rekey: true };
@@ -695,8 +703,26 @@ impl Server {
             let conn = &mut self.conns[key];
             conn.units.take(cost, now);
             conn.reserved += budget;
-            self.act(key, message, now);
+            match message {
+                // Nothing of this connection waits in the blocked turn: answer at once.
+                Message::Ping { nonce } if self.commit_blocked.is_some() => {
+                    self.deliver(&[key], &Message::Pong { nonce }.to_bytes())
+                }
+                message => self.act(key, message, now),
+            }
         }
+    }
+
+    /// Whether `message` may be acted on while the turn's commit waits for another process's
+    /// write lock: a PING or PONG of a connection that has no answer waiting in the turn (what
+    /// others' requests deliver to it does not count). Anything else waits for the commit.
+    fn answerable_while_blocked(
+        &self,
+        key: usize,
+        message: &Result<Message<'_>, crate::wire::MessageError>,
+    ) -> bool {
+        matches!(message, Ok(Message::Ping { .. } | Message::Pong { .. }))
+            && !self.turn.holds_answers_for(key)
     }
 
     fn handshake(&mut self, key: usize, hello: &[u8], now: Instant) {
@@ -831,7 +857,15 @@ impl Server {
         loop {
             if !self.commit_and_deliver(now) {
                 // The database is locked by another process: nothing of this turn may go out
-                // yet; try again shortly.
+                // yet; try again shortly. Connections it holds no answer for are served
+                // meanwhile (PONGs, output queued before).
+                for key in std::mem::take(&mut self.dirty) {
+                    if self.turn.holds_answers_for(key) {
+                        self.dirty.push(key);
+                    } else {
+                        self.flush_connection(key, now);
+                    }
+                }
                 return;
             }
             for key in std::mem::take(&mut self.dirty) {

@@ -173,6 +173,16 @@ impl Turn {
         });
     }
 
+    /// Whether the turn holds an answer to one of `conn`'s requests: a durable request of its
+    /// own, a reply or a query for it. (Others' messages delivered to it do not count: they are
+    /// not answers, so a later answer to `conn` may go out before them.)
+    pub fn holds_answers_for(&self, conn: usize) -> bool {
+        self.origins.iter().any(|o| o.conn == conn)
+            || self.items.iter().any(|item| {
+                !item.durable && self.recipients[item.recipients.clone()].contains(&conn)
+            })
+    }
+
     /// Whether there is nothing to commit or send.
     pub fn is_empty(&self) -> bool {
         self.items.is_empty() && self.writes.is_empty()
@@ -325,6 +335,26 @@ mod tests {
         turn.clear(10);
         assert!(turn.is_empty());
         assert_eq!(nonces(&turn, false), []);
+    }
+
+    #[test]
+    fn answers_are_told_from_deliveries_of_others_requests() {
+        let turn = busy_turn();
+        // 1 and 4 made requests, 2 got a reply; 3 only receives what 1's request delivers.
+        for conn in [1, 2, 4] {
+            assert!(turn.holds_answers_for(conn), "{conn}");
+        }
+        assert!(!turn.holds_answers_for(3));
+        assert!(!turn.holds_answers_for(5));
+        let mut turn = Turn::new(1);
+        turn.query(
+            7,
+            Query::Unread {
+                user: "a".into(),
+                cursor: String::new(),
+            },
+        );
+        assert!(turn.holds_answers_for(7));
     }
 
     #[test]

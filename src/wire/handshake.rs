@@ -359,6 +359,11 @@ pub fn server_respond(
     ephemeral.zeroize();
     let e_c = PublicKey::from(hello.e_c);
     let dhee = e_s.diffie_hellman(&e_c);
+    // A low-order e_c makes every X25519 result zero: refuse it here, before the static key
+    // does any work for this connection.
+    if !dhee.was_contributory() {
+        return Err(HandshakeError::NonContributory);
+    }
     let dhes = identity.secret.diffie_hellman(&e_c);
     let schedule = Schedule::new(&es, &dhee, &dhes)?;
 
@@ -431,4 +436,55 @@ pub fn busy_record(reason: BusyReason) -> [u8; 8] {
     wire[6] = TYPE_BUSY;
     wire[7] = reason as u8;
     wire
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A ClientHello (wire unit) offering version 2 with `e_c` as the client's key.
+    fn client_hello_with(e_c: [u8; 32]) -> Vec<u8> {
+        let mut record = MAGIC.to_vec();
+        record.extend_from_slice(&[TYPE_CLIENT_HELLO, 0, 1, 0, 2]);
+        record.extend_from_slice(&e_c);
+        let mut wire = Vec::new();
+        write_unit(&mut wire, &record);
+        wire
+    }
+
+    fn point(hex: &str) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex");
+        }
+        out
+    }
+
+    #[test]
+    fn low_order_client_keys_are_refused_before_the_static_key_is_used() {
+        // The points of small order on Curve25519 (with their non-canonical encodings):
+        // 0, 1, the two of order 8, p - 1, p, p + 1, and some with the ignored top bit set.
+        let low_order = [
+            "0000000000000000000000000000000000000000000000000000000000000000",
+            "0100000000000000000000000000000000000000000000000000000000000000",
+            "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+            "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+            "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+            "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+            "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+            "0000000000000000000000000000000000000000000000000000000000000080",
+            "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b880",
+            "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+        ];
+        let identity = ServerIdentity::from_secret([7; 32]);
+        for hex in low_order {
+            let hello = client_hello_with(point(hex));
+            let answer = server_respond(&hello, &identity, None, [9; 32], &[2]);
+            assert_eq!(answer.err(), Some(HandshakeError::NonContributory), "{hex}");
+        }
+        // A real key is answered.
+        let real = PublicKey::from(&StaticSecret::from([3; 32])).to_bytes();
+        let hello = client_hello_with(real);
+        assert!(server_respond(&hello, &identity, None, [9; 32], &[2]).is_ok());
+    }
 }

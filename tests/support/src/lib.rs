@@ -2,15 +2,23 @@
 //! the test process, with a fresh data directory and small PBKDF2 counts, that can be stopped and
 //! restarted on the same address (so that clients reconnect to it), and helpers that register and
 //! log in through `chat::client`. Shared by the tests of every package in the workspace.
+//! `raw::RawClient` is for what `chat::client` never sends (hand-made frames, packed logins).
+
+pub mod raw;
+
+pub use raw::{RawClient, RawEnd};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chat::client::{Client, ClientError, ClientOptions};
 use chat::config::Config;
 use chat::server::{Server, ServerError, ShutdownHandle};
+use chat::store::{Batch, Durability, Store, Write};
+use chat::wire::event::RoomState;
+use chat::wire::message::{Message, VERSION_1, kind};
 use chat::wire::{ChatMessage, Event, SessionOptions};
 
 /// A password that passes the client's rules.
@@ -119,6 +127,26 @@ impl TestServer {
         self.launch();
     }
 
+    /// Stops the server, lets `offline` work on its data directory (as an operator's command
+    /// would, with no server running), then starts it again on the same address.
+    pub fn restart_after(&mut self, offline: impl FnOnce(&Path)) {
+        self.stop().expect("clean stop");
+        offline(&self.data_dir);
+        self.launch();
+    }
+
+    /// Makes `user` a server admin (or not) the way `chatd user role` does: in the database,
+    /// while the server is stopped; the server restarts on the same address.
+    pub fn set_admin(&mut self, user: &str, admin: bool) {
+        let user = user.to_owned();
+        self.restart_after(move |dir| {
+            let mut store = open_store(dir);
+            let mut batch = Batch::default();
+            batch.push(Write::SetAdmin { user, admin });
+            store.commit(&mut batch).expect("commit");
+        });
+    }
+
     /// Stops the server but keeps its data directory (returned) for a restart.
     pub fn stop_keep_data(mut self) -> (PathBuf, Option<tempfile::TempDir>) {
         self.stop().expect("clean stop");
@@ -168,6 +196,79 @@ impl TestServer {
         client.login(user, PASSWORD).expect("logs in");
         client
     }
+
+    /// A connected client that offers only protocol version 1, as an old client does.
+    pub fn connect_v1(&self) -> Client {
+        let known = tempfile::NamedTempFile::new().expect("temp file");
+        let mut options = self.options(known.path());
+        options.session.versions = vec![VERSION_1];
+        let client = Client::connect(&options, &mut |_, _| true).expect("connects");
+        assert_eq!(client.version(), VERSION_1, "the server settles on v1");
+        client
+    }
+
+    /// Logs `user` in over a protocol v1 session.
+    pub fn login_v1(&self, user: &str) -> Client {
+        let mut client = self.connect_v1();
+        client.login(user, PASSWORD).expect("logs in");
+        client
+    }
+}
+
+/// Opens the database of a data directory (the server must not be running, or must not be
+/// writing meanwhile).
+pub fn open_store(data_dir: &Path) -> Store {
+    Store::open(&data_dir.join("chat.db"), Durability::Normal).expect("opens chat.db")
+}
+
+/// Waits for the first event `wanted` picks (others stay queued for later); panics after `WAIT`.
+pub fn wait_event(client: &mut Client, wanted: impl FnMut(&Event) -> bool) -> Event {
+    client
+        .wait_for(WAIT, wanted)
+        .unwrap_or_else(|e| panic!("no awaited event: {e}"))
+}
+
+/// Waits for the ERROR answering a request of type `ref_type` and returns its code.
+pub fn expect_error(client: &mut Client, ref_type: u8) -> u16 {
+    match wait_event(
+        client,
+        |e| matches!(e, Event::Error { ref_type: r, .. } if *r == ref_type),
+    ) {
+        Event::Error { code, .. } => code,
+        other => unreachable!("{other:?}"),
+    }
+}
+
+/// Creates `room` (`flags`: `chat::wire::message::create_flag` bits) with `topic` and waits for
+/// its ROOM_INFO, which is returned.
+pub fn create_room(client: &mut Client, room: &str, flags: u8, topic: &str) -> RoomState {
+    client
+        .send(&Message::Create { room, flags, topic })
+        .expect("send CREATE");
+    match wait_event(client, |e| {
+        matches!(e, Event::Room(r) if r.room == room)
+            || matches!(
+                e,
+                Event::Error {
+                    ref_type: kind::CREATE,
+                    ..
+                }
+            )
+    }) {
+        Event::Room(state) => state,
+        other => panic!("CREATE {room} refused: {other:?}"),
+    }
+}
+
+/// Sends a PING and returns how long its PONG took (other events stay queued).
+pub fn ping_rtt(client: &mut Client, nonce: u64) -> Duration {
+    let started = Instant::now();
+    client.send(&Message::Ping { nonce }).expect("send PING");
+    wait_event(
+        client,
+        |e| matches!(e, Event::Pong { nonce: n } if *n == nonce),
+    );
+    started.elapsed()
 }
 
 impl Drop for TestServer {
