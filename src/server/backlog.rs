@@ -61,7 +61,14 @@ impl Server {
         let after_id = backlog.after_id;
         let mut used = 0usize;
         let page = match self.store.private_backlog(&user, after_id, PAGE, &mut |e| {
-            used += 3 + 8 + 8 + 1 + e.sender.len() + 1 + user.len() + 2 + e.text.len();
+            used += Message::Priv {
+                id: e.id,
+                ts: e.ts,
+                from: &e.sender,
+                to: &user,
+                text: &e.text,
+            }
+            .encoded_len();
             used <= MAX_PLAINTEXT
         }) {
             Ok(page) => page,

@@ -9,10 +9,11 @@ use log::warn;
 use super::Server;
 use super::access::may_read;
 use crate::store::{ConvKey, SearchQuery, SearchScope, StoreError, StoredEntry};
+use crate::wire::codec::{Record, len_str8};
 use crate::wire::frame::MAX_PLAINTEXT;
 use crate::wire::message::{
-    Entry, EntryKind, HistoryEntry, Member, Message, Reaction, Role, RoomCount, RoomInfo,
-    SearchEntry, UnreadEntry, UserInfo, code, entry_flag, kind, room_flag, user_flag,
+    Entry, HistoryEntry, Member, Message, Reaction, Role, RoomCount, RoomInfo, SearchEntry,
+    UnreadEntry, UserInfo, code, entry_flag, kind, room_flag, user_flag,
 };
 use crate::wire::text::Conv;
 
@@ -75,6 +76,9 @@ pub enum Query {
     },
 }
 
+/// The longest cursor a page hands out (`m:` or `o:` and a room name), for its header size.
+const LONGEST_CURSOR: &str = "m:12345678901234567890123456789012";
+
 /// At most this many conversations per UNREAD page (each needs a count from disk).
 const UNREAD_PAGE: usize = 50;
 /// At most this many private conversations are looked at per UNREAD page.
@@ -104,9 +108,10 @@ struct Budget {
 }
 
 impl Budget {
-    fn after_header(header: usize) -> Budget {
+    /// What is left of one frame after `empty`, the answer without its entries.
+    fn for_answer(empty: &Message<'_>) -> Budget {
         Budget {
-            left: MAX_PLAINTEXT.saturating_sub(header),
+            left: MAX_PLAINTEXT.saturating_sub(empty.encoded_len()),
         }
     }
 
@@ -145,8 +150,27 @@ pub fn wire_entry(e: &StoredEntry) -> Entry<'_> {
 }
 
 fn entry_len(e: &StoredEntry) -> usize {
-    use crate::wire::codec::Record;
     wire_entry(e).encoded_len()
+}
+
+fn history_entry(e: &StoredEntry) -> HistoryEntry<'_> {
+    HistoryEntry {
+        id: e.id,
+        ts: e.ts,
+        from: &e.sender,
+        text: &e.text,
+    }
+}
+
+/// A v1 search hit: room messages only.
+fn search_entry(e: &StoredEntry) -> Option<SearchEntry<'_>> {
+    Some(SearchEntry {
+        id: e.id,
+        ts: e.ts,
+        room: e.room.as_deref()?,
+        from: &e.sender,
+        text: &e.text,
+    })
 }
 
 impl Server {
@@ -220,21 +244,17 @@ impl Server {
     }
 
     fn history_page(&self, room: &str, before_id: u64, limit: u16) -> Result<Vec<u8>, StoreError> {
-        let mut budget = Budget::after_header(3 + 1 + room.len() + 1 + 2);
+        let mut budget = Budget::for_answer(&Message::History {
+            room,
+            more: true,
+            entries: Vec::new(),
+        });
         let (entries, more) =
             self.store
                 .fetch(ConvKey::Room(room), before_id, 0, limit, true, &mut |e| {
-                    budget.take(8 + 8 + 1 + e.sender.len() + 2 + e.text.len())
+                    budget.take(history_entry(e).encoded_len())
                 })?;
-        let entries = entries
-            .iter()
-            .map(|e| HistoryEntry {
-                id: e.id,
-                ts: e.ts,
-                from: &e.sender,
-                text: &e.text,
-            })
-            .collect();
+        let entries = entries.iter().map(history_entry).collect();
         Ok(Message::History {
             room,
             more,
@@ -309,32 +329,15 @@ impl Server {
                 excluded: &excluded,
             },
         };
-        let mut budget = Budget::after_header(3 + 1 + 2);
+        let mut budget = Budget::for_answer(&Message::SearchResult {
+            more: true,
+            entries: Vec::new(),
+        });
         let (found, more) = self.run_search(key, scope, query, 0, limit, &mut |e| {
             // v1 results are room messages only.
-            e.room.is_some()
-                && budget.take(
-                    8 + 8
-                        + 1
-                        + e.room.as_deref().map_or(0, str::len)
-                        + 1
-                        + e.sender.len()
-                        + 2
-                        + e.text.len(),
-                )
+            search_entry(e).is_some_and(|entry| budget.take(entry.encoded_len()))
         })?;
-        let entries = found
-            .iter()
-            .filter_map(|e| {
-                Some(SearchEntry {
-                    id: e.id,
-                    ts: e.ts,
-                    room: e.room.as_deref()?,
-                    from: &e.sender,
-                    text: &e.text,
-                })
-            })
-            .collect();
+        let entries = found.iter().filter_map(search_entry).collect();
         Ok(Message::SearchResult { more, entries }.to_bytes())
     }
 
@@ -352,7 +355,11 @@ impl Server {
             // The guard let only valid names through.
             None => ConvKey::Room(""),
         };
-        let mut budget = Budget::after_header(3 + 1 + conv.len() + 1 + 2);
+        let mut budget = Budget::for_answer(&Message::Entries {
+            conv,
+            more: true,
+            entries: Vec::new(),
+        });
         let (entries, more) =
             self.store
                 .fetch(key, before_id, after_id, limit, false, &mut |e| {
@@ -384,7 +391,10 @@ impl Server {
                 excluded: &excluded,
             },
         };
-        let mut budget = Budget::after_header(3 + 1 + 2);
+        let mut budget = Budget::for_answer(&Message::Found {
+            more: true,
+            entries: Vec::new(),
+        });
         let (found, more) = self.run_search(key, scope, query, before_id, limit, &mut |e| {
             budget.take(entry_len(e))
         })?;
@@ -464,14 +474,16 @@ impl Server {
     }
 
     fn room_page(&self, user: &str, cursor: &str, limit: u16) -> Vec<u8> {
-        let mut budget = Budget::after_header(3 + 1 + 33 + 2);
+        let mut budget = Budget::for_answer(&Message::RoomPage {
+            next: LONGEST_CURSOR,
+            rooms: Vec::new(),
+        });
         let mut rooms = Vec::new();
         let mut next = String::new();
         for (mine, name) in self.visible_rooms(user, cursor) {
             let Some(info) = self.room_info(name, user) else {
                 continue;
             };
-            use crate::wire::codec::Record;
             if rooms.len() == usize::from(limit) || !budget.take(info.encoded_len()) {
                 break;
             }
@@ -488,41 +500,49 @@ impl Server {
 
     /// v1's room list: what ROOMS would list first, with online counts, in one frame.
     fn room_list(&self, user: &str) -> Vec<u8> {
-        let mut budget = Budget::after_header(3 + 2);
+        let mut budget = Budget::for_answer(&Message::RoomList { rooms: Vec::new() });
         let mut rooms = Vec::new();
         for (_, name) in self.visible_rooms(user, "") {
-            if !budget.take(1 + name.len() + 4) {
-                break;
-            }
             let members = self.online.room(name).map_or(0, |r| r.user_count());
-            rooms.push(RoomCount {
+            let entry = RoomCount {
                 room: name,
                 members: u32::try_from(members).unwrap_or(u32::MAX),
-            });
+            };
+            if !budget.take(entry.encoded_len()) {
+                break;
+            }
+            rooms.push(entry);
         }
         Message::RoomList { rooms }.to_bytes()
     }
 
     fn who_list(&self, room: Option<&str>) -> Vec<u8> {
         let name = room.unwrap_or("");
-        let mut budget = Budget::after_header(3 + 1 + name.len() + 2);
+        let mut budget = Budget::for_answer(&Message::WhoList {
+            room: name,
+            users: Vec::new(),
+        });
         let users: Vec<&str> = match room {
             None => self
                 .online
                 .users_after("")
-                .take_while(|u| budget.take(1 + u.len()))
+                .take_while(|u| budget.take(len_str8(u)))
                 .collect(),
             Some(room) => self
                 .online
                 .room(room)
-                .map(|r| r.users().take_while(|u| budget.take(1 + u.len())).collect())
+                .map(|r| r.users().take_while(|u| budget.take(len_str8(u))).collect())
                 .unwrap_or_default(),
         };
         Message::WhoList { room: name, users }.to_bytes()
     }
 
     fn member_page(&self, room: &str, cursor: &str, limit: u16) -> Vec<u8> {
-        let mut budget = Budget::after_header(3 + 1 + room.len() + 1 + 33 + 2);
+        let mut budget = Budget::for_answer(&Message::MemberPage {
+            room,
+            next: LONGEST_CURSOR,
+            members: Vec::new(),
+        });
         let mut members = Vec::new();
         let mut next = "";
         if let Some(state) = self.directory.room(room) {
@@ -532,14 +552,15 @@ impl Server {
                 .range::<str, _>((Bound::Excluded(cursor), Bound::Unbounded))
                 .peekable();
             while let Some((user, role)) = iter.next() {
-                if members.len() == usize::from(limit) || !budget.take(1 + user.len() + 2) {
-                    break;
-                }
-                members.push(Member {
+                let member = Member {
                     user,
                     role: *role,
                     online: self.online.is_online(user),
-                });
+                };
+                if members.len() == usize::from(limit) || !budget.take(member.encoded_len()) {
+                    break;
+                }
+                members.push(member);
                 next = if iter.peek().is_some() { user } else { "" };
             }
         }
@@ -552,14 +573,14 @@ impl Server {
     }
 
     fn user_page(&self, cursor: &str, limit: u16) -> Vec<u8> {
-        let mut budget = Budget::after_header(3 + 33 + 2);
+        let mut budget = Budget::for_answer(&Message::UserPage {
+            next: LONGEST_CURSOR,
+            users: Vec::new(),
+        });
         let mut users = Vec::new();
         let mut next = "";
         let mut iter = self.directory.accounts_after(cursor).peekable();
         while let Some((name, account)) = iter.next() {
-            if users.len() == usize::from(limit) || !budget.take(1 + name.len() + 1) {
-                break;
-            }
             let flags = if self.online.is_online(name) {
                 user_flag::ONLINE
             } else {
@@ -570,7 +591,11 @@ impl Server {
                 } else {
                     0
                 };
-            users.push(UserInfo { user: name, flags });
+            let entry = UserInfo { user: name, flags };
+            if users.len() == usize::from(limit) || !budget.take(entry.encoded_len()) {
+                break;
+            }
+            users.push(entry);
             next = if iter.peek().is_some() { name } else { "" };
         }
         Message::UserPage { next, users }.to_bytes()
@@ -660,6 +685,7 @@ pub fn units_of(time: Duration) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::message::EntryKind;
 
     #[test]
     fn units_are_ten_microseconds() {
@@ -691,9 +717,6 @@ mod tests {
         assert_eq!(entry.to, "bob");
         assert_eq!(entry.flags, entry_flag::EDITED);
         assert_eq!(entry.reactions[0].count, 7);
-        assert_eq!(entry_len(&stored), {
-            use crate::wire::codec::Record;
-            entry.encoded_len()
-        });
+        assert_eq!(entry_len(&stored), entry.encoded_len());
     }
 }
