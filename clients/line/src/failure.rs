@@ -118,7 +118,7 @@ pub fn attempt(ref_type: u8) -> &'static str {
         kind::UNBAN => "cannot unban",
         kind::SET_TOPIC => "cannot set the topic of",
         kind::SET_MODE => "cannot change the mode of",
-        kind::SET_ROLE => "cannot change a role in",
+        kind::SET_ROLE => "cannot change the role of",
         kind::SET_RETENTION => "cannot change the retention of",
         kind::EDIT => "cannot edit",
         kind::DELETE => "cannot delete",
@@ -161,7 +161,7 @@ pub fn object_of(message: &Message<'_>) -> Option<String> {
         | Message::Kick { room, user, .. }
         | Message::Ban { room, user, .. }
         | Message::Unban { room, user } => format!("{} in {}", visible(user), conv(room)),
-        Message::SetRole { room, user, .. } => format!("{} in {}", conv(room), visible(user)),
+        Message::SetRole { room, user, .. } => format!("{} in {}", visible(user), conv(room)),
         Message::Edit { id, .. } | Message::Delete { id } | Message::React { id, .. } => {
             format!("message {id}")
         }
@@ -191,9 +191,10 @@ pub fn refusal(code: u16, ref_type: u8, object: Option<&str>, detail: &str) -> F
     }
 }
 
-/// The line of `refusal`.
+/// The line of `refusal`: what was refused, then the server's own words (its detail says the
+/// cause precisely: "only owners and moderators may do that") or, when it gave none, the
+/// protocol table's description of the code, then the code.
 pub fn refusal_line(code: u16, ref_type: u8, object: Option<&str>, detail: &str) -> String {
-    let meaning = errors::describe(code);
     let mut line = String::new();
     let what = attempt(ref_type);
     if !what.is_empty() {
@@ -204,16 +205,13 @@ pub fn refusal_line(code: u16, ref_type: u8, object: Option<&str>, detail: &str)
         }
         line.push_str(": ");
     }
-    line.push_str(meaning);
     let detail = detail.trim();
-    let says_more = !detail.is_empty()
-        && !detail.eq_ignore_ascii_case(meaning)
-        && !meaning.to_lowercase().starts_with(&detail.to_lowercase());
-    if says_more {
-        line.push_str(&format!(" ({}; error {code:04})", visible(detail)));
+    if detail.is_empty() {
+        line.push_str(errors::describe(code));
     } else {
-        line.push_str(&format!(" (error {code:04})"));
+        line.push_str(&visible(detail));
     }
+    line.push_str(&format!(" (error {code:04})"));
     line
 }
 
@@ -254,7 +252,12 @@ mod tests {
             code: code::NAME_TAKEN,
             detail: "alice".into(),
         });
-        assert_eq!(failure.message, "that name is taken (alice; error 0102)");
+        assert_eq!(failure.message, "alice (error 0102)");
+        let failure = Failure::from(ClientError::Server {
+            code: code::NAME_TAKEN,
+            detail: String::new(),
+        });
+        assert_eq!(failure.message, "that name is taken (error 0102)");
     }
 
     /// Every code of the protocol's table gets its class's exit status and its words.
@@ -310,8 +313,7 @@ mod tests {
                 object_of(&kick).as_deref(),
                 "only owners and moderators may do that"
             ),
-            "cannot kick bob in #ops: not allowed (only owners and moderators may do that; \
-             error 0207)"
+            "cannot kick bob in #ops: only owners and moderators may do that (error 0207)"
         );
         let fetch = Message::Fetch {
             conv: "@carol",
@@ -329,8 +331,8 @@ mod tests {
             "cannot read @carol: no such user (error 0202)"
         );
         assert_eq!(
-            refusal_line(code::MALFORMED, 0, None, "odd\u{1b}[2J"),
-            "malformed message (odd<U+001B>[2J; error 0001)"
+            refusal_line(code::MALFORMED, 0, None, "odd\u{1b}[2J\u{202e}"),
+            "odd<U+001B>[2J<U+202E> (error 0001)"
         );
         assert_eq!(
             refusal_line(
@@ -339,7 +341,21 @@ mod tests {
                 Some("#ops"),
                 "join the room first"
             ),
-            "cannot send to #ops: you are not in that room (join the room first; error 0203)"
+            "cannot send to #ops: join the room first (error 0203)"
+        );
+        let role = Message::SetRole {
+            room: "ops",
+            user: "carol",
+            role: chat::wire::message::Role::Owner,
+        };
+        assert_eq!(
+            refusal_line(
+                code::NOT_IN_ROOM,
+                kind::SET_ROLE,
+                object_of(&role).as_deref(),
+                ""
+            ),
+            "cannot change the role of carol in #ops: you are not in that room (error 0203)"
         );
     }
 

@@ -137,6 +137,28 @@ enum Listing {
     Unread(Vec<UnreadState>),
 }
 
+impl Listing {
+    /// Whether `event` is a page of this listing.
+    fn takes(&self, event: &Event) -> bool {
+        match (self, event) {
+            (Listing::Rooms(_), Event::RoomPage { .. })
+            | (Listing::Unread(_), Event::Unread { .. }) => true,
+            (Listing::Members(asked, _), Event::MemberPage { room, .. }) => asked == room,
+            _ => false,
+        }
+    }
+
+    /// Whether an ERROR answering `ref_type` ends this listing.
+    fn refused_by(&self, ref_type: u8) -> bool {
+        matches!(
+            (self, ref_type),
+            (Listing::Rooms(_), kind::ROOMS)
+                | (Listing::Members(..), kind::MEMBERS)
+                | (Listing::Unread(_), kind::UNREAD_REQ)
+        )
+    }
+}
+
 /// Message ids shown, with their conversation (for `/reply`), the most recent ones.
 #[derive(Default)]
 struct Seen {
@@ -179,7 +201,8 @@ struct Chat {
     /// read still go out, after a reconnection if need be.
     leave_at_eof: bool,
     pager: Option<HistoryPager>,
-    listing: Option<Listing>,
+    /// Listings asked for and not complete, in the order asked (their answers come in order).
+    listings: Vec<Listing>,
     /// Lines read while disconnected, acted on once the connection is back.
     waiting: VecDeque<Typed>,
     input_closed: bool,
@@ -205,7 +228,7 @@ impl Chat {
             chatty,
             leave_at_eof: chatty,
             pager: None,
-            listing: None,
+            listings: Vec::new(),
             waiting: VecDeque::new(),
             input_closed: false,
             marks: ReadMarks::default(),
@@ -583,7 +606,7 @@ impl Chat {
                         cursor: "",
                         limit: MAX_PAGE,
                     })?;
-                    self.listing = Some(Listing::Members(room, Vec::new()));
+                    self.listings.push(Listing::Members(room, Vec::new()));
                 }
             }
             Input::Rooms => {
@@ -591,11 +614,11 @@ impl Chat {
                     cursor: "",
                     limit: MAX_PAGE,
                 })?;
-                self.listing = Some(Listing::Rooms(Vec::new()));
+                self.listings.push(Listing::Rooms(Vec::new()));
             }
             Input::Unread => {
                 self.feed.request(&Message::UnreadReq { cursor: "" })?;
-                self.listing = Some(Listing::Unread(Vec::new()));
+                self.listings.push(Listing::Unread(Vec::new()));
             }
             Input::History(n) => {
                 if self.pager.is_some() {
@@ -661,7 +684,7 @@ impl Chat {
             Item::Lost(reason) => {
                 self.hold = None;
                 self.switch = None;
-                self.listing = None;
+                self.listings.clear();
                 if self.pager.take().is_some() {
                     self.error("the /history was interrupted")?;
                 }
@@ -744,6 +767,60 @@ impl Chat {
         Ok(())
     }
 
+    /// A page of a listing: kept until the last one, then printed.
+    fn on_page(&mut self, event: Event) -> Result<(), Failure> {
+        let Some(at) = self.listings.iter().position(|l| l.takes(&event)) else {
+            return Ok(());
+        };
+        let mut listing = self.listings.remove(at);
+        let next = match (&mut listing, event) {
+            (Listing::Rooms(all), Event::RoomPage { next, rooms }) => {
+                self.names()
+                    .rooms
+                    .extend(rooms.iter().filter(|r| r.member).map(|r| r.room.clone()));
+                all.extend(rooms);
+                next
+            }
+            (Listing::Members(_, all), Event::MemberPage { next, members, .. }) => {
+                self.names()
+                    .users
+                    .extend(members.iter().map(|m| m.user.clone()));
+                all.extend(members);
+                next
+            }
+            (Listing::Unread(all), Event::Unread { next, convs }) => {
+                all.extend(convs);
+                next
+            }
+            _ => return Ok(()),
+        };
+        if !next.is_empty() {
+            match &listing {
+                Listing::Rooms(_) => self.feed.request(&Message::Rooms {
+                    cursor: &next,
+                    limit: MAX_PAGE,
+                })?,
+                Listing::Members(room, _) => self.feed.request(&Message::Members {
+                    room,
+                    cursor: &next,
+                    limit: MAX_PAGE,
+                })?,
+                Listing::Unread(_) => self.feed.request(&Message::UnreadReq { cursor: &next })?,
+            }
+            self.listings.push(listing);
+            return Ok(());
+        }
+        let lines = match &listing {
+            Listing::Rooms(all) => tables::rooms_summary(self.fmt.json, all),
+            Listing::Members(room, all) => tables::members_summary(self.fmt.json, room, all),
+            Listing::Unread(all) => tables::unread_summary(self.fmt.json, all),
+        };
+        for line in lines {
+            self.print(&line)?;
+        }
+        Ok(())
+    }
+
     fn on_event(&mut self, event: Event) -> Result<(), Failure> {
         match event {
             Event::Edited { .. } | Event::Deleted { .. } | Event::Reacted { .. } => {
@@ -764,61 +841,8 @@ impl Chat {
                     self.print(&line)?;
                 }
             }
-            Event::RoomPage { next, rooms } => {
-                if let Some(Listing::Rooms(mut all)) = self.listing.take() {
-                    self.names()
-                        .rooms
-                        .extend(rooms.iter().filter(|r| r.member).map(|r| r.room.clone()));
-                    all.extend(rooms);
-                    if next.is_empty() {
-                        for line in tables::rooms_summary(self.fmt.json, &all) {
-                            self.print(&line)?;
-                        }
-                    } else {
-                        self.feed.request(&Message::Rooms {
-                            cursor: &next,
-                            limit: MAX_PAGE,
-                        })?;
-                        self.listing = Some(Listing::Rooms(all));
-                    }
-                }
-            }
-            Event::MemberPage {
-                room,
-                next,
-                members,
-            } => {
-                if let Some(Listing::Members(asked, mut all)) = self.listing.take() {
-                    self.names()
-                        .users
-                        .extend(members.iter().map(|m| m.user.clone()));
-                    all.extend(members);
-                    if next.is_empty() || asked != room {
-                        for line in tables::members_summary(self.fmt.json, &asked, &all) {
-                            self.print(&line)?;
-                        }
-                    } else {
-                        self.feed.request(&Message::Members {
-                            room: &asked,
-                            cursor: &next,
-                            limit: MAX_PAGE,
-                        })?;
-                        self.listing = Some(Listing::Members(asked, all));
-                    }
-                }
-            }
-            Event::Unread { next, convs } => {
-                if let Some(Listing::Unread(mut all)) = self.listing.take() {
-                    all.extend(convs);
-                    if next.is_empty() {
-                        for line in tables::unread_summary(self.fmt.json, &all) {
-                            self.print(&line)?;
-                        }
-                    } else {
-                        self.feed.request(&Message::UnreadReq { cursor: &next })?;
-                        self.listing = Some(Listing::Unread(all));
-                    }
-                }
+            event @ (Event::RoomPage { .. } | Event::MemberPage { .. } | Event::Unread { .. }) => {
+                self.on_page(event)?;
             }
             Event::History {
                 room: conv,
@@ -851,10 +875,11 @@ impl Chat {
                 ref_type,
                 detail,
             } => {
-                match ref_type {
-                    kind::FETCH => self.pager = None,
-                    kind::ROOMS | kind::MEMBERS | kind::UNREAD_REQ => self.listing = None,
-                    _ => {}
+                if ref_type == kind::FETCH {
+                    self.pager = None;
+                }
+                if let Some(at) = self.listings.iter().position(|l| l.refused_by(ref_type)) {
+                    self.listings.remove(at);
                 }
                 if self.switch.as_ref().is_some_and(|s| s.ref_type == ref_type) {
                     if let Some(switch) = self.switch.take() {
@@ -906,7 +931,7 @@ fn unread_backlog(session: &mut Session) -> Result<(Vec<ChatMessage>, Vec<String
         .filter(|u| u.unread > 0 && u.newest > u.last_read)
         .cloned()
         .collect();
-    let mut backlog = Vec::new();
+    let mut backlog: Vec<ChatMessage> = Vec::new();
     let mut cut = Vec::new();
     for u in wanted {
         let mut after = u.last_read;
@@ -947,6 +972,8 @@ fn unread_backlog(session: &mut Session) -> Result<(Vec<ChatMessage>, Vec<String
             }
         }
     }
+    // One stream, as the live one: in the order the server took them.
+    backlog.sort_by_key(|m| m.id);
     Ok((backlog, cut))
 }
 

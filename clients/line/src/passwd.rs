@@ -74,8 +74,14 @@ pub fn change(session: &mut Session, current: &Password, new: &Password) -> Resu
 /// `chat passwd`.
 pub fn passwd(cli: &Cli, env: &Env<'_>, new_file: Option<&Path>) -> Result<(), Failure> {
     // The new password's file is checked before anything is asked or sent.
-    if let Some(file) = new_file {
-        session::check_owner_only(file, "password file")?;
+    match new_file {
+        Some(file) => session::check_owner_only(file, "password file")?,
+        None if !terminal::can_ask() => {
+            return Err(Failure::usage(
+                "no new password: give --new-password-file FILE (nobody to ask here)",
+            ));
+        }
+        None => {}
     }
     let (mut session, login) = session::open(cli, env)?;
     let new = new_password(new_file, login.password())?;
