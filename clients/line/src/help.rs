@@ -88,7 +88,7 @@ back if you had reacted with it already. Prints the new count.",
     CommandHelp {
         name: "unread",
         synopsis: "chat [OPTIONS] unread",
-        text: "Prints, per conversation with something unread, how many entries are unread and \
+        text: "Prints, per conversation with something unread, how many messages are unread and \
 how many of them mention you. Moves no read marker.",
     },
     CommandHelp {

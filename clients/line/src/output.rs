@@ -68,11 +68,20 @@ const QUOTES_KEPT: usize = 2000;
 /// The most characters of a quoted text shown.
 const QUOTE_CHARS: usize = 40;
 
-/// The last messages shown, by id: their author and first line, shortened.
+/// A message shown: what a reply quotes of it, and what an edit keeps.
+struct Shown {
+    from: String,
+    /// Its first line, shortened.
+    short: String,
+    kind: EntryKind,
+    reply_to: u64,
+}
+
+/// The last messages shown, by id.
 #[derive(Default)]
 struct Quotes {
     order: VecDeque<u64>,
-    by_id: HashMap<u64, (String, String)>,
+    by_id: HashMap<u64, Shown>,
 }
 
 impl Quotes {
@@ -90,7 +99,13 @@ impl Quotes {
         if short.len() < m.text.len() {
             short.push('…');
         }
-        if self.by_id.insert(m.id, (m.from.clone(), short)).is_none() {
+        let shown = Shown {
+            from: m.from.clone(),
+            short,
+            kind: m.kind,
+            reply_to: m.reply_to,
+        };
+        if self.by_id.insert(m.id, shown).is_none() {
             self.order.push_back(m.id);
         }
         while self.order.len() > QUOTES_KEPT {
@@ -232,8 +247,12 @@ impl<Tz: TimeZone> Formatter<Tz> {
     /// `(re 1200 alice: first words…) ` above a reply, when the message answered was shown.
     fn quote(&self, id: u64) -> String {
         match self.quotes.borrow().by_id.get(&id) {
-            Some((from, text)) => {
-                format!("(re {id} {}: {}) ", self.who(from), visible(text))
+            Some(shown) => {
+                format!(
+                    "(re {id} {}: {}) ",
+                    self.who(&shown.from),
+                    visible(&shown.short)
+                )
             }
             None => format!("(re {id}) "),
         }
@@ -296,6 +315,11 @@ impl<Tz: TimeZone> Formatter<Tz> {
                 } else {
                     let mut m = ChatMessage::text(*id, *ts, from, target.clone(), text);
                     m.edited = true;
+                    // An edit keeps what it was: an action, a reply.
+                    if let Some(shown) = self.quotes.borrow().by_id.get(id) {
+                        m.kind = shown.kind;
+                        m.reply_to = shown.reply_to;
+                    }
                     self.message_at(&m, now)
                 }
             }
@@ -653,6 +677,22 @@ mod tests {
         assert_eq!(
             f.change_at(&edited, TS).as_deref(),
             Some("[5 22:13] #ops alice: new text (edited)")
+        );
+        // Shown before as a reply: the edit is still one.
+        f.message_at(
+            &ChatMessage::text(4, TS, "bob", room.clone(), "question"),
+            TS,
+        );
+        f.message_at(
+            &ChatMessage {
+                reply_to: 4,
+                ..ChatMessage::text(5, TS, "alice", room.clone(), "old text")
+            },
+            TS,
+        );
+        assert_eq!(
+            f.change_at(&edited, TS).as_deref(),
+            Some("[5 22:13] #ops alice: (re 4 you: question) new text (edited)")
         );
         let deleted = Event::Deleted {
             id: 5,

@@ -342,7 +342,7 @@ fn the_prompt_shows_the_backlog_and_acts_on_messages() {
 
     let script = format!(
         "/unread\n/reply {news2} thanks\n/react {news2} 🎉\n/edit {mine} typo fixed\n\
-         /edit {news} not mine\n/delete {mine}\n/me waves\n/unread\n"
+         /edit {news} not mine\n/delete {mine}\n/me waves\n/unread\n/query alice\n/history 1\n"
     );
     let out = run(
         &mut env.chat("bob", &["--json", "-r", "ops"]),
@@ -373,6 +373,14 @@ fn the_prompt_shows_the_backlog_and_acts_on_messages() {
     assert!(
         has(&|v| v["kind"] == "action" && v["text"] == "waves" && v["room"] == "ops"),
         "/me is an action: {lines:?}"
+    );
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|v| v["text"] == "while you were away")
+            .count(),
+        2,
+        "the backlog, then /history of the private conversation: {lines:?}"
     );
     let stderr = text(&out.stderr);
     assert_eq!(

@@ -138,7 +138,8 @@ fn bad_lines_are_skipped_or_stop_the_run() {
 }
 
 /// A listener across a stop and a start of the server: what was said before, while it was
-/// away (on a server it could not reach) and after, once each, in order.
+/// away (on a server it could not reach; in the room and in a private conversation that
+/// started meanwhile) and after, once each, in order.
 #[test]
 fn listen_across_a_server_restart_prints_every_message_once_in_order() {
     let mut server = TestServer::start();
@@ -147,7 +148,7 @@ fn listen_across_a_server_restart_prints_every_message_once_in_order() {
     env.register("bob");
     env.create_room("alice", "news", &[]);
     let mut listener = Running::spawn(
-        &mut env.chat("bob", &["--json", "-r", "news", "listen", "--count", "15"]),
+        &mut env.chat("bob", &["--json", "-r", "news", "listen", "--count", "16"]),
         false,
     );
     wait_until_in_room(&env, "alice", "news", "bob", &mut listener);
@@ -168,13 +169,22 @@ fn listen_across_a_server_restart_prints_every_message_once_in_order() {
     let gap = TestServer::start_in(server.data_dir.clone(), |_| {});
     let mut alice = gap.login("alice");
     say_all(&mut alice, "news", &batch(6));
+    // A private conversation that starts while bob is away is caught up too.
+    alice
+        .send(&chat::wire::Message::PrivMsg {
+            to: "bob",
+            text: "p1",
+        })
+        .expect("privmsg");
+    let echo = chat_test_support::next_message(&mut alice);
+    assert_eq!(echo.text, "p1");
     drop(alice);
     drop(gap);
     server.restart();
     let mut alice = server.login("alice");
     say_all(&mut alice, "news", &batch(11));
     drop(alice);
-    for _ in 0..10 {
+    for _ in 0..11 {
         seen.push(listener.line());
     }
     let (status, stderr) = listener.finish();
@@ -183,8 +193,12 @@ fn listen_across_a_server_restart_prints_every_message_once_in_order() {
         .iter()
         .map(|l| serde_json::from_str(l).expect("json"))
         .collect();
-    let expected: Vec<String> = (1..=15).map(|i| format!("m{i}")).collect();
+    let mut expected: Vec<String> = (1..=10).map(|i| format!("m{i}")).collect();
+    expected.push("p1".into());
+    expected.extend((11..=15).map(|i| format!("m{i}")));
     assert_eq!(texts(&got), expected, "each once, in order");
+    let ids: Vec<u64> = got.iter().filter_map(|v| v["id"].as_u64()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "in id order: {ids:?}");
 }
 
 /// Lines typed while the connection is down go out once it is back, once each.
@@ -526,6 +540,35 @@ fn help_per_command() {
     assert!(text(&out.stdout).contains("--timeout DURATION"));
     let out = run(&mut env.bare(&["help", "join"]), None);
     assert!(text(&out.stdout).contains("/join ROOM"));
+    for (command, words) in [
+        (
+            "room",
+            "room create ROOM [--private] [--read-only] [--topic TEXT]",
+        ),
+        ("passwd", "--new-password-file"),
+        ("reply", "reply ID TEXT"),
+        ("members", "members [ROOM]"),
+        ("unread", "Moves no read marker"),
+        ("kick", "/kick USER [REASON]"),
+    ] {
+        let out = run(&mut env.bare(&["help", command]), None);
+        assert_success(&out, command);
+        assert!(
+            text(&out.stdout).contains(words),
+            "{command}: {}",
+            text(&out.stdout)
+        );
+    }
+    let out = run(&mut env.bare(&["--help"]), None);
+    for words in [
+        "room create ROOM",
+        "edit ID TEXT",
+        "unread",
+        "--mark-read",
+        "passwd",
+    ] {
+        assert!(text(&out.stdout).contains(words), "{words}");
+    }
     let out = run(&mut env.bare(&["help", "sned"]), None);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("did you mean send?"));
