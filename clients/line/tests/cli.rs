@@ -466,7 +466,7 @@ hello ops
         "{stderr}"
     );
     assert!(
-        stderr.contains("chat: cannot leave: not allowed"),
+        stderr.contains("chat: cannot leave: everyone stays in #general (error 0207)"),
         "{stderr}"
     );
 
