@@ -5,12 +5,14 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use chat::wire::message::MAX_PAGE;
+use chat::profiles::Profiles;
+use chat::wire::message::{MAX_PAGE, MAX_TEXT, check_text};
 use chat::wire::scram;
+use chat::wire::text::{MAX_REASON, MAX_TOPIC, check_line, check_reaction};
 use getopts::{Matches, Options};
 
+use crate::acts::{MessageAct, RoomAct, parse_id, parse_mode, parse_retention, parse_role};
 use crate::failure::Failure;
-use chat::profiles::Profiles;
 
 /// The server when neither `--server` nor `CHAT_SERVER` names one.
 pub const DEFAULT_SERVER: &str = "127.0.0.1:5555";
@@ -55,23 +57,45 @@ pub enum Command {
         to: Option<String>,
         input: SendInput,
         on_bad_line: OnBadLine,
+        /// Each message answers this one.
+        reply_to: Option<u64>,
+    },
+    /// `reply ID TEXT`: a message answering message ID, in its conversation.
+    Reply {
+        id: u64,
+        text: String,
+        to: Option<String>,
     },
     Listen {
         count: Option<u64>,
         timeout: Option<Duration>,
         /// Every room the user is in, and those joined meanwhile.
         all: bool,
+        /// Move the read markers past what is printed.
+        mark_read: bool,
     },
     History {
         limit: usize,
         before: Option<u64>,
+        /// The private conversation with this user instead of the room.
+        to: Option<String>,
     },
     Search {
         text: String,
         limit: u16,
+        to: Option<String>,
     },
     Who,
     Rooms,
+    Members {
+        room: String,
+    },
+    Unread,
+    Room(RoomAct),
+    Message(MessageAct),
+    Passwd {
+        new_password_file: Option<PathBuf>,
+    },
     Profiles,
 }
 
@@ -106,6 +130,8 @@ pub struct Cli {
     /// Whether a room was chosen (`-r` or the profile): `who` and `search` cover everything
     /// without one.
     pub room_given: bool,
+    /// Whether `-r` itself was given (`reply` looks the message up without it).
+    pub room_flag: bool,
     pub json: bool,
     pub iterations: Iterations,
     /// How long connecting and each handshake or login step may take.
@@ -147,7 +173,14 @@ fn options() -> Options {
     o.optflag("h", "help", "help");
     o.optflag("V", "version", "version");
     // The commands' own options; each is checked against its command below.
-    o.optopt("", "to", "send to a user", "USER");
+    o.optopt("", "to", "a private conversation", "USER");
+    o.optopt("", "reply-to", "send: answer a message", "ID");
+    o.optflag("", "mark-read", "listen: move the read markers");
+    o.optflag("", "private", "room create: private");
+    o.optflag("", "read-only", "room create: read-only");
+    o.optopt("", "topic", "room create: topic", "TEXT");
+    o.optopt("", "reason", "room kick/ban: reason", "TEXT");
+    o.optopt("", "new-password-file", "passwd: the new password", "FILE");
     o.optopt("", "on-bad-line", "send: skip or stop", "skip|stop");
     o.optflag("", "whole", "send: stdin as one message");
     o.optopt("", "file", "send: a file as one message", "PATH");
@@ -159,18 +192,34 @@ fn options() -> Options {
     o
 }
 
-/// Which command each command-only option belongs to.
-const COMMAND_OPTIONS: &[(&str, &str)] = &[
-    ("to", "send"),
-    ("on-bad-line", "send"),
-    ("whole", "send"),
-    ("file", "send"),
-    ("count", "listen"),
-    ("timeout", "listen"),
-    ("all", "listen"),
-    ("limit", "history and search"),
-    ("before", "history"),
+/// Which commands each command-only option belongs to (`room create` is written `room`).
+const COMMAND_OPTIONS: &[(&str, &[&str])] = &[
+    ("to", &["send", "reply", "history", "search"]),
+    ("reply-to", &["send"]),
+    ("on-bad-line", &["send"]),
+    ("whole", &["send"]),
+    ("file", &["send"]),
+    ("count", &["listen"]),
+    ("timeout", &["listen"]),
+    ("all", &["listen"]),
+    ("mark-read", &["listen"]),
+    ("limit", &["history", "search"]),
+    ("before", &["history"]),
+    ("private", &["room create"]),
+    ("read-only", &["room create"]),
+    ("topic", &["room create"]),
+    ("reason", &["room kick", "room ban"]),
+    ("new-password-file", &["passwd"]),
 ];
+
+/// "a, b and c".
+fn and_list(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
 
 /// Parses `args` (without the program name). `env` looks up an environment variable;
 /// `profiles` reads the profiles file (only when a command will run).
@@ -224,6 +273,9 @@ pub fn parse(
         None => profile.psk_file,
     };
     let room_flag = single(&matches, "room")?;
+    if room_flag.is_some() && matches.opt_present("to") {
+        return Err(Failure::usage("give -r ROOM or --to USER, not both"));
+    }
     let room_given = room_flag.is_some() || profile.room.is_some();
     let rooms = match &room_flag {
         Some(list) => room_list(list, &command)?,
@@ -259,6 +311,7 @@ pub fn parse(
         room,
         rooms,
         room_given,
+        room_flag: room_flag.is_some(),
         json: matches.opt_present("json"),
         iterations,
         connect_timeout,
@@ -343,9 +396,17 @@ fn command(matches: &Matches) -> Result<Command, Failure> {
         Some((name, rest)) => (name.as_str(), rest),
         None => ("", &[][..]),
     };
-    for (option, owner) in COMMAND_OPTIONS {
-        if matches.opt_present(option) && !owner.split(" and ").any(|o| o == name) {
-            return Err(Failure::usage(format!("--{option} is only for {owner}")));
+    // `room create` and its kind are one command for the options' sake.
+    let full = match (name, rest.first()) {
+        ("room", Some(sub)) => format!("room {sub}"),
+        _ => name.to_owned(),
+    };
+    for (option, owners) in COMMAND_OPTIONS {
+        if matches.opt_present(option) && !owners.contains(&full.as_str()) {
+            return Err(Failure::usage(format!(
+                "--{option} is only for {}",
+                and_list(owners)
+            )));
         }
     }
     let no_arguments = |command: Command| {
@@ -359,11 +420,16 @@ fn command(matches: &Matches) -> Result<Command, Failure> {
             )))
         }
     };
+    let to = single(matches, "to")?.map(|u| user_name(&u)).transpose()?;
     match name {
         "" => Ok(Command::Interactive),
         "register" => no_arguments(Command::Register),
         "profiles" => no_arguments(Command::Profiles),
         "send" => send_command(matches, rest),
+        "reply" => {
+            let (id, text) = id_and_text(rest, "reply ID TEXT")?;
+            Ok(Command::Reply { id, text, to })
+        }
         "listen" => {
             let count = single(matches, "count")?
                 .map(|n| number(&n, "--count", 1, u64::MAX))
@@ -375,6 +441,7 @@ fn command(matches: &Matches) -> Result<Command, Failure> {
                 count,
                 timeout,
                 all: matches.opt_present("all"),
+                mark_read: matches.opt_present("mark-read"),
             })
         }
         "history" => {
@@ -387,7 +454,7 @@ fn command(matches: &Matches) -> Result<Command, Failure> {
             let before = single(matches, "before")?
                 .map(|n| number(&n, "--before", 1, u64::MAX))
                 .transpose()?;
-            no_arguments(Command::History { limit, before })
+            no_arguments(Command::History { limit, before, to })
         }
         "search" => {
             let limit = single(matches, "limit")?
@@ -400,10 +467,46 @@ fn command(matches: &Matches) -> Result<Command, Failure> {
             Ok(Command::Search {
                 text: rest.join(" "),
                 limit,
+                to,
             })
         }
         "who" => no_arguments(Command::Who),
         "rooms" => no_arguments(Command::Rooms),
+        "unread" => no_arguments(Command::Unread),
+        "members" => match rest {
+            [] => Ok(Command::Members {
+                room: String::new(),
+            }),
+            [room] => Ok(Command::Members {
+                room: room_name(room)?,
+            }),
+            _ => Err(Failure::usage("usage: members [ROOM]")),
+        },
+        "room" => room_command(matches, rest).map(Command::Room),
+        "edit" => {
+            let (id, text) = id_and_text(rest, "edit ID TEXT")?;
+            Ok(Command::Message(MessageAct::Edit { id, text }))
+        }
+        "delete" => match rest {
+            [id] => Ok(Command::Message(MessageAct::Delete {
+                id: parse_id(id).map_err(Failure::usage)?,
+            })),
+            _ => Err(Failure::usage("usage: delete ID")),
+        },
+        "react" => match rest {
+            [id, reaction] => {
+                check_reaction(reaction)
+                    .map_err(|e| Failure::usage(format!("bad reaction {reaction:?}: {e}")))?;
+                Ok(Command::Message(MessageAct::React {
+                    id: parse_id(id).map_err(Failure::usage)?,
+                    reaction: reaction.clone(),
+                }))
+            }
+            _ => Err(Failure::usage("usage: react ID EMOJI")),
+        },
+        "passwd" => no_arguments(Command::Passwd {
+            new_password_file: single(matches, "new-password-file")?.map(PathBuf::from),
+        }),
         other => {
             let names: Vec<&str> = crate::help::COMMANDS.iter().map(|c| c.name).collect();
             let hint = chat::profiles::suggest(other, &names)
@@ -412,6 +515,139 @@ fn command(matches: &Matches) -> Result<Command, Failure> {
             Err(Failure::usage(format!("unknown command {other:?}{hint}")))
         }
     }
+}
+
+/// `ID TEXT...` of `edit` and `reply`, the text checked.
+fn id_and_text(rest: &[String], usage: &str) -> Result<(u64, String), Failure> {
+    let [id, words @ ..] = rest else {
+        return Err(Failure::usage(format!("usage: {usage}")));
+    };
+    let id = parse_id(id).map_err(Failure::usage)?;
+    let text = words.join(" ");
+    if text.trim().is_empty() {
+        return Err(Failure::usage(format!("usage: {usage}")));
+    }
+    check_text(&text, MAX_TEXT).map_err(|e| Failure::usage(format!("bad TEXT: {e}")))?;
+    Ok((id, text))
+}
+
+/// `room create|invite|kick|ban|unban|topic|mode|role|retention ...`.
+fn room_command(matches: &Matches, rest: &[String]) -> Result<RoomAct, Failure> {
+    const USAGE: &str = "usage: room create|invite|kick|ban|unban|topic|mode|role|retention \
+                         ROOM ... (chat help room)";
+    let [sub, room, args @ ..] = rest else {
+        return Err(Failure::usage(USAGE));
+    };
+    let room = room_name(room)?;
+    let user = |args: &[String], usage: &str| match args {
+        [user] => user_name(user),
+        _ => Err(Failure::usage(format!("usage: room {usage}"))),
+    };
+    let reason = || -> Result<String, Failure> {
+        let reason = single(matches, "reason")?.unwrap_or_default();
+        check_line(&reason, MAX_REASON)
+            .map_err(|e| Failure::usage(format!("bad --reason: {e}")))?;
+        Ok(reason)
+    };
+    Ok(match sub.as_str() {
+        "create" => {
+            if !args.is_empty() {
+                return Err(Failure::usage(
+                    "usage: room create ROOM [--private] [--read-only] [--topic TEXT]",
+                ));
+            }
+            let topic = single(matches, "topic")?.unwrap_or_default();
+            check_line(&topic, MAX_TOPIC)
+                .map_err(|e| Failure::usage(format!("bad --topic: {e}")))?;
+            RoomAct::Create {
+                room,
+                private: matches.opt_present("private"),
+                read_only: matches.opt_present("read-only"),
+                topic,
+            }
+        }
+        "invite" => RoomAct::Invite {
+            user: user(args, "invite ROOM USER")?,
+            room,
+        },
+        "kick" => RoomAct::Kick {
+            user: user(args, "kick ROOM USER [--reason TEXT]")?,
+            reason: reason()?,
+            room,
+        },
+        "ban" => RoomAct::Ban {
+            user: user(args, "ban ROOM USER [--reason TEXT]")?,
+            reason: reason()?,
+            room,
+        },
+        "unban" => RoomAct::Unban {
+            user: user(args, "unban ROOM USER")?,
+            room,
+        },
+        "topic" => {
+            if args.is_empty() {
+                return Err(Failure::usage(
+                    "usage: room topic ROOM TEXT (an empty TEXT, \"\", clears it)",
+                ));
+            }
+            let topic = args.join(" ");
+            check_line(&topic, MAX_TOPIC).map_err(|e| Failure::usage(format!("bad topic: {e}")))?;
+            RoomAct::Topic { room, topic }
+        }
+        "mode" => match args {
+            [mode] => RoomAct::Mode {
+                room,
+                mode: parse_mode(mode).map_err(Failure::usage)?,
+            },
+            _ => {
+                return Err(Failure::usage(
+                    "usage: room mode ROOM public|private|read-only|open",
+                ));
+            }
+        },
+        "role" => match args {
+            [user, role] => RoomAct::Role {
+                room,
+                user: user_name(user)?,
+                role: parse_role(role).map_err(Failure::usage)?,
+            },
+            _ => {
+                return Err(Failure::usage(
+                    "usage: room role ROOM USER owner|moderator|member",
+                ));
+            }
+        },
+        "retention" => match args {
+            [hours] => RoomAct::Retention {
+                room,
+                hours: parse_retention(hours).map_err(Failure::usage)?,
+            },
+            _ => {
+                return Err(Failure::usage(
+                    "usage: room retention ROOM HOURS|default|forever",
+                ));
+            }
+        },
+        other => {
+            let subs = [
+                "create",
+                "invite",
+                "kick",
+                "ban",
+                "unban",
+                "topic",
+                "mode",
+                "role",
+                "retention",
+            ];
+            let hint = chat::profiles::suggest(other, &subs)
+                .map(|n| format!(" (did you mean room {n}?)"))
+                .unwrap_or_default();
+            return Err(Failure::usage(format!(
+                "unknown room command {other:?}{hint}"
+            )));
+        }
+    })
 }
 
 fn send_command(matches: &Matches, rest: &[String]) -> Result<Command, Failure> {
@@ -447,10 +683,14 @@ fn send_command(matches: &Matches, rest: &[String]) -> Result<Command, Failure> 
     if matches.opt_present("on-bad-line") && input != SendInput::Lines {
         return Err(Failure::usage("--on-bad-line is for lines read from stdin"));
     }
+    let reply_to = single(matches, "reply-to")?
+        .map(|id| parse_id(&id).map_err(Failure::usage))
+        .transpose()?;
     Ok(Command::Send {
         to,
         input,
         on_bad_line,
+        reply_to,
     })
 }
 
@@ -491,141 +731,6 @@ fn number(text: &str, what: &str, min: u64, max: u64) -> Result<u64, Failure> {
             ))
         })
 }
-
-/// The text of `chat --help`.
-pub const HELP: &str = "\
-chat: the line-mode client for chatd, the secure business chat server.
-Interactive at a terminal; quiet and scriptable in pipes. `chat help COMMAND` explains one command.
-
-Usage: chat [OPTIONS] [COMMAND]
-
-Options:
-  -s, --server HOST:PORT    server (env CHAT_SERVER; default 127.0.0.1:5555)
-  -u, --user NAME           user (env CHAT_USER; asked for at a terminal)
-      --password-file FILE  read the password from FILE's first line; else env CHAT_PASSWORD,
-                            else asked at the terminal without echo (up to 3 tries). Never give
-                            it as an argument: other users can read the process list. The file
-                            must be readable by you only (chmod 600), as ssh requires of keys.
-      --psk-file FILE       pre-shared key, if the server requires one: the base64 line that
-                            `chatd gen-psk` prints (env CHAT_PSK holds the key itself); owner-only
-      --known-servers FILE  pinned server keys (default: $XDG_CONFIG_HOME/chat/known_servers)
-      --accept-new-key      pin an unknown server's key without asking (never replaces a
-                            pinned key)
-  -r, --room ROOM           room to use (default general); listen takes several: -r ops,dev
-      --profile NAME        use the profile NAME of the config file (env CHAT_PROFILE)
-      --json                one JSON object per line on stdout, for machines
-      --connect-timeout DURATION
-                            how long connecting and logging in may take (default 10s)
-      --reconnect-for DURATION
-                            how long listen and the interactive mode try to reconnect after a
-                            lost connection (default 10m; 0: do not reconnect)
-  -h, --help                print this help (after a COMMAND: that command's help)
-  -V, --version             print the version
-
-Commands:
-  (none)                    interactive session: a prompt, and messages printed as they arrive
-  register                  create the account (asks for the password twice at a terminal), exit
-  send [--to USER] [--on-bad-line skip|stop] [--whole | --file PATH] [TEXT...]
-                            send TEXT, or each non-empty line of stdin as one message, to the
-                            room or to USER (--whole: all of stdin as one message; --file: the
-                            file as one message). Lines are packed into frames and acknowledged
-                            by the server as they go; exits 0 only once every message sent is
-                            acknowledged. A bad line (too long, not UTF-8, a control character)
-                            stops the run, or with --on-bad-line skip is skipped with a warning.
-                            Progress on stderr at a terminal; a summary line on stderr when not
-                            everything was acknowledged and on Ctrl-C. With --json it prints each
-                            acknowledged message. Use -- before a TEXT that begins with '-'
-  listen [--all] [--count N] [--timeout DURATION]
-                            print the messages of the room(s) (-r a,b; --all: every room you are
-                            in) and your private messages as they arrive; exit 0 after N, or
-                            when DURATION has passed, else run until interrupted. Reconnects
-                            after a lost connection or a server restart and prints what it
-                            missed first: every message once, in order
-  history [--limit N] [--before ID]
-                            print the room's last N messages (default 50), oldest first, or those
-                            older than message ID; pages through the server for you
-  search TEXT [--limit N]   print messages that contain every word of TEXT (default 20, at most
-                            100), in every room or, with --room, in that room
-  who                       print who is online (with --room: who is in that room)
-  rooms                     print the rooms and how many members each has
-  profiles                  list the profiles of the config file and what each sets
-  help [COMMAND]            this help, or the help of one command (chat help send, chat help join)
-
-Interactive commands (Tab completes commands, rooms and user names):
-  TEXT                      say TEXT in the current room or query (//TEXT says /TEXT)
-  /join ROOM                join ROOM and make it the current room (also /j)
-  /leave [ROOM]             leave ROOM (default: the current room)
-  /query USER               talk privately with USER until the next /join (also /q)
-  /msg USER TEXT            one private message to USER
-  /me ACTION                say what you do: shown as \"* alice waves\"
-  /who [ROOM]               who is online, or who is in ROOM
-  /rooms                    the rooms and their member counts
-  /history [N]              the current room's last N messages (default 20)
-  /search TEXT              messages with every word of TEXT, in every room
-  /help [COMMAND]           the list of commands, or the help of one
-  /quit                     leave the session (so do Ctrl-D and Ctrl-C)
-  A lost connection is retried (0.5 s, doubling to 30 s); lines typed meanwhile are sent once
-  it is back, and what was missed is shown first.
-
-Output:
-  [14:03] #general alice: text       a room message (older than today: with its date)
-  [14:03] alice → you: text          a private message
-  [14:03] #general * alice waves     an action (/me)
-  [SERVER] bob joined #general       a notice
-  At a terminal, names have colours and lines that mention @you stand out (not with NO_COLOR).
-  --json prints objects instead, one per line:
-  {\"id\":7,\"ts\":1700000000000,\"room\":\"general\",\"from\":\"alice\",\"text\":\"hi\"}
-  (private messages carry \"to\" instead of \"room\"; notices {\"notice\":\"join\",...}; who prints
-  {\"user\":...}; rooms prints {\"room\":...,\"members\":...}; ts is milliseconds since 1970).
-  Errors go to stderr, one line each.
-
-Profiles:
-  $XDG_CONFIG_HOME/chat/config (else ~/.config/chat/config), in chat.conf's style:
-      # defaults for every profile
-      user = alice
-      [profile work]
-      server = chat.example.com:5555
-      password_file = ~/.config/chat/work.pw
-      room = ops
-  Keys: server, user, password_file, psk_file, room, known_servers, accept_new_key (yes/no).
-  Relative paths start at the file's directory. Flags win over environment variables, which
-  win over the profile, which wins over the defaults.
-
-Server keys:
-  The first connection to a server shows its key's fingerprint at a terminal and asks whether
-  to pin it; compare it with the one chatd logs at start. In a pipe, an unknown key is refused
-  unless --accept-new-key is given. A key that differs from the pinned one is always refused.
-
-Exit status:
-  0    success
-  1    usage error, or the server refused the command (no such room or user, not allowed,
-       rate limited, any ERROR answer): one line on stderr names the cause
-  2    authentication failed
-  3    connection failed: refused, timed out, server busy or full, server shutting down,
-       connection lost in the middle of a command
-  4    server key changed or not accepted, or handshake rejected (wrong or missing PSK?)
-  130  interrupted (Ctrl-C) during send, after its summary line
-
-Environment:
-  CHAT_SERVER, CHAT_USER    defaults for --server and --user
-  CHAT_PASSWORD             the password, when --password-file is not given
-  CHAT_PSK                  the pre-shared key (base64), when --psk-file is not given
-  CHAT_PROFILE              the profile, when --profile is not given
-  XDG_CONFIG_HOME           where chat/config and chat/known_servers live (default ~/.config)
-  NO_COLOR                  no colours, whatever the terminal
-  TZ                        the time zone of the times shown
-  CHAT_SCRAM_ITERATIONS     PBKDF2 iterations used by register (default 600000)
-  CHAT_SCRAM_MIN_ITERATIONS lowest iteration count accepted from a server (default 100000)
-                            These two are for testing against servers configured with lower
-                            counts (scram_min_iterations); never lower them in production.
-
-Examples:
-  chat -u alice register
-  chat -u alice                                  # interactive
-  uptime | chat -u monitor --password-file ~/.chat-pw -r ops send   # one message per line
-  chat --profile work --json listen --all | jq -r .text
-  chat -u alice history --limit 200 > general.log
-";
 
 #[cfg(test)]
 mod tests {
@@ -887,11 +992,14 @@ accept_new_key = yes
 
     #[test]
     fn commands_and_their_options() {
+        use chat::wire::message::{Role, RoomMode};
         let send = |input: SendInput| Command::Send {
             to: None,
             input,
             on_bad_line: OnBadLine::Stop,
+            reply_to: None,
         };
+        let room = |act: RoomAct| Command::Room(act);
         let table: &[(&str, Command)] = &[
             ("register", Command::Register),
             ("profiles", Command::Profiles),
@@ -906,6 +1014,16 @@ accept_new_key = yes
                     to: Some("bob".into()),
                     input: SendInput::Text("hi".into()),
                     on_bad_line: OnBadLine::Stop,
+                    reply_to: None,
+                },
+            ),
+            (
+                "send --reply-to 12 sure",
+                Command::Send {
+                    to: None,
+                    input: SendInput::Text("sure".into()),
+                    on_bad_line: OnBadLine::Stop,
+                    reply_to: Some(12),
                 },
             ),
             (
@@ -923,23 +1041,42 @@ accept_new_key = yes
                     to: None,
                     input: SendInput::Lines,
                     on_bad_line: OnBadLine::Skip,
+                    reply_to: None,
                 },
             ),
             ("send --on-bad-line stop", send(SendInput::Lines)),
+            (
+                "reply 12 on it",
+                Command::Reply {
+                    id: 12,
+                    text: "on it".into(),
+                    to: None,
+                },
+            ),
+            (
+                "reply --to bob 12 ok",
+                Command::Reply {
+                    id: 12,
+                    text: "ok".into(),
+                    to: Some("bob".into()),
+                },
+            ),
             (
                 "listen",
                 Command::Listen {
                     count: None,
                     timeout: None,
                     all: false,
+                    mark_read: false,
                 },
             ),
             (
-                "listen --count 3 --timeout 1.5s --all",
+                "listen --count 3 --timeout 1.5s --all --mark-read",
                 Command::Listen {
                     count: Some(3),
                     timeout: Some(Duration::from_millis(1500)),
                     all: true,
+                    mark_read: true,
                 },
             ),
             (
@@ -947,13 +1084,15 @@ accept_new_key = yes
                 Command::History {
                     limit: DEFAULT_HISTORY,
                     before: None,
+                    to: None,
                 },
             ),
             (
-                "history --limit 250 --before 99",
+                "history --limit 250 --before 99 --to Bob",
                 Command::History {
                     limit: 250,
                     before: Some(99),
+                    to: Some("bob".into()),
                 },
             ),
             (
@@ -961,17 +1100,131 @@ accept_new_key = yes
                 Command::Search {
                     text: "deploy failed".into(),
                     limit: DEFAULT_SEARCH,
+                    to: None,
                 },
             ),
             (
-                "search --limit 100 x",
+                "search --limit 100 --to bob x",
                 Command::Search {
                     text: "x".into(),
                     limit: 100,
+                    to: Some("bob".into()),
                 },
             ),
             ("who", Command::Who),
             ("rooms", Command::Rooms),
+            ("unread", Command::Unread),
+            (
+                "members",
+                Command::Members {
+                    room: String::new(),
+                },
+            ),
+            ("members #Ops", Command::Members { room: "ops".into() }),
+            (
+                "room create ops --private --read-only --topic Deploys",
+                room(RoomAct::Create {
+                    room: "ops".into(),
+                    private: true,
+                    read_only: true,
+                    topic: "Deploys".into(),
+                }),
+            ),
+            (
+                "room create dev",
+                room(RoomAct::Create {
+                    room: "dev".into(),
+                    private: false,
+                    read_only: false,
+                    topic: String::new(),
+                }),
+            ),
+            (
+                "room invite ops Bob",
+                room(RoomAct::Invite {
+                    room: "ops".into(),
+                    user: "bob".into(),
+                }),
+            ),
+            (
+                "room kick ops bob --reason spam",
+                room(RoomAct::Kick {
+                    room: "ops".into(),
+                    user: "bob".into(),
+                    reason: "spam".into(),
+                }),
+            ),
+            (
+                "room ban ops bob",
+                room(RoomAct::Ban {
+                    room: "ops".into(),
+                    user: "bob".into(),
+                    reason: String::new(),
+                }),
+            ),
+            (
+                "room unban ops bob",
+                room(RoomAct::Unban {
+                    room: "ops".into(),
+                    user: "bob".into(),
+                }),
+            ),
+            (
+                "room topic ops Deploys and outages",
+                room(RoomAct::Topic {
+                    room: "ops".into(),
+                    topic: "Deploys and outages".into(),
+                }),
+            ),
+            (
+                "room mode ops read-only",
+                room(RoomAct::Mode {
+                    room: "ops".into(),
+                    mode: RoomMode::ReadOnly,
+                }),
+            ),
+            (
+                "room role ops bob moderator",
+                room(RoomAct::Role {
+                    room: "ops".into(),
+                    user: "bob".into(),
+                    role: Role::Moderator,
+                }),
+            ),
+            (
+                "room retention ops forever",
+                room(RoomAct::Retention {
+                    room: "ops".into(),
+                    hours: u32::MAX,
+                }),
+            ),
+            (
+                "edit 5 fixed it",
+                Command::Message(MessageAct::Edit {
+                    id: 5,
+                    text: "fixed it".into(),
+                }),
+            ),
+            ("delete 5", Command::Message(MessageAct::Delete { id: 5 })),
+            (
+                "react 5 👍",
+                Command::Message(MessageAct::React {
+                    id: 5,
+                    reaction: "👍".into(),
+                }),
+            ),
+            (
+                "passwd",
+                Command::Passwd {
+                    new_password_file: None,
+                },
+            ),
+            (
+                "passwd --new-password-file new.pw",
+                Command::Passwd {
+                    new_password_file: Some("new.pw".into()),
+                },
+            ),
         ];
         for (line, command) in table {
             assert_eq!(&run(line).command, command, "{line}");
@@ -979,6 +1232,8 @@ accept_new_key = yes
         let cli = run("-r Ops,dev,ops listen");
         assert_eq!(cli.rooms, ["ops", "dev"]);
         assert_eq!(cli.room, "ops");
+        assert!(cli.room_flag);
+        assert!(!run("reply 1 x").room_flag);
     }
 
     #[test]
@@ -1039,12 +1294,61 @@ accept_new_key = yes
             ),
             ("search", "search needs a TEXT"),
             ("history --before 0", "--before wants"),
-            ("who --to bob", "--to is only for send"),
+            (
+                "who --to bob",
+                "--to is only for send, reply, history and search",
+            ),
             ("send --count 2", "--count is only for listen"),
             ("send --all", "--all is only for listen"),
             ("listen --whole", "--whole is only for send"),
             ("listen --limit 2", "--limit is only for history and search"),
-            ("--to bob", "--to is only for send"),
+            (
+                "--to bob",
+                "--to is only for send, reply, history and search",
+            ),
+            (
+                "-r ops --to bob history",
+                "give -r ROOM or --to USER, not both",
+            ),
+            ("send --reply-to x hi", "a message ID is a number"),
+            ("rooms --private", "--private is only for room create"),
+            (
+                "room invite ops bob --reason x",
+                "--reason is only for room kick and room ban",
+            ),
+            ("room", "usage: room create|invite"),
+            ("room create", "usage: room create|invite"),
+            ("room frob ops", "unknown room command \"frob\""),
+            ("room kik ops bob", "did you mean room kick?"),
+            ("room invite ops", "usage: room invite ROOM USER"),
+            ("room kick ops x", "bad user name"),
+            ("room create Bad!", "bad room name"),
+            ("room topic ops", "usage: room topic ROOM TEXT"),
+            (
+                "room mode ops secret",
+                "a mode is public, private, read-only or open",
+            ),
+            (
+                "room role ops bob admin",
+                "a role is owner, moderator or member",
+            ),
+            (
+                "room retention ops soon",
+                "a retention is a number of hours",
+            ),
+            ("members a b", "usage: members [ROOM]"),
+            ("edit 5", "usage: edit ID TEXT"),
+            ("edit x hello", "a message ID is a number"),
+            ("reply 5", "usage: reply ID TEXT"),
+            ("delete", "usage: delete ID"),
+            ("react 5", "usage: react ID EMOJI"),
+            ("react 5 two words", "usage: react ID EMOJI"),
+            ("unread now", "unexpected argument \"now\" after unread"),
+            ("passwd x", "unexpected argument"),
+            (
+                "who --new-password-file f",
+                "--new-password-file is only for passwd",
+            ),
             (
                 "send --on-bad-line maybe",
                 "--on-bad-line wants skip or stop",
@@ -1089,7 +1393,7 @@ accept_new_key = yes
         );
         assert_eq!(parsed("who -h"), Some(Invocation::Help(Some("who".into()))));
         assert_eq!(parsed("-V"), Some(Invocation::Version));
-        for line in HELP.lines() {
+        for line in crate::help::REFERENCE.lines() {
             assert!(line.chars().count() <= 100, "help line too long: {line}");
         }
     }

@@ -1,19 +1,19 @@
-//! The commands other than `send` (send.rs) and the interactive mode: listen, history, search,
-//! who, rooms, profiles. Each prints its data on stdout (and nothing else there); those that log
-//! in say goodbye with QUIT.
+//! The commands that only read: history, search, who, rooms, members, unread, profiles. Each
+//! prints its data on stdout (and nothing else there), moves no read marker, and says goodbye
+//! with QUIT.
 
 use std::io::{self, Write};
-use std::time::{Duration, Instant};
 
-use chat::wire::message::{Message, check_text};
-use chat::wire::session::{Event, Target};
+use chat::profiles::Profiles;
+use chat::wire::event::{MemberState, RoomState};
+use chat::wire::message::{MAX_PAGE, Message, check_text};
+use chat::wire::session::Event;
 
-use crate::failure::{Failure, server_error};
-use crate::feed::{Feed, Item};
+use crate::failure::Failure;
 use crate::history::HistoryPager;
 use crate::output::Formatter;
-use crate::session::{Login, Session};
-use chat::profiles::Profiles;
+use crate::session::Session;
+use crate::tables;
 
 /// Stdout, where only data goes.
 pub struct Out {
@@ -35,176 +35,50 @@ impl Out {
     }
 }
 
-/// Shows a private message that came while a command was busy with something else: on stderr,
-/// so that it does not mix with the command's data but is not lost either.
-pub fn aside(session: &Session, event: &Event) {
-    if let Event::Message(m) = event {
-        if matches!(m.target, Target::User(_)) && m.from != session.user {
-            let human = Formatter::new(false, &session.user, chrono::Local);
-            eprintln!("{}", human.message(m));
-        }
-    }
-}
-
-pub fn aside_early(session: &mut Session) {
-    while let Some(event) = session.early.pop_front() {
-        aside(session, &event);
-    }
-}
-
-/// `listen`: the messages of the rooms followed and our private messages, as they arrive,
-/// across lost connections and server restarts (see `Feed`).
-pub fn listen(
-    mut session: Session,
-    login: Login,
-    fmt: &Formatter,
-    out: &mut Out,
-    job: &ListenJob<'_>,
-) -> Result<(), Failure> {
-    let rooms: Vec<String> = if job.all {
-        session.rooms.iter().cloned().collect()
-    } else {
-        for room in job.rooms {
-            session.join(room)?;
-        }
-        job.rooms.to_vec()
-    };
-    if job.count == Some(0) {
-        session.quit();
-        return Ok(());
-    }
-    let deadline = job.timeout.map(|t| Instant::now() + t);
-    let mut feed = Feed::new(session, login, &rooms, job.all, job.reconnect_for)?;
-    let mut printed = 0u64;
-    loop {
-        let wait = match deadline {
-            Some(deadline) => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    feed.quit();
-                    return Ok(());
-                }
-                left.min(Duration::from_millis(500))
-            }
-            None => Duration::from_millis(500),
-        };
-        match feed.next(wait)? {
-            Some(Item::Message(m)) => {
-                let wanted = match &m.target {
-                    Target::Room(r) => job.all || rooms.contains(r),
-                    Target::User(_) => true,
-                };
-                if wanted {
-                    out.line(&fmt.message(&m))?;
-                    printed += 1;
-                    if Some(printed) == job.count {
-                        feed.quit();
-                        return Ok(());
-                    }
-                }
-            }
-            Some(Item::Event(Event::Error {
-                code,
-                ref_type,
-                detail,
-            })) => {
-                eprintln!("chat: {}", server_error(code, ref_type, &detail));
-            }
-            Some(Item::Lost(reason)) => {
-                crate::terminal::tell(&format!("chat: {reason}; reconnecting"));
-            }
-            Some(Item::Back(back)) => {
-                crate::terminal::tell(&format!(
-                    "chat: reconnected; {} missed {} shown",
-                    back.missed,
-                    if back.missed == 1 {
-                        "message"
-                    } else {
-                        "messages"
-                    }
-                ));
-                for room in &back.truncated {
-                    eprintln!(
-                        "chat: #{room}: more was missed than can be fetched; older messages \
-                         are not shown (see history)"
-                    );
-                }
-            }
-            Some(Item::Event(_)) | None => {}
-        }
-    }
-}
-
-/// What `listen` is asked to do.
-pub struct ListenJob<'a> {
-    pub rooms: &'a [String],
-    pub all: bool,
-    pub count: Option<u64>,
-    pub timeout: Option<Duration>,
-    pub reconnect_for: Duration,
-}
-
-/// `history`: the room's last messages, oldest first.
+/// `history`: the conversation's last entries (a room, or `@user`), oldest first. A room
+/// that does not exist, or that the user may not read, is refused (exit 1).
 pub fn history(
     mut session: Session,
     fmt: &Formatter,
     out: &mut Out,
-    room: &str,
+    conv: &str,
     limit: usize,
     before: Option<u64>,
 ) -> Result<(), Failure> {
-    aside_early(&mut session);
-    let mut pager = HistoryPager::new(room, limit, before);
-    while let Some((before_id, limit)) = pager.request() {
+    let mut pager = HistoryPager::new(conv, limit, before);
+    while let Some(message) = pager.message() {
         let answer = session.request(
-            &Message::HistoryReq {
-                room,
-                before_id,
-                limit,
-            },
-            |event| matches!(event, Event::History { room: r, .. } if r == room),
+            &message,
+            |event| matches!(event, Event::History { room: c, .. } if c == conv),
         )?;
         if let Event::History { more, messages, .. } = answer {
             pager.add(more, messages);
         }
     }
-    let messages = pager.finish();
-    if messages.is_empty() && before.is_none() {
-        // An empty answer may mean the room does not exist; that is an error, not silence.
-        let answer = session.request(&Message::ListRooms, |event| {
-            matches!(event, Event::RoomList(_))
-        })?;
-        if let Event::RoomList(rooms) = answer {
-            if !rooms.iter().any(|(r, _)| r == room) {
-                return Err(Failure::new(format!(
-                    "history refused: no such room #{room} (rooms lists them)"
-                )));
-            }
-        }
-    }
-    for m in &messages {
+    for m in &pager.finish() {
         out.line(&fmt.message(m))?;
     }
     session.quit();
     Ok(())
 }
 
-/// `search`: matching messages, oldest first.
+/// `search`: matching messages, oldest first, in `conv` (a room or `@user`) or, when empty,
+/// in every room the user may read and their own private conversations.
 pub fn search(
     mut session: Session,
     fmt: &Formatter,
     out: &mut Out,
-    room: &str,
+    conv: &str,
     text: &str,
     limit: u16,
 ) -> Result<(), Failure> {
     check_text(text, chat::wire::message::MAX_TEXT)
         .map_err(|e| Failure::usage(format!("bad search TEXT: {e}")))?;
-    aside_early(&mut session);
     let answer = session.request(
-        &Message::SearchReq {
-            room,
+        &Message::Find {
+            conv,
             query: text,
+            before_id: 0,
             limit,
         },
         |event| matches!(event, Event::SearchResult { .. }),
@@ -225,14 +99,8 @@ pub fn search(
     Ok(())
 }
 
-/// `who`: everyone online, or the members of `room` (when not empty).
-pub fn who(
-    mut session: Session,
-    fmt: &Formatter,
-    out: &mut Out,
-    room: &str,
-) -> Result<(), Failure> {
-    aside_early(&mut session);
+/// `who`: everyone online, or those online in `room` (when not empty).
+pub fn who(mut session: Session, json: bool, out: &mut Out, room: &str) -> Result<(), Failure> {
     let answer = session.request(
         &Message::Who { room },
         |event| matches!(event, Event::WhoList { room: r, .. } if r == room),
@@ -240,25 +108,97 @@ pub fn who(
     if let Event::WhoList { mut users, .. } = answer {
         users.sort();
         for user in &users {
-            out.line(&fmt.who_line(room, user))?;
+            out.line(&tables::who_line(json, room, user))?;
         }
     }
     session.quit();
     Ok(())
 }
 
-/// `rooms`: every room and its member count.
-pub fn rooms(mut session: Session, fmt: &Formatter, out: &mut Out) -> Result<(), Failure> {
-    aside_early(&mut session);
-    let answer = session.request(&Message::ListRooms, |event| {
-        matches!(event, Event::RoomList(_))
-    })?;
-    if let Event::RoomList(mut rooms) = answer {
-        rooms.sort();
-        let width = rooms.iter().map(|(r, _)| r.len()).max().unwrap_or(0);
-        for (room, members) in &rooms {
-            out.line(&fmt.room_line(room, *members, width))?;
+/// Every room the user can see (theirs first), page by page.
+pub fn all_rooms(session: &mut Session) -> Result<Vec<RoomState>, Failure> {
+    let mut rooms = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let answer = session.request(
+            &Message::Rooms {
+                cursor: &cursor,
+                limit: MAX_PAGE,
+            },
+            |event| matches!(event, Event::RoomPage { .. }),
+        )?;
+        let Event::RoomPage { next, rooms: page } = answer else {
+            return Ok(rooms);
+        };
+        let progress = !page.is_empty();
+        rooms.extend(page);
+        if next.is_empty() || !progress || next == cursor {
+            return Ok(rooms);
         }
+        cursor = next;
+    }
+}
+
+/// `rooms`: every room the user can see, with its visibility, the user's role and its topic.
+pub fn rooms(mut session: Session, json: bool, out: &mut Out) -> Result<(), Failure> {
+    let rooms = all_rooms(&mut session)?;
+    for line in tables::rooms(json, &rooms) {
+        out.line(&line)?;
+    }
+    session.quit();
+    Ok(())
+}
+
+/// Every member of `room`, page by page.
+pub fn all_members(session: &mut Session, room: &str) -> Result<Vec<MemberState>, Failure> {
+    let mut members = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let answer = session.request(
+            &Message::Members {
+                room,
+                cursor: &cursor,
+                limit: MAX_PAGE,
+            },
+            |event| matches!(event, Event::MemberPage { room: r, .. } if r == room),
+        )?;
+        let Event::MemberPage {
+            next,
+            members: page,
+            ..
+        } = answer
+        else {
+            return Ok(members);
+        };
+        let progress = !page.is_empty();
+        members.extend(page);
+        if next.is_empty() || !progress || next == cursor {
+            return Ok(members);
+        }
+        cursor = next;
+    }
+}
+
+/// `members ROOM`: all members with their roles, online or not.
+pub fn members(mut session: Session, json: bool, out: &mut Out, room: &str) -> Result<(), Failure> {
+    let members = all_members(&mut session, room)?;
+    for line in tables::members(json, room, &members) {
+        out.line(&line)?;
+    }
+    session.quit();
+    Ok(())
+}
+
+/// `unread`: per conversation, what is unread (and how many mention the user), as the server
+/// counted it at login. Moves no marker.
+pub fn unread(mut session: Session, json: bool, out: &mut Out) -> Result<(), Failure> {
+    session.unread_all()?;
+    let lines = tables::unread(json, &session.unread);
+    if lines.is_empty() {
+        crate::terminal::tell("(nothing unread)");
+    }
+    for line in &lines {
+        out.line(line)?;
     }
     session.quit();
     Ok(())
@@ -309,7 +249,7 @@ pub fn profile_lines(profiles: &Profiles, current: Option<&str>, json: bool) -> 
                         .map(|(k, v)| (*k, serde_json::Value::from(v.as_str()))),
                 );
                 fields.push(("current", serde_json::Value::from(selected)));
-                crate::output::object(&fields)
+                crate::json::object(&fields)
             } else {
                 let list: Vec<String> = settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 let line = format!(

@@ -50,7 +50,7 @@ pub fn candidates(line: &str, pos: usize, names: &Names) -> (usize, Vec<String>)
         Kind::User
     } else {
         match (command.as_deref(), word_index) {
-            (Some("join" | "j" | "leave" | "part" | "who"), 1) => Kind::Room,
+            (Some("join" | "j" | "leave" | "part" | "who" | "members" | "names"), 1) => Kind::Room,
             (Some("help" | "?"), 1) => Kind::Command,
             _ => Kind::User,
         }

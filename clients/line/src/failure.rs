@@ -1,17 +1,21 @@
 //! `Failure`: why `chat` stops with a non-zero status. Every failure carries the exit code the
-//! issue fixes for scripts and one line for stderr.
+//! README's table fixes for scripts and one line for stderr. Server ERRORs become failures in
+//! one place, `refusal`: the words come from `chat::wire::errors` (the protocol's one table of
+//! codes), the exit code from the code's class.
 
 use std::fmt;
 use std::io;
 
 use chat::client::ClientError;
-use chat::wire::message::{code, kind};
+use chat::wire::errors::{self, ErrorClass};
+use chat::wire::message::{Message, kind};
+use chat::wire::text::visible;
 
 /// Exit codes, as `chat --help` and the README document them.
 pub mod exit {
     /// Usage error, or the server refused the command.
     pub const OTHER: i32 = 1;
-    /// Authentication failed.
+    /// Authentication failed, or the account cannot be used.
     pub const AUTH: i32 = 2;
     /// A connection-class failure: refused, timed out, busy, shutting down, lost.
     pub const CONNECTION: i32 = 3;
@@ -24,6 +28,9 @@ pub mod exit {
 pub struct Failure {
     pub code: i32,
     pub message: String,
+    /// Whether the connection may be tried again (a reconnecting mode does): it broke or the
+    /// server cannot serve now, not the request nor the account.
+    pub retry: bool,
 }
 
 impl Failure {
@@ -32,6 +39,7 @@ impl Failure {
         Failure {
             code: exit::OTHER,
             message: message.into(),
+            retry: false,
         }
     }
 
@@ -40,17 +48,18 @@ impl Failure {
         Failure::new(format!("{message} (see chat --help)"))
     }
 
-    /// A connection-class failure (exit 3).
+    /// A connection that failed and may work again later (exit 3).
     pub fn connection(message: impl Into<String>) -> Failure {
         Failure {
             code: exit::CONNECTION,
             message: message.into(),
+            retry: true,
         }
     }
 
     /// Whether trying again later may work: the connection failed, not the request.
     pub fn is_connection(&self) -> bool {
-        self.code == exit::CONNECTION
+        self.retry
     }
 
     /// The same failure with `suffix` appended to its line.
@@ -65,10 +74,7 @@ impl Failure {
     /// on stderr; it still ends the run with status 1.
     pub fn output(error: &io::Error) -> Failure {
         if error.kind() == io::ErrorKind::BrokenPipe {
-            Failure {
-                code: exit::OTHER,
-                message: String::new(),
-            }
+            Failure::new("")
         } else {
             Failure::new(format!("cannot write the output: {error}"))
         }
@@ -84,75 +90,135 @@ impl fmt::Display for Failure {
 impl From<ClientError> for Failure {
     fn from(error: ClientError) -> Failure {
         match &error {
-            ClientError::Server { code, detail } => server_failure(*code, 0, detail),
+            ClientError::Server { code, detail } => refusal(*code, 0, None, detail),
             other => Failure {
                 code: other.exit_code(),
                 message: other.to_string(),
+                retry: other.is_connection_failure(),
             },
         }
     }
 }
 
-/// An ERROR answer as a reason to stop: exit 3 for "shutting down" (the connection is going),
-/// 1 for any other (the command was refused), with the line `server_error` writes.
-pub fn server_failure(code: u16, ref_type: u8, detail: &str) -> Failure {
-    let message = server_error(code, ref_type, detail);
-    if code == chat::wire::message::code::SHUTTING_DOWN {
-        Failure::connection(message)
-    } else {
-        Failure::new(message)
+/// What a refused request was trying to do, for the start of its line.
+pub fn attempt(ref_type: u8) -> &'static str {
+    match ref_type {
+        kind::SAY | kind::PRIVMSG | kind::POST => "cannot send to",
+        kind::JOIN => "cannot join",
+        kind::LEAVE => "cannot leave",
+        kind::HISTORY_REQ | kind::FETCH => "cannot read",
+        kind::SEARCH_REQ | kind::FIND => "cannot search",
+        kind::WHO | kind::MEMBERS => "cannot list the members of",
+        kind::LIST_ROOMS | kind::ROOMS => "cannot list the rooms",
+        kind::USERS => "cannot list the users",
+        kind::CREATE => "cannot create",
+        kind::INVITE => "cannot invite",
+        kind::KICK => "cannot kick",
+        kind::BAN => "cannot ban",
+        kind::UNBAN => "cannot unban",
+        kind::SET_TOPIC => "cannot set the topic of",
+        kind::SET_MODE => "cannot change the mode of",
+        kind::SET_ROLE => "cannot change the role of",
+        kind::SET_RETENTION => "cannot change the retention of",
+        kind::EDIT => "cannot edit",
+        kind::DELETE => "cannot delete",
+        kind::REACT => "cannot react to",
+        kind::MARK_READ => "cannot mark as read",
+        kind::UNREAD_REQ => "cannot count what is unread",
+        kind::REGISTER => "cannot register",
+        kind::PASSWD_START | kind::PASSWD_SET => "cannot change the password",
+        _ => "",
     }
 }
 
-/// A server ERROR in words: what the code means, what it answered, and the server's detail.
-/// The one table of the client's words for the codes (chat::wire::message is getting a table
-/// of codes with descriptions; this is the function to switch to it).
-pub fn server_error(code: u16, ref_type: u8, detail: &str) -> String {
-    let meaning = match code {
-        code::MALFORMED => "malformed message",
-        code::UNKNOWN_TYPE => "the server does not know this request",
-        code::BAD_UTF8 => "bad UTF-8",
-        code::TOO_LONG => "too long",
-        code::RATE_LIMITED => "rate limited",
-        code::WRONG_STATE => "not allowed now",
-        code::BAD_NAME => "bad user name",
-        code::NAME_TAKEN => "that user name is taken",
-        code::BAD_SALT_OR_ITERATIONS => "the server refused the password parameters",
-        code::REGISTRATION_OFF => {
-            "registration is closed on this server; ask its operator for an account"
+/// What a request names, as its refusal line says it: `#room`, `bob in #ops`, `@bob`,
+/// `message 1234`.
+pub fn object_of(message: &Message<'_>) -> Option<String> {
+    let conv = |name: &str| {
+        if let Some(user) = name.strip_prefix('@') {
+            format!("@{}", visible(user))
+        } else {
+            format!("#{}", visible(name))
         }
-        code::BAD_ROOM => "bad room name",
-        code::NO_SUCH_USER => "no such user",
-        code::NOT_IN_ROOM => "you are not in that room",
-        code::TOO_MANY_ROOMS => "you are in too many rooms",
-        code::SHUTTING_DOWN => "the server is shutting down",
-        code::STORAGE_FAILED => "the server could not store it",
-        _ => "error",
     };
-    let what = match ref_type {
-        kind::SAY | kind::PRIVMSG => "message refused: ",
-        kind::JOIN => "cannot join: ",
-        kind::LEAVE => "cannot leave: ",
-        kind::HISTORY_REQ => "history refused: ",
-        kind::SEARCH_REQ => "search refused: ",
-        kind::WHO | kind::LIST_ROOMS => "request refused: ",
-        kind::REGISTER => "registration refused: ",
-        _ => "",
-    };
-    let detail = detail.trim();
-    if detail.is_empty() || detail.eq_ignore_ascii_case(meaning) {
-        format!("{what}{meaning} (server error {code:04})")
-    } else {
-        format!(
-            "{what}{meaning} (server error {code:04}: {})",
-            crate::output::clean(detail)
-        )
+    Some(match message {
+        Message::Join { room }
+        | Message::Leave { room }
+        | Message::Say { room, .. }
+        | Message::HistoryReq { room, .. }
+        | Message::Create { room, .. }
+        | Message::SetTopic { room, .. }
+        | Message::SetMode { room, .. }
+        | Message::SetRetention { room, .. }
+        | Message::Members { room, .. } => conv(room),
+        Message::Who { room } | Message::SearchReq { room, .. } if !room.is_empty() => conv(room),
+        Message::Find { conv: name, .. } if !name.is_empty() => format!("in {}", conv(name)),
+        Message::Fetch { conv: name, .. }
+        | Message::Post { conv: name, .. }
+        | Message::MarkRead { conv: name, .. } => conv(name),
+        Message::PrivMsg { to, .. } => format!("@{}", visible(to)),
+        Message::Invite { room, user }
+        | Message::Kick { room, user, .. }
+        | Message::Ban { room, user, .. }
+        | Message::Unban { room, user } => format!("{} in {}", visible(user), conv(room)),
+        Message::SetRole { room, user, .. } => format!("{} in {}", visible(user), conv(room)),
+        Message::Edit { id, .. } | Message::Delete { id } | Message::React { id, .. } => {
+            format!("message {id}")
+        }
+        _ => return None,
+    })
+}
+
+/// A server ERROR as a reason to stop, the one place codes become words and exit statuses:
+/// "cannot join #opps: no such room (error 0206)", with the server's detail when it says more.
+/// Refused requests exit 1, an account that cannot be used 2, a connection that ends or a
+/// server that cannot serve now 3.
+pub fn refusal(code: u16, ref_type: u8, object: Option<&str>, detail: &str) -> Failure {
+    let message = refusal_line(code, ref_type, object, detail);
+    match errors::class(code) {
+        ErrorClass::Refused => Failure::new(message),
+        ErrorClass::Account => Failure {
+            code: exit::AUTH,
+            message,
+            retry: false,
+        },
+        // The operator ending a session is final; a server going down or unavailable is not.
+        ErrorClass::Connection => Failure {
+            code: exit::CONNECTION,
+            message,
+            retry: code != errors::code::DISCONNECTED,
+        },
     }
+}
+
+/// The line of `refusal`: what was refused, then the server's own words (its detail says the
+/// cause precisely: "only owners and moderators may do that") or, when it gave none, the
+/// protocol table's description of the code, then the code.
+pub fn refusal_line(code: u16, ref_type: u8, object: Option<&str>, detail: &str) -> String {
+    let mut line = String::new();
+    let what = attempt(ref_type);
+    if !what.is_empty() {
+        line.push_str(what);
+        if let Some(object) = object {
+            line.push(' ');
+            line.push_str(object);
+        }
+        line.push_str(": ");
+    }
+    let detail = detail.trim();
+    if detail.is_empty() {
+        line.push_str(errors::describe(code));
+    } else {
+        line.push_str(&visible(detail));
+    }
+    line.push_str(&format!(" (error {code:04})"));
+    line
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chat::wire::errors::code;
 
     #[test]
     fn client_errors_keep_their_exit_codes() {
@@ -182,33 +248,114 @@ mod tests {
             assert_eq!(failure.code, exit::CONNECTION, "{}", failure.message);
             assert!(failure.is_connection());
         }
-        assert_eq!(
-            server_failure(code::RATE_LIMITED, kind::SAY, "").code,
-            exit::OTHER
-        );
         let failure = Failure::from(ClientError::Server {
             code: code::NAME_TAKEN,
             detail: "alice".into(),
         });
-        assert_eq!(
-            failure.message,
-            "that user name is taken (server error 0102: alice)"
-        );
+        assert_eq!(failure.message, "alice (error 0102)");
+        let failure = Failure::from(ClientError::Server {
+            code: code::NAME_TAKEN,
+            detail: String::new(),
+        });
+        assert_eq!(failure.message, "that name is taken (error 0102)");
+    }
+
+    /// Every code of the protocol's table gets its class's exit status and its words.
+    #[test]
+    fn every_error_code_maps_by_its_class() {
+        for info in errors::ERRORS {
+            let failure = refusal(info.code, 0, None, "");
+            let expected = match info.class {
+                ErrorClass::Refused => exit::OTHER,
+                ErrorClass::Account => exit::AUTH,
+                ErrorClass::Connection => exit::CONNECTION,
+            };
+            assert_eq!(failure.code, expected, "{}", info.name);
+            assert!(
+                failure.message.starts_with(info.description),
+                "{}: {}",
+                info.name,
+                failure.message
+            );
+            assert!(
+                failure
+                    .message
+                    .ends_with(&format!("(error {:04})", info.code))
+            );
+        }
+        assert!(refusal(code::SHUTTING_DOWN, 0, None, "").retry);
+        assert!(!refusal(code::DISCONNECTED, 0, None, "").retry);
+        assert!(!refusal(code::PASSWORD_CHANGED, 0, None, "").retry);
+        assert_eq!(refusal(9999, 0, None, "odd").code, exit::OTHER);
     }
 
     #[test]
-    fn server_errors_read_well() {
+    fn refusals_name_the_request_and_its_object() {
+        let join = Message::Join { room: "opps" };
         assert_eq!(
-            server_error(code::NO_SUCH_USER, kind::PRIVMSG, "bob"),
-            "message refused: no such user (server error 0202: bob)"
+            refusal_line(
+                code::NO_SUCH_ROOM,
+                kind::JOIN,
+                object_of(&join).as_deref(),
+                "no such room"
+            ),
+            "cannot join #opps: no such room (error 0206)"
+        );
+        let kick = Message::Kick {
+            room: "ops",
+            user: "bob",
+            reason: "",
+        };
+        assert_eq!(
+            refusal_line(
+                code::NOT_ALLOWED,
+                kind::KICK,
+                object_of(&kick).as_deref(),
+                "only owners and moderators may do that"
+            ),
+            "cannot kick bob in #ops: only owners and moderators may do that (error 0207)"
+        );
+        let fetch = Message::Fetch {
+            conv: "@carol",
+            before_id: 0,
+            after_id: 0,
+            limit: 1,
+        };
+        assert_eq!(
+            refusal_line(
+                code::NO_SUCH_USER,
+                kind::FETCH,
+                object_of(&fetch).as_deref(),
+                ""
+            ),
+            "cannot read @carol: no such user (error 0202)"
         );
         assert_eq!(
-            server_error(code::BAD_ROOM, kind::JOIN, ""),
-            "cannot join: bad room name (server error 0201)"
+            refusal_line(code::MALFORMED, 0, None, "odd\u{1b}[2J\u{202e}"),
+            "odd<U+001B>[2J<U+202E> (error 0001)"
         );
         assert_eq!(
-            server_error(999, 0, "odd\u{1b}[2J"),
-            "error (server error 0999: odd\u{fffd}[2J)"
+            refusal_line(
+                code::NOT_IN_ROOM,
+                kind::POST,
+                Some("#ops"),
+                "join the room first"
+            ),
+            "cannot send to #ops: join the room first (error 0203)"
+        );
+        let role = Message::SetRole {
+            room: "ops",
+            user: "carol",
+            role: chat::wire::message::Role::Owner,
+        };
+        assert_eq!(
+            refusal_line(
+                code::NOT_IN_ROOM,
+                kind::SET_ROLE,
+                object_of(&role).as_deref(),
+                ""
+            ),
+            "cannot change the role of carol in #ops: you are not in that room (error 0203)"
         );
     }
 

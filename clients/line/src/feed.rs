@@ -1,29 +1,30 @@
 //! `Feed`: the events of a session that outlives its connections, for `listen` and the
 //! interactive mode. When the connection is lost (it breaks, falls silent, or the server shuts
 //! down) it reconnects with backoff, logs in again, fetches what was missed in every followed
-//! room (`chat::resume`), and only then goes on with live events: every message comes out once,
-//! in id order. Messages sent through it whose echo was lost are found in the fetched history or
-//! sent again, at most once.
+//! conversation (FETCH after the last id shown, `chat::resume`), and only then goes on with live
+//! events: every entry comes out once, in id order. Messages sent through it whose echo was lost
+//! are found in the fetched entries or sent again, at most once. `ReadMarks` moves the user's
+//! read markers for the modes that read.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use chat::client::ClientError;
 use chat::resume::{Backoff, CatchUp, Outgoing, Resume, jitter};
-use chat::wire::message::{Message, NoticeKind, code, kind};
-use chat::wire::session::{ChatMessage, Event, Target};
+use chat::wire::message::{Message, kind};
+use chat::wire::session::{ChatMessage, Event};
+use chat::wire::text::visible;
 
-use crate::failure::{Failure, server_error};
-use crate::output::clean;
+use crate::failure::{Failure, refusal};
 use crate::session::{Login, Session};
 
 /// What the feed gives its owner.
 #[derive(Debug)]
 pub enum Item {
-    /// A message, new to this client: shown once, in order.
+    /// An entry (message or room event), new to this client: shown once, in order.
     Message(ChatMessage),
-    /// Any other event: notices, answers, errors.
+    /// Any other event: changes to messages, answers, errors.
     Event(Event),
     /// The connection was lost, for this reason; reconnecting.
     Lost(String),
@@ -34,14 +35,14 @@ pub enum Item {
 /// What a reconnection recovered.
 #[derive(Debug, Default)]
 pub struct Back {
-    /// Messages missed while away, now shown.
+    /// Entries missed while away, now shown.
     pub missed: usize,
     /// Messages sent again because they had not been stored.
     pub resent: usize,
-    /// Private messages that may or may not have arrived (not sent again).
-    pub unknown: Vec<Outgoing>,
-    /// Rooms where more was missed than could be fetched.
+    /// Conversations where more was missed than could be fetched.
     pub truncated: Vec<String>,
+    /// Conversations that could not be fetched any more (no longer readable).
+    pub failed: Vec<String>,
 }
 
 enum Link {
@@ -65,12 +66,14 @@ pub struct Feed {
     reconnect_for: Duration,
     backoff: Backoff,
     last_heard: Instant,
-    /// Follow the rooms we join (and stop following those we leave).
+    /// Follow the rooms we join, are invited to or create.
     follow_joins: bool,
 }
 
 impl Feed {
-    /// Starts following `rooms` on `session` (learning where each stands now).
+    /// Starts following `rooms` and the private conversations with something unread on
+    /// `session`, from where each stands at login (the newest ids its UNREAD gave; a room it
+    /// did not list is asked for its newest id).
     pub fn new(
         session: Session,
         login: Login,
@@ -78,9 +81,25 @@ impl Feed {
         follow_joins: bool,
         reconnect_for: Duration,
     ) -> Result<Feed, Failure> {
-        let mut resume = Resume::new(&session.user);
+        let mut resume = Resume::new(&session.user).with_follow_joins(follow_joins);
+        let newest: BTreeMap<&str, u64> = session
+            .unread
+            .iter()
+            .map(|u| (u.conv.as_str(), u.newest))
+            .collect();
+        for id in newest.values() {
+            resume.known(*id);
+        }
         for room in rooms {
-            resume.follow(room);
+            match newest.get(room.as_str()) {
+                Some(id) => resume.follow_from(room, *id),
+                None => resume.follow(room),
+            }
+        }
+        for (conv, id) in &newest {
+            if conv.starts_with('@') {
+                resume.follow_from(conv, *id);
+            }
         }
         let mut feed = Feed {
             login,
@@ -94,7 +113,8 @@ impl Feed {
             last_heard: Instant::now(),
             follow_joins,
         };
-        if let Err(e) = feed.start_catch_up() {
+        let learn = feed.resume.learn_floors();
+        if let Err(e) = feed.start_catch_up(learn) {
             return Err(Failure::from(e));
         }
         Ok(feed)
@@ -108,7 +128,12 @@ impl Feed {
         }
     }
 
-    /// The session, connected or not: for what it remembers (user, rooms).
+    /// What it takes to log in again (a password change updates it).
+    pub fn login_mut(&mut self) -> &mut Login {
+        &mut self.login
+    }
+
+    /// The logged-in user.
     pub fn user(&self) -> &str {
         self.resume.me()
     }
@@ -123,22 +148,23 @@ impl Feed {
         matches!(self.link, Link::Up(_))
     }
 
+    /// Whether `conv` (a room or `@user`) is followed.
+    pub fn follows(&self, conv: &str) -> bool {
+        self.resume.is_following(conv)
+    }
+
     /// How many messages sent through `say` wait for their echo.
     pub fn unconfirmed(&self) -> usize {
         self.resume.unconfirmed()
     }
 
-    /// Sends a message and remembers it until its echo arrives. Only when live.
-    pub fn say(&mut self, target: Target, text: String) -> Result<(), Failure> {
+    /// Sends a message (POST) and remembers it until its echo arrives. Only when live.
+    pub fn say(&mut self, outgoing: Outgoing) -> Result<(), Failure> {
         let Some(session) = self.session() else {
             return Err(Failure::connection("not connected"));
         };
-        let message = match &target {
-            Target::Room(room) => Message::Say { room, text: &text },
-            Target::User(to) => Message::PrivMsg { to, text: &text },
-        };
-        let sent = session.client.send(&message);
-        self.resume.sent(target, text);
+        let sent = session.client.send(&outgoing.message());
+        self.resume.sent(outgoing);
         if let Err(e) = sent {
             self.lost(e)?;
         }
@@ -171,17 +197,22 @@ impl Feed {
         }
     }
 
-    /// The rooms the session is in (as the server last said).
+    /// The rooms the user is in (as the server last said; while disconnected, those followed).
     pub fn rooms(&self) -> Vec<String> {
         match &self.link {
-            Link::Up(session) => session.rooms.iter().cloned().collect(),
-            Link::Down { .. } => self.resume.rooms().map(str::to_owned).collect(),
+            Link::Up(session) => session.rooms.keys().cloned().collect(),
+            Link::Down { .. } => self
+                .resume
+                .convs()
+                .filter(|c| !c.starts_with('@'))
+                .map(str::to_owned)
+                .collect(),
         }
     }
 
     /// The next item, waiting at most `timeout`. `Ok(None)`: nothing yet. An error ends the
     /// feed: reconnecting failed for good (exit 3 once `reconnect_for` has passed), or was
-    /// refused (wrong password now, changed server key).
+    /// refused (wrong password now, changed server key, an account closed).
     pub fn next(&mut self, timeout: Duration) -> Result<Option<Item>, Failure> {
         if let Some(item) = self.ready.pop_front() {
             return Ok(Some(item));
@@ -224,17 +255,12 @@ impl Feed {
         }
     }
 
-    fn start_catch_up(&mut self) -> Result<(), ClientError> {
+    fn start_catch_up(&mut self, mut catch_up: CatchUp) -> Result<(), ClientError> {
         let Link::Up(session) = &mut self.link else {
             return Ok(());
         };
-        let mut catch_up = self.resume.catch_up();
         for request in catch_up.requests() {
-            session.client.queue(&Message::HistoryReq {
-                room: &request.room,
-                before_id: request.before_id,
-                limit: request.limit,
-            })?;
+            session.client.queue(&request.message())?;
         }
         session.client.flush()?;
         self.catch_up = Some(catch_up);
@@ -249,32 +275,23 @@ impl Feed {
             return Ok(());
         };
         let recovered = catch_up.finish(&mut self.resume);
-        let mut back = Back {
-            missed: recovered.messages.len(),
+        let back = Back {
+            missed: if self.reconnected {
+                recovered.messages.len()
+            } else {
+                0
+            },
             resent: recovered.resend.len(),
-            unknown: recovered.unknown,
             truncated: recovered.truncated,
+            failed: recovered.failed,
         };
-        if !self.reconnected {
-            back.missed = 0;
-        }
         for m in recovered.messages {
             self.ready.push_back(Item::Message(m));
         }
         if let Link::Up(session) = &mut self.link {
             for outgoing in recovered.resend {
-                let message = match &outgoing.target {
-                    Target::Room(room) => Message::Say {
-                        room,
-                        text: &outgoing.text,
-                    },
-                    Target::User(to) => Message::PrivMsg {
-                        to,
-                        text: &outgoing.text,
-                    },
-                };
-                session.client.queue(&message)?;
-                self.resume.sent(outgoing.target, outgoing.text);
+                session.client.queue(&outgoing.message())?;
+                self.resume.sent(outgoing);
             }
             session.client.flush()?;
         }
@@ -286,26 +303,18 @@ impl Feed {
     }
 
     fn event(&mut self, event: Event) -> Result<(), Failure> {
-        if let Link::Up(session) = &mut self.link {
-            session.track(&event);
-        }
         match event {
             Event::History {
-                room,
+                room: conv,
                 more,
                 messages,
             } if self.catch_up.is_some() => {
                 if let Some(catch_up) = &mut self.catch_up {
-                    if catch_up.on_page(&room, more, messages) {
+                    if catch_up.on_page(&conv, more, messages) {
                         let requests = catch_up.requests();
                         if let Link::Up(session) = &mut self.link {
                             for r in requests {
-                                let sent = session.client.queue(&Message::HistoryReq {
-                                    room: &r.room,
-                                    before_id: r.before_id,
-                                    limit: r.limit,
-                                });
-                                if let Err(e) = sent {
+                                if let Err(e) = session.client.queue(&r.message()) {
                                     return self.lost(e);
                                 }
                             }
@@ -320,7 +329,7 @@ impl Feed {
                 }
             }
             Event::Error {
-                ref_type: kind::HISTORY_REQ,
+                ref_type: kind::FETCH,
                 ..
             } if self.catch_up.is_some() => {
                 if let Some(catch_up) = &mut self.catch_up {
@@ -340,50 +349,42 @@ impl Feed {
                     }
                 }
             }
-            Event::Error {
-                code: code::SHUTTING_DOWN,
-                ref_type,
-                detail,
-            } => return self.lost_because(server_error(code::SHUTTING_DOWN, ref_type, &detail)),
             Event::Quit { reason } => {
-                return self
-                    .lost_because(format!("the server ended the session ({})", clean(&reason)));
+                return self.lost_because(format!(
+                    "the server ended the session ({})",
+                    visible(&reason)
+                ));
             }
+            // The server ending the session: reconnect if it is going down or cannot serve
+            // now, stop if the operator or the account says so.
+            Event::Error {
+                code,
+                ref_type: 0,
+                detail,
+            } => {
+                let failure = refusal(code, 0, None, &detail);
+                if failure.is_connection() {
+                    return self.lost_because(failure.message);
+                }
+                return Err(failure);
+            }
+            // Read markers are moved on a best-effort basis; a refusal is not news.
+            Event::Error {
+                ref_type: kind::MARK_READ,
+                ..
+            } => {}
             Event::Error {
                 code,
                 ref_type,
                 detail,
             } => {
-                if ref_type == kind::SAY || ref_type == kind::PRIVMSG {
+                if ref_type == kind::POST {
                     self.resume.refused();
                 }
                 self.ready.push_back(Item::Event(Event::Error {
                     code,
                     ref_type,
                     detail,
-                }));
-            }
-            Event::Notice {
-                kind,
-                room,
-                user,
-                ts,
-            } => {
-                if self.follow_joins && user == self.resume.me() {
-                    match kind {
-                        NoticeKind::Join => {
-                            let newest = self.resume.newest_shown();
-                            self.resume.follow_from(&room, newest);
-                        }
-                        NoticeKind::Leave => self.resume.unfollow(&room),
-                        NoticeKind::Disconnect => {}
-                    }
-                }
-                self.ready.push_back(Item::Event(Event::Notice {
-                    kind,
-                    room,
-                    user,
-                    ts,
                 }));
             }
             other => self.ready.push_back(Item::Event(other)),
@@ -423,17 +424,24 @@ impl Feed {
         };
         let (since, reason) = (*since, reason.clone());
         match self.login.session() {
-            Ok(mut session) => {
-                // The server puts us back into our rooms; a followed room it did not is joined.
-                for room in self.resume.rooms() {
-                    if !session.rooms.contains(room) {
-                        session.client.queue(&Message::Join { room })?;
+            Ok(session) => {
+                let mut catch_up = self.resume.catch_up();
+                // Conversations that appeared while away: private ones with something unread,
+                // and (when following joins) rooms joined from elsewhere.
+                for unread in &session.unread {
+                    if unread.conv.starts_with('@') && unread.newest > self.resume.horizon() {
+                        catch_up.discover(&unread.conv);
+                    }
+                }
+                if self.follow_joins {
+                    for room in session.rooms.keys() {
+                        catch_up.discover(room);
                     }
                 }
                 self.link = Link::Up(Box::new(session));
                 self.last_heard = Instant::now();
                 self.reconnected = true;
-                if let Err(e) = self.start_catch_up() {
+                if let Err(e) = self.start_catch_up(catch_up) {
                     return self.lost(e);
                 }
                 Ok(())
@@ -457,5 +465,70 @@ impl Feed {
             }
             Err(failure) => Err(failure),
         }
+    }
+}
+
+/// Read markers to move: per conversation, the newest id shown there. Noted as entries are
+/// shown, sent (one MARK_READ per conversation) when the reader has a moment.
+#[derive(Debug, Default)]
+pub struct ReadMarks {
+    pending: BTreeMap<String, u64>,
+}
+
+impl ReadMarks {
+    /// Notes that `m` was shown to the user.
+    pub fn shown(&mut self, m: &ChatMessage, me: &str) {
+        let conv = m.conversation(me);
+        let id = self.pending.entry(conv).or_default();
+        *id = (*id).max(m.id);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// The MARK_READ requests to send, emptying the list.
+    pub fn take(&mut self) -> Vec<(String, u64)> {
+        std::mem::take(&mut self.pending).into_iter().collect()
+    }
+
+    /// Sends them on the feed, when it is live (else they wait).
+    pub fn flush(&mut self, feed: &mut Feed) -> Result<(), Failure> {
+        if self.is_empty() || !feed.is_live() {
+            return Ok(());
+        }
+        for (conv, id) in self.take() {
+            feed.request(&Message::MarkRead { conv: &conv, id })?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chat::wire::session::Target;
+
+    #[test]
+    fn read_marks_keep_the_newest_per_conversation() {
+        let mut marks = ReadMarks::default();
+        assert!(marks.is_empty());
+        marks.shown(
+            &ChatMessage::text(5, 0, "bob", Target::Room("ops".into()), "a"),
+            "me",
+        );
+        marks.shown(
+            &ChatMessage::text(3, 0, "bob", Target::Room("ops".into()), "b"),
+            "me",
+        );
+        marks.shown(
+            &ChatMessage::text(7, 0, "bob", Target::User("me".into()), "c"),
+            "me",
+        );
+        assert_eq!(
+            marks.take(),
+            [("@bob".to_owned(), 7), ("ops".to_owned(), 5)]
+        );
+        assert!(marks.is_empty());
     }
 }

@@ -1,13 +1,14 @@
-//! `HistoryPager`: walks a room's history backwards, one HISTORY_REQ page (at most 100
-//! messages, fewer when the server's 16 KiB answer fills up) at a time, each page asking for
-//! messages older than the smallest id seen so far, until enough were collected or the server
-//! has no more. Pure, so the command and the interactive `/history` share it.
+//! `HistoryPager`: walks a conversation's history (a room, or `@user`) backwards, one FETCH page
+//! (at most 100 entries, fewer when the server's 16 KiB answer fills up) at a time, each page
+//! asking for entries older than the smallest id seen so far, until enough were collected or
+//! the server has no more. Pure, so the command and the interactive `/history` share it.
 
-use chat::wire::message::MAX_PAGE;
+use chat::wire::message::{MAX_PAGE, Message};
 use chat::wire::session::ChatMessage;
 
 pub struct HistoryPager {
-    pub room: String,
+    /// A room, or `@user`.
+    pub conv: String,
     wanted: usize,
     /// Ask for messages older than this id (0: the newest).
     before: u64,
@@ -18,9 +19,9 @@ pub struct HistoryPager {
 }
 
 impl HistoryPager {
-    pub fn new(room: &str, wanted: usize, before: Option<u64>) -> HistoryPager {
+    pub fn new(conv: &str, wanted: usize, before: Option<u64>) -> HistoryPager {
         HistoryPager {
-            room: room.to_owned(),
+            conv: conv.to_owned(),
             wanted,
             before: before.unwrap_or(0),
             pages: Vec::new(),
@@ -39,7 +40,17 @@ impl HistoryPager {
         Some((self.before, limit))
     }
 
-    /// Takes one HISTORY answer.
+    /// The FETCH for the next page, or `None` when finished.
+    pub fn message(&self) -> Option<Message<'_>> {
+        self.request().map(|(before_id, limit)| Message::Fetch {
+            conv: &self.conv,
+            before_id,
+            after_id: 0,
+            limit,
+        })
+    }
+
+    /// Takes one ENTRIES answer.
     pub fn add(&mut self, more: bool, mut messages: Vec<ChatMessage>) {
         // Only what is older than asked for counts: a confused answer must not loop forever.
         if self.before != 0 {

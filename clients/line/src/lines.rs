@@ -25,14 +25,14 @@ pub enum Line {
 
 /// Starts reading stdin. At most `buffer` lines wait in the channel; beyond that the reader
 /// waits, so a huge input is never held in memory at once.
-pub fn spawn_stdin_reader(buffer: usize) -> Receiver<Line> {
+pub fn spawn_stdin_reader<T: From<Line> + Send + 'static>(buffer: usize) -> Receiver<T> {
     let (tx, rx) = sync_channel(buffer);
     thread::spawn(move || {
         let stdin = io::stdin();
         let mut input = stdin.lock();
         for line in read_lines(&mut input) {
             let stop = matches!(line, Line::Failed(_));
-            if tx.send(line).is_err() || stop {
+            if tx.send(T::from(line)).is_err() || stop {
                 return;
             }
         }

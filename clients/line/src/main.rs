@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+mod acts;
 mod cli;
 mod commands;
 mod complete;
@@ -12,18 +13,24 @@ mod feed;
 mod help;
 mod history;
 mod interactive;
+mod json;
 mod lines;
+mod listen;
 mod output;
+mod passwd;
 mod send;
 mod session;
+mod tables;
 mod terminal;
+mod typed;
 
 use std::path::Path;
 
 use chat::profiles::{self as profile, Profiles};
-use cli::{Cli, Command, DEFAULT_ROOM, Invocation};
-use commands::{ListenJob, Out};
+use cli::{Cli, Command, DEFAULT_ROOM, Invocation, OnBadLine, SendInput};
+use commands::Out;
 use failure::Failure;
+use listen::ListenJob;
 use output::Formatter;
 use send::SendJob;
 use session::Env;
@@ -51,7 +58,7 @@ fn run() -> Result<(), Failure> {
         .collect::<Result<Vec<String>, Failure>>()?;
     let env = |key: &str| std::env::var(key).ok();
     match cli::parse(&args, &env, &load_profiles)? {
-        Invocation::Help(None) => Out::new().line(cli::HELP.trim_end()),
+        Invocation::Help(None) => Out::new().line(help::REFERENCE.trim_end()),
         Invocation::Help(Some(name)) => match help::command(&name) {
             Ok(text) => Out::new().line(&text),
             Err(reason) => Err(Failure::usage(reason)),
@@ -89,6 +96,9 @@ fn dispatch(cli: &Cli, env: &Env<'_>) -> Result<(), Failure> {
                 &mut Out::new(),
             );
         }
+        Command::Passwd { new_password_file } => {
+            return passwd::passwd(cli, env, new_password_file.as_deref());
+        }
         _ => {}
     }
     let (mut session, login) = session::open(cli, env)?;
@@ -102,15 +112,15 @@ fn dispatch(cli: &Cli, env: &Env<'_>) -> Result<(), Failure> {
         ""
     };
     match &cli.command {
-        Command::Register | Command::Profiles => Ok(()),
+        Command::Register | Command::Profiles | Command::Passwd { .. } => Ok(()),
         Command::Interactive => {
             let room = if cli.room_given {
                 session.join(&cli.room)?;
                 cli.room.clone()
-            } else if session.rooms.contains(DEFAULT_ROOM) || session.rooms.is_empty() {
+            } else if session.rooms.contains_key(DEFAULT_ROOM) || session.rooms.is_empty() {
                 DEFAULT_ROOM.to_owned()
             } else {
-                session.rooms.iter().next().cloned().unwrap_or_default()
+                session.rooms.keys().next().cloned().unwrap_or_default()
             };
             interactive::run(session, login, fmt, cli, room)
         }
@@ -118,6 +128,7 @@ fn dispatch(cli: &Cli, env: &Env<'_>) -> Result<(), Failure> {
             to,
             input,
             on_bad_line,
+            reply_to,
         } => send::send(
             session,
             &fmt,
@@ -127,13 +138,38 @@ fn dispatch(cli: &Cli, env: &Env<'_>) -> Result<(), Failure> {
                 to: to.as_deref(),
                 input,
                 on_bad_line: *on_bad_line,
+                reply_to: reply_to.unwrap_or(0),
             },
         ),
+        Command::Reply { id, text, to } => {
+            let conv = match to {
+                Some(user) => format!("@{user}"),
+                None if cli.room_flag => cli.room.clone(),
+                None => acts::find_conversation(&mut session, *id)?,
+            };
+            let (room, to) = match conv.strip_prefix('@') {
+                Some(user) => (cli.room.as_str(), Some(user)),
+                None => (conv.as_str(), None),
+            };
+            send::send(
+                session,
+                &fmt,
+                &mut out,
+                &SendJob {
+                    room,
+                    to,
+                    input: &SendInput::Text(text.clone()),
+                    on_bad_line: OnBadLine::Stop,
+                    reply_to: *id,
+                },
+            )
+        }
         Command::Listen {
             count,
             timeout,
             all,
-        } => commands::listen(
+            mark_read,
+        } => listen::listen(
             session,
             login,
             &fmt,
@@ -144,15 +180,29 @@ fn dispatch(cli: &Cli, env: &Env<'_>) -> Result<(), Failure> {
                 count: *count,
                 timeout: *timeout,
                 reconnect_for: cli.reconnect_for,
+                mark_read: *mark_read,
             },
         ),
-        Command::History { limit, before } => {
-            commands::history(session, &fmt, &mut out, &cli.room, *limit, *before)
+        Command::History { limit, before, to } => {
+            let conv = to
+                .as_ref()
+                .map_or_else(|| cli.room.clone(), |u| format!("@{u}"));
+            commands::history(session, &fmt, &mut out, &conv, *limit, *before)
         }
-        Command::Search { text, limit } => {
-            commands::search(session, &fmt, &mut out, named_room, text, *limit)
+        Command::Search { text, limit, to } => {
+            let conv = to
+                .as_ref()
+                .map_or_else(|| named_room.to_owned(), |u| format!("@{u}"));
+            commands::search(session, &fmt, &mut out, &conv, text, *limit)
         }
-        Command::Who => commands::who(session, &fmt, &mut out, named_room),
-        Command::Rooms => commands::rooms(session, &fmt, &mut out),
+        Command::Who => commands::who(session, cli.json, &mut out, named_room),
+        Command::Rooms => commands::rooms(session, cli.json, &mut out),
+        Command::Members { room } => {
+            let room = if room.is_empty() { &cli.room } else { room };
+            commands::members(session, cli.json, &mut out, room)
+        }
+        Command::Unread => commands::unread(session, cli.json, &mut out),
+        Command::Room(act) => acts::room_act(session, &fmt, &mut out, act),
+        Command::Message(act) => acts::message_act(session, &fmt, &mut out, act),
     }
 }

@@ -1,8 +1,10 @@
-//! `send`: messages from the command line, a file or stdin, at the speed the server allows. Lines
-//! are queued into the session, which packs them into as few frames as fit, and sent while earlier
-//! ones wait for their acknowledgement (the server's echo, matched in order), within a window of
-//! messages and bytes in flight. A bad line stops the run or is skipped; whatever happens, the
-//! last line on stderr says how many messages were acknowledged, skipped and not tried.
+//! `send` (and `reply`): messages from the command line, a file or stdin, at the speed the server
+//! allows. Lines are queued into the session as POSTs, which it packs into as few frames as fit,
+//! and sent while earlier ones wait for their acknowledgement (the server's echo, matched in
+//! order), within a window of messages and bytes in flight. A bad line stops the run or is
+//! skipped; whatever happens, the last line on stderr says how many messages were acknowledged,
+//! skipped and not tried. A one-shot `send` prints nothing it did not ask for (others' messages
+//! arriving meanwhile are not its business) and never moves a read marker.
 
 use std::collections::VecDeque;
 use std::fs;
@@ -14,14 +16,15 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
 use chat::client::ClientError;
-use chat::wire::message::{Message, TextError, check_text, code, kind};
-use chat::wire::session::{ChatMessage, Event, Target};
+use chat::wire::message::{EntryKind, Message, TextError, check_text, kind};
+use chat::wire::session::{ChatMessage, Event};
+use chat::wire::text::visible;
 
 use crate::cli::{OnBadLine, SendInput};
-use crate::commands::{Out, aside, aside_early};
-use crate::failure::{Failure, exit, server_error};
+use crate::commands::Out;
+use crate::failure::{Failure, exit, refusal};
 use crate::lines::{Line, spawn_stdin_reader};
-use crate::output::{Formatter, clean};
+use crate::output::Formatter;
 use crate::session::Session;
 
 /// Most messages in flight (sent, not yet acknowledged). Enough to keep the pipe full; the
@@ -44,7 +47,8 @@ const SKIPS_SHOWN: usize = 10;
 /// sender once it is stored, and that echo is the acknowledgement.
 pub struct Acks {
     me: String,
-    target: Target,
+    /// A room, or `@user`.
+    conv: String,
     pending: VecDeque<String>,
     bytes: usize,
     acked: usize,
@@ -53,10 +57,10 @@ pub struct Acks {
 }
 
 impl Acks {
-    pub fn new(me: &str, target: Target) -> Acks {
+    pub fn new(me: &str, conv: &str) -> Acks {
         Acks {
             me: me.to_owned(),
-            target,
+            conv: conv.to_owned(),
             pending: VecDeque::new(),
             bytes: 0,
             acked: 0,
@@ -84,7 +88,8 @@ impl Acks {
     /// of an echo (a message to oneself arrives twice) never acknowledges the next one.
     pub fn on_message(&mut self, m: &ChatMessage) -> bool {
         let is_echo = m.from == self.me
-            && m.target == self.target
+            && m.kind == EntryKind::Text
+            && m.conversation(&self.me) == self.conv
             && m.id > self.last_id
             && self.pending.front() == Some(&m.text);
         if is_echo {
@@ -323,14 +328,17 @@ fn catch_interrupt() -> Arc<AtomicBool> {
 
 /// How a run ended before everything was sent and acknowledged.
 enum Stop {
-    /// A bad line with `--on-bad-line stop`, or a refusal by the server: exit 1.
-    Refused(String),
-    /// The connection failed: exit 3.
-    Lost(String),
+    /// A bad line with `--on-bad-line stop`, the input could not be read, a refusal by the
+    /// server (exit 1), an account that cannot be used (2), the connection failed (3).
+    Failed(Failure),
     /// Ctrl-C: exit 130.
     Interrupted,
-    /// The input could not be read: exit 1.
-    Input(String),
+}
+
+impl Stop {
+    fn refused(reason: String) -> Stop {
+        Stop::Failed(Failure::new(reason))
+    }
 }
 
 /// What `send` is asked to do.
@@ -339,6 +347,8 @@ pub struct SendJob<'a> {
     pub to: Option<&'a str>,
     pub input: &'a SendInput,
     pub on_bad_line: OnBadLine,
+    /// Every message sent answers this one (0: none).
+    pub reply_to: u64,
 }
 
 /// `send`: exits 0 only when every message sent was acknowledged and no line was left out.
@@ -351,10 +361,9 @@ pub fn send(
     if job.to.is_none() {
         session.join(job.room)?;
     }
-    aside_early(&mut session);
-    let target = match job.to {
-        Some(user) => Target::User(user.to_owned()),
-        None => Target::Room(job.room.to_owned()),
+    let conv = match job.to {
+        Some(user) => format!("@{user}"),
+        None => job.room.to_owned(),
     };
     let max_text = session.client.max_text();
     let mut source = match single_text(job.input, max_text)? {
@@ -372,8 +381,9 @@ pub fn send(
         session: &mut session,
         fmt,
         out,
-        acks: Acks::new(&me, target.clone()),
-        target,
+        acks: Acks::new(&me, &conv),
+        conv,
+        reply_to: job.reply_to,
         tally: Tally::default(),
         progress: Progress::new(),
         line_number: 0,
@@ -392,7 +402,7 @@ pub fn send(
         return Ok(());
     };
     // Wind down: the acknowledgements already due, and the count of what was not tried.
-    if !matches!(stop, Stop::Lost(_)) {
+    if !matches!(&stop, Stop::Failed(failure) if failure.is_connection()) {
         run.drain_acks(Instant::now() + WIND_DOWN);
     }
     let (rest, ended) = source.count_rest(Instant::now() + WIND_DOWN);
@@ -400,11 +410,11 @@ pub fn send(
     run.tally.unread = !ended;
     let summary = run.tally.summary();
     let failure = match stop {
-        Stop::Refused(reason) | Stop::Input(reason) => Failure::new(format!("{reason}; {summary}")),
-        Stop::Lost(reason) => Failure::connection(format!("{reason}; {summary}")),
+        Stop::Failed(failure) => failure.with_suffix(&format!("; {summary}")),
         Stop::Interrupted => Failure {
             code: exit::INTERRUPTED,
             message: format!("interrupted: {summary}"),
+            retry: false,
         },
     };
     Err(failure)
@@ -416,7 +426,9 @@ struct Run<'a> {
     fmt: &'a Formatter,
     out: &'a mut Out,
     acks: Acks,
-    target: Target,
+    /// A room, or `@user`.
+    conv: String,
+    reply_to: u64,
     tally: Tally,
     progress: Progress,
     line_number: usize,
@@ -454,7 +466,7 @@ impl Run<'_> {
                         input_open = false;
                         break;
                     }
-                    Next::Failed(reason) => return Ok(Some(Stop::Input(reason))),
+                    Next::Failed(reason) => return Ok(Some(Stop::refused(reason))),
                 };
                 self.line_number += 1;
                 if text.trim().is_empty() {
@@ -466,9 +478,11 @@ impl Run<'_> {
                     }
                     continue;
                 }
-                let message = match &self.target {
-                    Target::Room(room) => Message::Say { room, text: &text },
-                    Target::User(to) => Message::PrivMsg { to, text: &text },
+                let message = Message::Post {
+                    conv: &self.conv,
+                    kind: EntryKind::Text,
+                    reply_to: self.reply_to,
+                    text: &text,
                 };
                 if self.acks.in_flight() == 0 {
                     last_progress = Instant::now();
@@ -502,10 +516,10 @@ impl Run<'_> {
             }
             self.progress.update(&self.tally);
             if self.acks.in_flight() > 0 && last_progress.elapsed() > ACK_TIMEOUT {
-                return Ok(Some(Stop::Lost(format!(
+                return Ok(Some(Stop::Failed(Failure::connection(format!(
                     "no acknowledgement from the server for {} s",
                     ACK_TIMEOUT.as_secs()
-                ))));
+                )))));
             }
         }
     }
@@ -520,7 +534,7 @@ impl Run<'_> {
         match self.on_bad_line {
             OnBadLine::Stop => {
                 self.tally.not_tried += 1;
-                Some(Stop::Refused(format!(
+                Some(Stop::refused(format!(
                     "{place}{reason}; stopped there (--on-bad-line skip sends the rest)"
                 )))
             }
@@ -539,12 +553,7 @@ impl Run<'_> {
     }
 
     fn lost(&mut self, error: ClientError) -> Stop {
-        let failure = Failure::from(error);
-        if failure.is_connection() {
-            Stop::Lost(failure.message)
-        } else {
-            Stop::Refused(failure.message)
-        }
+        Stop::Failed(Failure::from(error))
     }
 
     /// Handles the next event (waiting up to `wait`) and every one already decoded.
@@ -565,44 +574,45 @@ impl Run<'_> {
 
     fn event(&mut self, event: Event) -> Result<Option<Stop>, Failure> {
         match event {
-            Event::Message(m) => {
-                if self.acks.on_message(&m) {
-                    self.tally.acked += 1;
-                    if self.fmt.json {
-                        self.out.line(&self.fmt.message(&m))?;
-                    }
-                } else {
-                    aside(self.session, &Event::Message(m));
+            // Others' messages arriving meanwhile are not what `send` was asked for.
+            Event::Message(m) if self.acks.on_message(&m) => {
+                self.tally.acked += 1;
+                if self.fmt.json {
+                    self.out.line(&self.fmt.message(&m))?;
                 }
             }
             Event::Error {
                 code,
-                ref_type,
+                ref_type: kind::POST,
                 detail,
-            } if code == code::SHUTTING_DOWN => {
-                return Ok(Some(Stop::Lost(server_error(code, ref_type, &detail))));
-            }
-            Event::Error {
-                code,
-                ref_type,
-                detail,
-            } if ref_type == kind::SAY || ref_type == kind::PRIVMSG => {
+            } => {
                 self.acks.on_refused();
-                return Ok(Some(Stop::Refused(server_error(code, ref_type, &detail))));
+                let object = crate::tables::conv_name(&self.conv);
+                return Ok(Some(Stop::Failed(refusal(
+                    code,
+                    kind::POST,
+                    Some(&object),
+                    &detail,
+                ))));
             }
             Event::Error {
                 code,
                 ref_type,
                 detail,
             } => {
+                // The server ending the session (ref_type 0), or an answer to something else.
+                let failure = refusal(code, ref_type, None, &detail);
+                if ref_type == 0 {
+                    return Ok(Some(Stop::Failed(failure)));
+                }
                 self.progress.clear();
-                eprintln!("chat: {}", server_error(code, ref_type, &detail));
+                eprintln!("chat: {}", failure.message);
             }
             Event::Quit { reason } => {
-                return Ok(Some(Stop::Lost(format!(
+                return Ok(Some(Stop::Failed(Failure::connection(format!(
                     "the server ended the session ({})",
-                    clean(&reason)
-                ))));
+                    visible(&reason)
+                )))));
             }
             _ => {}
         }
@@ -632,6 +642,8 @@ impl Run<'_> {
 mod tests {
     use super::*;
 
+    use chat::wire::session::Target;
+
     fn echo(id: u64, from: &str, target: Target, text: &str) -> ChatMessage {
         ChatMessage::text(id, 0, from, target, text)
     }
@@ -639,7 +651,7 @@ mod tests {
     #[test]
     fn echoes_acknowledge_in_order() {
         let room = Target::Room("general".into());
-        let mut acks = Acks::new("alice", room.clone());
+        let mut acks = Acks::new("alice", "general");
         acks.sent("one".into());
         acks.sent("two".into());
         acks.sent("two".into());
@@ -656,7 +668,7 @@ mod tests {
         acks.on_refused();
         assert_eq!((acks.in_flight(), acks.bytes), (0, 0));
 
-        let mut private = Acks::new("alice", Target::User("bob".into()));
+        let mut private = Acks::new("alice", "@bob");
         private.sent("psst".into());
         assert!(!private.on_message(&echo(9, "alice", room, "psst")));
         assert!(private.on_message(&echo(9, "alice", Target::User("bob".into()), "psst")));
@@ -664,14 +676,14 @@ mod tests {
 
     #[test]
     fn the_window_counts_messages_and_bytes() {
-        let mut acks = Acks::new("a", Target::Room("r".into()));
+        let mut acks = Acks::new("a", "r");
         for _ in 0..WINDOW_MESSAGES - 1 {
             acks.sent("x".into());
         }
         assert!(acks.has_room());
         acks.sent("x".into());
         assert!(!acks.has_room());
-        let mut big = Acks::new("a", Target::Room("r".into()));
+        let mut big = Acks::new("a", "r");
         big.sent("y".repeat(WINDOW_BYTES));
         assert!(!big.has_room());
     }

@@ -1,21 +1,24 @@
 //! From the command line to a logged-in `Session`: the user name, the password and the PSK from
 //! their files, variables or the terminal; the connection with its key check; the login; and a
-//! barrier after it, so that the rooms the server put us back into are known before any command.
+//! barrier after it, so that our rooms and what is unread are known before any command; and the
+//! ways a command talks to the server (a request and its answer, an act and its refusal).
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::fs;
 use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chat::client::{Client, ClientError, ClientOptions, default_known_servers};
+use chat::resume::membership_change;
 use chat::wire::crypto::Secret;
-use chat::wire::message::{Message, NoticeKind};
+use chat::wire::event::{RoomState, UnreadState};
+use chat::wire::message::{Message, kind};
 use chat::wire::scram;
-use chat::wire::session::{Event, SessionOptions};
+use chat::wire::session::{Event, SessionOptions, Target};
 
 use crate::cli::Cli;
-use crate::failure::{Failure, exit, server_failure};
+use crate::failure::{Failure, exit, object_of, refusal};
 use crate::terminal;
 
 /// How long a request (join, who, a history page...) may wait for its answer.
@@ -31,6 +34,12 @@ pub struct Password(String);
 impl Password {
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl From<String> for Password {
+    fn from(text: String) -> Password {
+        Password(text)
     }
 }
 
@@ -120,13 +129,14 @@ pub fn password(
 
 /// A password that breaks the length rule cannot be anyone's: a login with it is refused as a
 /// failed login (exit 2) without bothering the server; a new account gets the rule explained.
-fn check_password(password: &Password, new_account: bool) -> Result<(), Failure> {
+pub fn check_password(password: &Password, new_account: bool) -> Result<(), Failure> {
     match scram::normalize_password(password.as_str()) {
         Ok(_) => Ok(()),
         Err(e) if new_account => Err(Failure::new(e.to_string())),
         Err(e) => Err(Failure {
             code: exit::AUTH,
             message: format!("login failed: {e}"),
+            retry: false,
         }),
     }
 }
@@ -150,7 +160,7 @@ fn read_first_line(file: &Path, what: &str) -> Result<Password, Failure> {
     Ok(Password(line.to_owned()))
 }
 
-fn read_password_file(file: &Path) -> Result<Password, Failure> {
+pub fn read_password_file(file: &Path) -> Result<Password, Failure> {
     check_owner_only(file, "password file")?;
     read_first_line(file, "password file")
 }
@@ -255,41 +265,44 @@ pub fn connect(options: &ClientOptions) -> Result<Client, Failure> {
     Ok(client)
 }
 
-/// A logged-in connection, with what the login told us.
+/// A logged-in connection, with what the login told us (protocol v2: a ROOM_INFO per room the
+/// user is in, then what is unread), kept up to date by the events that pass through it.
 pub struct Session {
     pub client: Client,
     pub user: String,
-    /// The rooms we are in, from our own join and leave notices.
-    pub rooms: BTreeSet<String>,
-    /// Events that arrived during the login barrier (offline private messages, notices about
-    /// others...), to be handled before `client.next_event`.
+    /// The rooms we are in, by name, as the server last described them.
+    pub rooms: BTreeMap<String, RoomState>,
+    /// What is unread, per conversation, as of the login (and the markers since).
+    pub unread: Vec<UnreadState>,
+    /// The cursor of the next UNREAD page ("" when all are here).
+    unread_next: String,
+    /// Events that arrived during a barrier (messages, answers...), to be handled before
+    /// `client.next_event`.
     pub early: VecDeque<Event>,
     next_nonce: u64,
 }
 
 impl Session {
-    /// Logs in and waits for the login's aftermath (our rooms, offline messages) to arrive.
+    /// Logs in and waits for the login's aftermath (our rooms, what is unread) to arrive.
     pub fn login(mut client: Client, user: &str, password: &Password) -> Result<Session, Failure> {
         client.login(user, password.as_str())?;
         let mut session = Session {
             client,
             user: user.to_owned(),
-            rooms: BTreeSet::new(),
+            rooms: BTreeMap::new(),
+            unread: Vec::new(),
+            unread_next: String::new(),
             early: VecDeque::new(),
             next_nonce: BARRIER_NONCE,
         };
-        session.barrier(REQUEST_TIMEOUT, &mut |_| {})?;
+        session.barrier(REQUEST_TIMEOUT)?;
         Ok(session)
     }
 
     /// Sends a PING and waits for its PONG. The server answers in order, so everything caused
-    /// by what was sent before has arrived by then. Our own join/leave notices update `rooms`;
-    /// other events go to `early`, after being shown to `seen`.
-    pub fn barrier(
-        &mut self,
-        timeout: Duration,
-        seen: &mut dyn FnMut(&Event),
-    ) -> Result<(), Failure> {
+    /// by what was sent before has arrived by then. Events go through `track`; those that are
+    /// news (not room descriptions or unread counts) wait in `early`.
+    pub fn barrier(&mut self, timeout: Duration) -> Result<(), Failure> {
         let nonce = self.ping()?;
         let deadline = Instant::now() + timeout;
         loop {
@@ -297,8 +310,8 @@ impl Session {
             match self.client.next_event(Some(left))? {
                 Some(Event::Pong { nonce: n }) if n == nonce => return Ok(()),
                 Some(event) => {
-                    if !self.track(&event) {
-                        seen(&event);
+                    self.track(&event);
+                    if !matches!(event, Event::Room(_) | Event::Unread { .. }) {
                         self.early.push_back(event);
                     }
                 }
@@ -315,38 +328,72 @@ impl Session {
         Ok(nonce)
     }
 
-    /// Updates `rooms` from our own join/leave notices; true if `event` was one.
-    pub fn track(&mut self, event: &Event) -> bool {
+    /// Updates what the session knows from an event: the rooms we are in (ROOM_INFO, our own
+    /// leaving, kick or ban), what is unread (UNREAD, MARKER).
+    pub fn track(&mut self, event: &Event) {
         match event {
-            Event::Notice {
-                kind, room, user, ..
-            } if *user == self.user => {
-                match kind {
-                    NoticeKind::Join => {
-                        self.rooms.insert(room.clone());
-                    }
-                    NoticeKind::Leave => {
-                        self.rooms.remove(room);
-                    }
-                    NoticeKind::Disconnect => return false,
-                }
-                true
+            Event::Room(state) if state.member => {
+                self.rooms.insert(state.room.clone(), state.clone());
             }
-            _ => false,
+            Event::Room(state) => {
+                self.rooms.remove(&state.room);
+            }
+            Event::Message(m) if membership_change(m, &self.user) == Some(false) => {
+                if let Target::Room(room) = &m.target {
+                    self.rooms.remove(room);
+                }
+            }
+            Event::Unread { next, convs } => {
+                for conv in convs {
+                    self.set_unread(conv.clone());
+                }
+                self.unread_next = next.clone();
+            }
+            Event::Marker(marker) => {
+                let newest = self
+                    .unread
+                    .iter()
+                    .find(|u| u.conv == marker.conv)
+                    .map_or(marker.last_read, |u| u.newest.max(marker.last_read));
+                self.set_unread(UnreadState {
+                    newest,
+                    ..marker.clone()
+                });
+            }
+            _ => {}
         }
     }
 
-    /// Joins `room` unless we are in it already.
+    fn set_unread(&mut self, state: UnreadState) {
+        match self.unread.iter_mut().find(|u| u.conv == state.conv) {
+            Some(known) => *known = state,
+            None => self.unread.push(state),
+        }
+    }
+
+    /// Fetches the UNREAD pages the login did not bring (more than one page of conversations).
+    pub fn unread_all(&mut self) -> Result<(), Failure> {
+        while !self.unread_next.is_empty() {
+            let cursor = std::mem::take(&mut self.unread_next);
+            let answer = self.request(&Message::UnreadReq { cursor: &cursor }, |event| {
+                matches!(event, Event::Unread { .. })
+            })?;
+            self.track(&answer);
+        }
+        Ok(())
+    }
+
+    /// Joins `room` unless we are in it already (a room that does not exist is refused: rooms
+    /// are made with CREATE).
     pub fn join(&mut self, room: &str) -> Result<(), Failure> {
-        if self.rooms.contains(room) {
+        if self.rooms.contains_key(room) {
             return Ok(());
         }
-        let me = self.user.clone();
-        self.request(&Message::Join { room }, |event| {
-            matches!(event, Event::Notice { kind: NoticeKind::Join, room: r, user, .. }
-                if r == room && *user == me)
-        })?;
-        self.rooms.insert(room.to_owned());
+        let answer = self.request(
+            &Message::Join { room },
+            |event| matches!(event, Event::Room(state) if state.room == room && state.member),
+        )?;
+        self.track(&answer);
         Ok(())
     }
 
@@ -367,17 +414,57 @@ impl Session {
                 code,
                 ref_type,
                 detail,
-            } => Err(server_failure(code, ref_type, &detail)),
+            } => Err(refusal(
+                code,
+                ref_type,
+                object_of(message).as_deref(),
+                &detail,
+            )),
             answer => Ok(answer),
         }
     }
 
-    /// The next event: first those kept from the barrier, then the connection's.
+    /// Sends a request that changes something, then a PING, and returns every event that came
+    /// before the PONG (among them what the change caused), or the refusal. The server answers
+    /// in order, so an ERROR about the request comes before the PONG.
+    pub fn act(&mut self, message: &Message<'_>) -> Result<Vec<Event>, Failure> {
+        let kind = message.kind();
+        self.client.queue(message)?;
+        let nonce = self.ping()?;
+        let deadline = Instant::now() + REQUEST_TIMEOUT;
+        let mut events = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.next_event(Some(left))? {
+                Some(Event::Pong { nonce: n }) if n == nonce => return Ok(events),
+                Some(Event::Error {
+                    code,
+                    ref_type,
+                    detail,
+                }) if ref_type == kind => {
+                    return Err(refusal(
+                        code,
+                        ref_type,
+                        object_of(message).as_deref(),
+                        &detail,
+                    ));
+                }
+                Some(event) => events.push(event),
+                None => return Err(ClientError::Timeout("the server's answer").into()),
+            }
+        }
+    }
+
+    /// The next event: first those kept from a barrier, then the connection's (each tracked).
     pub fn next_event(&mut self, timeout: Option<Duration>) -> Result<Option<Event>, ClientError> {
         if let Some(event) = self.early.pop_front() {
             return Ok(Some(event));
         }
-        self.client.next_event(timeout)
+        let event = self.client.next_event(timeout)?;
+        if let Some(event) = &event {
+            self.track(event);
+        }
+        Ok(event)
     }
 
     /// Ends the session cleanly (QUIT); a failure to say goodbye changes nothing for the user.
@@ -398,6 +485,16 @@ impl Login {
     pub fn session(&self) -> Result<Session, Failure> {
         let client = Client::connect(&self.options, &mut |_, _| false)?;
         Session::login(client, &self.user, &self.password)
+    }
+
+    /// The password logged in with (a password change proves it).
+    pub fn password(&self) -> &Password {
+        &self.password
+    }
+
+    /// After a password change: reconnections use the new one.
+    pub fn set_password(&mut self, password: Password) {
+        self.password = password;
     }
 }
 
@@ -445,9 +542,7 @@ pub fn register(cli: &Cli, env: &Env<'_>) -> Result<(), Failure> {
     client
         .register(&user, password.as_str())
         .map_err(|e| match e {
-            ClientError::Server { code, detail } => {
-                server_failure(code, chat::wire::message::kind::REGISTER, &detail)
-            }
+            ClientError::Server { code, detail } => refusal(code, kind::REGISTER, None, &detail),
             other => Failure::from(other),
         })?;
     let _ = client.quit("bye");

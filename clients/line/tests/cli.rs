@@ -93,6 +93,7 @@ fn history_pages_back_over_several_pages() {
     let server = TestServer::start();
     let env = server.client();
     env.register("alice");
+    env.create_room("alice", "ops", &[]);
     let input: String = (1..=N).map(|i| format!("m{i}\n")).collect();
     // --json send prints each acknowledged message: the ids.
     let sent = run(
@@ -130,7 +131,10 @@ fn history_pages_back_over_several_pages() {
         None,
     );
     assert_success(&all, "history all");
-    assert_eq!(json_lines(&all.stdout).len(), N);
+    let all = json_lines(&all.stdout);
+    assert_eq!(all.len(), N + 1, "the messages and the room's creation");
+    assert_eq!(all[0]["kind"], "created");
+    assert_eq!(message_texts(&all).len(), N);
 
     // Before a given id.
     let id_101 = acked[100]["id"].as_u64().expect("id").to_string();
@@ -144,10 +148,11 @@ fn history_pages_back_over_several_pages() {
     assert_success(&before, "history --before");
     let lines: Vec<String> = text(&before.stdout).lines().map(str::to_owned).collect();
     assert_eq!(lines.len(), 3, "{lines:?}");
-    for (line, i) in lines.iter().zip(98..) {
+    for ((line, i), v) in lines.iter().zip(98..).zip(&acked[97..100]) {
+        let id = v["id"].as_u64().expect("id");
         assert!(
-            line.starts_with('[') && line.ends_with(&format!("] #ops alice: m{i}")),
-            "human format: {line}"
+            line.starts_with(&format!("[{id} ")) && line.ends_with(&format!("] #ops alice: m{i}")),
+            "human format, the id first: {line}"
         );
     }
 
@@ -217,28 +222,35 @@ fn private_messages_live_and_offline() {
     let (status, _) = bob.finish();
     assert!(status.success());
 
-    // Carol is offline: the message waits for her next login.
+    // Carol is offline: the message waits, unread, in her private conversation with alice.
     let sent = run(
         &mut env.chat("alice", &["send", "--to", "carol", "while you were out"]),
         None,
     );
     assert_success(&sent, "send to offline");
-    let carol = run(&mut env.chat("carol", &["listen", "--count", "1"]), None);
-    assert_success(&carol, "carol listens");
-    let line = text(&carol.stdout);
+    let unread = env.json("carol", &["unread"]);
+    assert_eq!(unread.len(), 1, "{unread:?}");
+    assert_eq!(
+        (unread[0]["conv"].as_str(), unread[0]["unread"].as_u64()),
+        (Some("@alice"), Some(1))
+    );
+    let history = run(&mut env.chat("carol", &["history", "--to", "alice"]), None);
+    assert_success(&history, "history --to");
+    let line = text(&history.stdout);
     assert!(
         line.ends_with("] alice → you: while you were out\n"),
         "{line}"
     );
-
     let nobody = run(
         &mut env.chat("alice", &["send", "--to", "nobody", "hello?"]),
         None,
     );
     assert_eq!(nobody.status.code(), Some(1));
     let stderr = text(&nobody.stderr);
-    assert!(stderr.contains("no such user"), "{stderr}");
-    assert!(stderr.contains("0 of 1 message acknowledged"), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        "chat: cannot send to @nobody: no such user (error 0202); 0 of 1 message acknowledged"
+    );
 }
 
 #[test]
@@ -394,6 +406,7 @@ fn interactive_mode_driven_through_stdin() {
     let env = server.client();
     env.register("alice");
     env.register("bob");
+    env.create_room("bob", "ops", &[]);
     // Piped lines are not held back until the /join is answered: "hello ops" goes to #ops.
     let script = "\
 /join ops
@@ -410,12 +423,12 @@ hello ops
     assert_success(&out, "interactive");
     let stdout = text(&out.stdout);
     for expected in [
-        "[SERVER] you joined #ops",
+        "] #ops [SERVER] you joined",
         "] #ops alice: hello ops",
         "] you → bob: psst",
         "[SERVER] online (1): alice",
-        "[SERVER] in #ops (1): alice",
-        "[SERVER] rooms: #general (1), #ops (1)",
+        "[SERVER] online in #ops (1): alice",
+        "[SERVER] rooms: #general (2 members, you: member), #ops (2 members, you: member)",
         "] #ops alice: /slash",
     ] {
         assert!(
@@ -438,24 +451,27 @@ hello ops
         "chat: unknown command /bogus (/help lists them; //text says /text)"
     );
 
-    // A refused join puts the previous room back.
+    // A refused join puts the previous room back; so does a refused leave.
     let out = run(
         &mut env.chat("alice", &[]),
-        Some(b"/join ops\n/join general\n/leave general\nstill here\n"),
+        Some(b"/join ops\n/join nosuchroom\nin ops\n/leave general\nstill in ops\n"),
     );
-    assert_success(&out, "refused leave");
+    assert_success(&out, "refused join and leave");
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("] #ops alice: in ops"), "{stdout}");
+    assert!(stdout.contains("] #ops alice: still in ops"), "{stdout}");
+    let stderr = text(&out.stderr);
     assert!(
-        text(&out.stdout).contains("] #general alice: still here"),
-        "{}",
-        text(&out.stdout)
+        stderr.contains("chat: cannot join: no such room (error 0206)"),
+        "{stderr}"
     );
     assert!(
-        text(&out.stderr).contains("cannot leave"),
-        "{}",
-        text(&out.stderr)
+        stderr.contains("chat: cannot leave: everyone stays in #general (error 0207)"),
+        "{stderr}"
     );
 
     // Kept open: messages from others arrive while it waits for input.
+    env.create_room("bob", "dev", &[]);
     let mut alice = Running::spawn(&mut env.chat("alice", &["--json", "-r", "dev"]), true);
     wait_until_in_room(&env, "bob", "dev", "alice", &mut alice);
     let sent = run(
@@ -479,10 +495,12 @@ hello ops
 }
 
 #[test]
-fn leave_is_acknowledged_by_its_notice() {
+fn leave_is_acknowledged_by_its_event() {
     let server = TestServer::start();
     let env = server.client();
     env.register("alice");
+    env.register("bob");
+    env.create_room("bob", "ops", &[]);
     let joined = run(&mut env.chat("alice", &["-r", "ops", "who"]), None);
     assert_success(&joined, "join ops");
     let out = run(
@@ -495,7 +513,7 @@ fn leave_is_acknowledged_by_its_notice() {
         stdout.contains("] #general alice: back in general"),
         "{stdout}"
     );
-    assert!(stdout.contains("[SERVER] you left #ops"), "{stdout}");
+    assert!(stdout.contains("] #ops [SERVER] you left"), "{stdout}");
 }
 
 /// The interactive mode at a real (pseudo-)terminal.
@@ -505,6 +523,7 @@ fn interactive_mode_at_a_terminal() {
     let env = server.client();
     env.register("alice");
     env.register("bob");
+    env.create_room("bob", "ops", &[]);
     let Some(mut terminal) = env.at_terminal(Some("alice"), "") else {
         return;
     };
@@ -532,6 +551,7 @@ fn ctrl_c_quits_cleanly_at_a_terminal() {
     let server = TestServer::start();
     let env = server.client();
     env.register("alice");
+    env.create_room("alice", "ops", &[]);
     let Some(mut terminal) = env.at_terminal(Some("alice"), "-r ops") else {
         return;
     };

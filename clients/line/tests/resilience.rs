@@ -27,6 +27,7 @@ fn ten_thousand_lines_go_through_under_the_default_limits() {
     let server = TestServer::start();
     let env = server.client();
     env.register("bulk");
+    env.create_room("bulk", "bulk", &[]);
     let input: String = (1..=N).map(|i| format!("bulk line {i} of {N}\n")).collect();
     let started = Instant::now();
     let out = run_for(
@@ -55,6 +56,7 @@ fn bad_lines_are_skipped_or_stop_the_run() {
     let server = TestServer::start();
     let env = server.client();
     env.register("alice");
+    env.create_room("alice", "bad", &[]);
     let mut input = b"one\n".to_vec();
     input.extend_from_slice("x".repeat(5000).as_bytes());
     input.extend_from_slice(b"\nthree\n\xff\xfe\n\nfive\tcolumns\nsix\x07bell\n");
@@ -75,9 +77,8 @@ fn bad_lines_are_skipped_or_stop_the_run() {
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 4, "{stderr}");
     assert!(
-        lines[0].starts_with(
-            "chat: line 2: message too long (5000 bytes; the server takes at most 4096)"
-        ),
+        lines[0]
+            .starts_with("chat: line 2: text too long (5000 bytes; the server takes at most 4096)"),
         "{stderr}"
     );
     assert_eq!(lines[1], "chat: line 4: not UTF-8 text; skipped");
@@ -93,7 +94,7 @@ fn bad_lines_are_skipped_or_stop_the_run() {
     let stderr = text(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
-        stderr.starts_with("chat: line 2: message too long"),
+        stderr.starts_with("chat: line 2: text too long"),
         "{stderr}"
     );
     assert!(
@@ -130,22 +131,24 @@ fn bad_lines_are_skipped_or_stop_the_run() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).contains("message too long"),
+        text(&out.stderr).contains("text too long"),
         "{}",
         text(&out.stderr)
     );
 }
 
 /// A listener across a stop and a start of the server: what was said before, while it was
-/// away (on a server it could not reach) and after, once each, in order.
+/// away (on a server it could not reach; in the room and in a private conversation that
+/// started meanwhile) and after, once each, in order.
 #[test]
 fn listen_across_a_server_restart_prints_every_message_once_in_order() {
     let mut server = TestServer::start();
     let env = server.client();
     env.register("alice");
     env.register("bob");
+    env.create_room("alice", "news", &[]);
     let mut listener = Running::spawn(
-        &mut env.chat("bob", &["--json", "-r", "news", "listen", "--count", "15"]),
+        &mut env.chat("bob", &["--json", "-r", "news", "listen", "--count", "16"]),
         false,
     );
     wait_until_in_room(&env, "alice", "news", "bob", &mut listener);
@@ -166,13 +169,22 @@ fn listen_across_a_server_restart_prints_every_message_once_in_order() {
     let gap = TestServer::start_in(server.data_dir.clone(), |_| {});
     let mut alice = gap.login("alice");
     say_all(&mut alice, "news", &batch(6));
+    // A private conversation that starts while bob is away is caught up too.
+    alice
+        .send(&chat::wire::Message::PrivMsg {
+            to: "bob",
+            text: "p1",
+        })
+        .expect("privmsg");
+    let echo = chat_test_support::next_message(&mut alice);
+    assert_eq!(echo.text, "p1");
     drop(alice);
     drop(gap);
     server.restart();
     let mut alice = server.login("alice");
     say_all(&mut alice, "news", &batch(11));
     drop(alice);
-    for _ in 0..10 {
+    for _ in 0..11 {
         seen.push(listener.line());
     }
     let (status, stderr) = listener.finish();
@@ -181,8 +193,12 @@ fn listen_across_a_server_restart_prints_every_message_once_in_order() {
         .iter()
         .map(|l| serde_json::from_str(l).expect("json"))
         .collect();
-    let expected: Vec<String> = (1..=15).map(|i| format!("m{i}")).collect();
+    let mut expected: Vec<String> = (1..=10).map(|i| format!("m{i}")).collect();
+    expected.push("p1".into());
+    expected.extend((11..=15).map(|i| format!("m{i}")));
     assert_eq!(texts(&got), expected, "each once, in order");
+    let ids: Vec<u64> = got.iter().filter_map(|v| v["id"].as_u64()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "in id order: {ids:?}");
 }
 
 /// Lines typed while the connection is down go out once it is back, once each.
@@ -191,6 +207,7 @@ fn interactive_lines_typed_while_disconnected_are_sent_once() {
     let mut server = TestServer::start();
     let env = server.client();
     env.register("alice");
+    env.create_room("alice", "ops", &[]);
     let mut alice = Running::spawn(&mut env.chat("alice", &["--json", "-r", "ops"]), true);
     let type_line = |running: &mut Running, line: &str| {
         let stdin = running.stdin.as_mut().expect("stdin");
@@ -218,7 +235,7 @@ fn interactive_lines_typed_while_disconnected_are_sent_once() {
     );
     assert_success(&out, "history");
     assert_eq!(
-        texts(&json_lines(&out.stdout)),
+        message_texts(&json_lines(&out.stdout)),
         ["before", "during one", "during two", "after"]
     );
 }
@@ -240,6 +257,9 @@ fn listen_follows_several_rooms_or_all_of_them() {
     let env = server.client();
     env.register("alice");
     env.register("bob");
+    for room in ["ops", "dev", "quiet"] {
+        env.create_room("alice", room, &[]);
+    }
     let mut bob = Running::spawn(
         &mut env.chat(
             "bob",
@@ -294,6 +314,7 @@ fn profiles_choose_the_settings_and_open_password_files_are_refused() {
     let server = TestServer::start();
     let env = server.client();
     env.register("alice");
+    env.create_room("alice", "ops", &[]);
     let dir = env.home.path().join("config").join("chat");
     std::fs::create_dir_all(&dir).expect("mkdir");
     write_secret(&dir.join("work.pw"), &format!("{PASSWORD}\n"));
@@ -395,28 +416,41 @@ fn every_exit_code_of_the_table() {
     let server = TestServer::start_with(|c| c.max_rooms_per_user = 2);
     let env = server.client();
     env.register("alice");
+    env.register("bob");
 
-    // 1: a refused command names the cause in one line.
-    let out = run(
-        &mut env.chat("alice", &["-r", "nosuchroom", "history"]),
-        None,
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    assert_eq!(
-        text(&out.stderr).trim_end(),
-        "chat: history refused: no such room #nosuchroom (rooms lists them)"
-    );
-    assert_success(
-        &run(&mut env.chat("alice", &["-r", "second", "send", "x"]), None),
-        "join a second room",
-    );
+    // 1: a refused command names the cause in one line; an unknown room is an error, never a
+    // silent empty answer, and never made by a typo.
+    for args in [
+        &["-r", "nosuchroom", "history"][..],
+        &["-r", "nosuchroom", "send", "hi"],
+        &["-r", "nosuchroom", "listen"],
+        &["members", "nosuchroom"],
+    ] {
+        let out = run(&mut env.chat("alice", args), None);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        let stderr = text(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with("chat: cannot ")
+                && stderr.contains(" #nosuchroom: no such room (error 0206)"),
+            "{args:?}: {stderr}"
+        );
+    }
+    let rooms = env.json("alice", &["rooms"]);
+    assert!(rooms.iter().all(|r| r["room"] != "nosuchroom"), "{rooms:?}");
+    env.create_room("alice", "second", &[]);
+    env.create_room("bob", "third", &[]);
     let out = run(&mut env.chat("alice", &["-r", "third", "send", "hi"]), None);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.starts_with("chat: cannot join: you are in too many rooms (server error 0204"),
-        "{stderr}"
+    assert_eq!(
+        stderr.trim_end(),
+        "chat: cannot join #third: too many rooms; leave one first (error 0204)"
     );
 
     // 3, timed out: something listens but never answers the handshake.
@@ -470,7 +504,7 @@ fn every_exit_code_of_the_table() {
     let (status, stderr) = listener.finish();
     assert_eq!(status.code(), Some(3), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("the server is shutting down"), "{stderr}");
+    assert!(stderr.contains("server shutting down"), "{stderr}");
     assert!(
         stderr.contains("could not reconnect within 1 s"),
         "{stderr}"
@@ -488,10 +522,7 @@ fn every_exit_code_of_the_table() {
     stopping.stop().expect("clean stop");
     let (status, stderr) = listener.finish();
     assert_eq!(status.code(), Some(3), "{stderr}");
-    assert!(
-        stderr.starts_with("chat: the server is shutting down"),
-        "{stderr}"
-    );
+    assert!(stderr.starts_with("chat: server shutting down"), "{stderr}");
 }
 
 /// Help for one command, from the command line and at the prompt.
@@ -509,6 +540,35 @@ fn help_per_command() {
     assert!(text(&out.stdout).contains("--timeout DURATION"));
     let out = run(&mut env.bare(&["help", "join"]), None);
     assert!(text(&out.stdout).contains("/join ROOM"));
+    for (command, words) in [
+        (
+            "room",
+            "room create ROOM [--private] [--read-only] [--topic TEXT]",
+        ),
+        ("passwd", "--new-password-file"),
+        ("reply", "reply ID TEXT"),
+        ("members", "members [ROOM]"),
+        ("unread", "Moves no read marker"),
+        ("kick", "/kick USER [REASON]"),
+    ] {
+        let out = run(&mut env.bare(&["help", command]), None);
+        assert_success(&out, command);
+        assert!(
+            text(&out.stdout).contains(words),
+            "{command}: {}",
+            text(&out.stdout)
+        );
+    }
+    let out = run(&mut env.bare(&["--help"]), None);
+    for words in [
+        "room create ROOM",
+        "edit ID TEXT",
+        "unread",
+        "--mark-read",
+        "passwd",
+    ] {
+        assert!(text(&out.stdout).contains(words), "{words}");
+    }
     let out = run(&mut env.bare(&["help", "sned"]), None);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("did you mean send?"));
@@ -523,7 +583,9 @@ fn help_per_command() {
     assert_success(&out, "interactive help");
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains("/join ROOM  join ROOM (creating it if needed) and talk there (also /j)"),
+        stdout.contains(
+            "/join ROOM  join ROOM (it must exist: /create makes one) and talk there (also /j)"
+        ),
         "{stdout}"
     );
     assert!(stdout.contains("/query USER"), "{stdout}");
@@ -538,6 +600,7 @@ fn interactive_niceties_at_a_terminal() {
     let env = server.client();
     env.register("alice");
     env.register("bob");
+    env.create_room("bob", "ops", &[]);
     let Some(mut terminal) = env.at_terminal(None, "-u alice --accept-new-key") else {
         return;
     };

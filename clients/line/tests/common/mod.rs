@@ -118,6 +118,23 @@ impl ChatEnv {
         let out = run(&mut self.chat(user, &["register"]), None);
         assert_success(&out, &format!("register {user}"));
     }
+
+    /// `user` creates `room` (with `options` such as `--private`), asserting success.
+    pub fn create_room(&self, user: &str, room: &str, options: &[&str]) {
+        let mut args = vec!["room", "create", room];
+        args.extend_from_slice(options);
+        let out = run(&mut self.chat(user, &args), None);
+        assert_success(&out, &format!("{user} creates #{room}"));
+    }
+
+    /// `chat --json ARGS` as `user`, asserting success; its stdout lines parsed.
+    pub fn json(&self, user: &str, args: &[&str]) -> Vec<serde_json::Value> {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = run(&mut self.chat(user, &all), None);
+        assert_success(&out, &format!("{user}: {args:?}"));
+        json_lines(&out.stdout)
+    }
 }
 
 /// Runs `command` to the end, feeding it `stdin`, within `TIMEOUT` (else kills it and fails).
@@ -275,9 +292,24 @@ pub fn assert_success(out: &Output, what: &str) {
 
 /// Each stdout line parsed as JSON.
 pub fn json_lines(out: &[u8]) -> Vec<serde_json::Value> {
+    // Every string is escaped to ASCII-safe JSON: no raw control or invisible character.
+    assert!(
+        !text(out).chars().any(|c| c.is_control() && c != '\n'),
+        "raw control character in --json output: {:?}",
+        text(out)
+    );
     text(out)
         .lines()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+/// The texts of the messages (not the room events) among `lines`.
+pub fn message_texts(lines: &[serde_json::Value]) -> Vec<String> {
+    lines
+        .iter()
+        .filter(|v| v["kind"] == "text" || v["kind"] == "action")
+        .map(|v| v["text"].as_str().unwrap_or_default().to_owned())
         .collect()
 }
 
