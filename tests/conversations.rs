@@ -534,7 +534,10 @@ fn unread_counts_page_through_many_conversations() {
     let mut pages = 1;
     // Ask for the next pages with the cursors the server hands out.
     alice
-        .send(&Message::UnreadReq { cursor: "" })
+        .send(&Message::UnreadReq {
+            cursor: "",
+            all: false,
+        })
         .expect("unread");
     let mut next = match wait_event(&mut alice, |e| matches!(e, Event::Unread { .. })) {
         Event::Unread { next, convs: again } => {
@@ -549,7 +552,10 @@ fn unread_counts_page_through_many_conversations() {
     };
     while !next.is_empty() {
         alice
-            .send(&Message::UnreadReq { cursor: &next })
+            .send(&Message::UnreadReq {
+                cursor: &next,
+                all: false,
+            })
             .expect("unread");
         match wait_event(&mut alice, |e| matches!(e, Event::Unread { .. })) {
             Event::Unread {

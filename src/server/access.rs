@@ -17,6 +17,8 @@ use crate::wire::text::{Conv, is_valid_room};
 pub enum Need {
     /// See the room's history, members, search it.
     Read,
+    /// See one entry as it stands, tombstones and events included.
+    See,
     Join,
     Leave,
     /// Post in it (member; owner/moderator in a read-only room).
@@ -85,6 +87,7 @@ pub fn scope<'m>(message: &Message<'m>) -> Scope<'m> {
         Message::Edit { id, .. } => Scope::Entry(*id, Author),
         Message::Delete { id } => Scope::Entry(*id, AuthorOrModerator),
         Message::React { id, .. } => Scope::Entry(*id, Read),
+        Message::GetEntry { id } => Scope::Entry(*id, See),
         Message::PasswdStart { user, .. } => Scope::Myself(user),
         Message::ListRooms
         | Message::Rooms { .. }
@@ -228,8 +231,10 @@ fn room_access(ctx: &Context<'_>, room: &str, need: Need) -> Result<(), Refusal>
     let rank = dir.rank(room, user);
     let banned = state.bans.contains(user) && !admin;
     match need {
-        Need::Read | Need::Join if banned => refuse(code::BANNED, "you are banned from that room"),
-        Need::Read | Need::Join => Ok(()),
+        Need::Read | Need::See | Need::Join if banned => {
+            refuse(code::BANNED, "you are banned from that room")
+        }
+        Need::Read | Need::See | Need::Join => Ok(()),
         Need::Leave if room == GENERAL => refuse(code::NOT_ALLOWED, "everyone stays in #general"),
         Need::Leave | Need::Member if !member => {
             refuse(code::NOT_IN_ROOM, "you are not in that room")
@@ -278,7 +283,7 @@ fn entry_access(ctx: &Context<'_>, id: u64, need: Need) -> Result<StoredEntry, R
         Some(room) => may_read(ctx.dir, room, ctx.user),
         None => entry.sender == ctx.user || entry.to.as_deref() == Some(ctx.user),
     };
-    if !readable || entry.deleted || !entry.kind.is_post() {
+    if !readable || (need != Need::See && (entry.deleted || !entry.kind.is_post())) {
         return missing();
     }
     let author = entry.sender == ctx.user;
@@ -302,6 +307,7 @@ fn entry_access(ctx: &Context<'_>, id: u64, need: Need) -> Result<StoredEntry, R
         Need::Author
         | Need::AuthorOrModerator
         | Need::Read
+        | Need::See
         | Need::Join
         | Need::Leave
         | Need::Post

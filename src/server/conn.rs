@@ -109,6 +109,9 @@ pub struct Connection {
     pub backpressured: bool,
     /// The client sent QUIT: nothing after it is acted on.
     pub quit: bool,
+    /// A query of this connection waits for the end of the turn; its next messages wait too,
+    /// so that the answer shows nothing they do.
+    pub awaiting_answer: bool,
     /// Queued in this turn's list of connections to seal and flush.
     pub dirty: bool,
     /// The interest registered with the poller, if registered.
@@ -154,6 +157,7 @@ impl Connection {
             throttled_until: None,
             backpressured: false,
             quit: false,
+            awaiting_answer: false,
             dirty: false,
             interest: None,
             timer_at: None,
@@ -210,6 +214,7 @@ impl Connection {
     pub fn may_act(&self) -> bool {
         self.is_open()
             && !self.quit
+            && !self.awaiting_answer
             && self.throttled_until.is_none()
             && !self.backpressured
             && !matches!(

@@ -239,8 +239,8 @@ impl Server {
                 role,
             } => self.set_role(key, room, target, role, now),
             Message::SetRetention { room, hours } => self.set_retention(key, room, hours),
-            Message::ListRooms => self.turn.query(key, Query::ListRooms { user }),
-            Message::Who { room } => self.turn.query(
+            Message::ListRooms => self.ask(key, Query::ListRooms { user }),
+            Message::Who { room } => self.ask(
                 key,
                 Query::Who {
                     room: (!room.is_empty()).then(|| room.to_owned()),
@@ -252,7 +252,7 @@ impl Server {
                 limit,
             } => {
                 if let Some(limit) = self.page_limit(key, limit, ref_type, now) {
-                    self.turn.query(
+                    self.ask(
                         key,
                         Query::History {
                             user,
@@ -265,7 +265,7 @@ impl Server {
             }
             Message::SearchReq { room, query, limit } => {
                 if let Some(limit) = self.page_limit(key, limit, ref_type, now) {
-                    self.turn.query(
+                    self.ask(
                         key,
                         Query::Search {
                             user,
@@ -283,7 +283,7 @@ impl Server {
                 limit,
             } => {
                 if let Some(limit) = self.page_limit(key, limit, ref_type, now) {
-                    self.turn.query(
+                    self.ask(
                         key,
                         Query::Fetch {
                             user,
@@ -302,7 +302,7 @@ impl Server {
                 limit,
             } => {
                 if let Some(limit) = self.page_limit(key, limit, ref_type, now) {
-                    self.turn.query(
+                    self.ask(
                         key,
                         Query::Find {
                             user,
@@ -320,7 +320,7 @@ impl Server {
                 limit,
             } => {
                 if let Some(limit) = self.page_limit(key, limit, ref_type, now) {
-                    self.turn.query(
+                    self.ask(
                         key,
                         Query::Members {
                             room: room.to_owned(),
@@ -332,7 +332,7 @@ impl Server {
             }
             Message::Rooms { cursor, limit } => {
                 if let Some(limit) = self.page_limit(key, limit, ref_type, now) {
-                    self.turn.query(
+                    self.ask(
                         key,
                         Query::Rooms {
                             user,
@@ -344,7 +344,7 @@ impl Server {
             }
             Message::Users { cursor, limit } => {
                 if let Some(limit) = self.page_limit(key, limit, ref_type, now) {
-                    self.turn.query(
+                    self.ask(
                         key,
                         Query::Users {
                             cursor: cursor.to_owned(),
@@ -353,13 +353,15 @@ impl Server {
                     )
                 }
             }
-            Message::UnreadReq { cursor } => self.turn.query(
+            Message::UnreadReq { cursor, all } => self.ask(
                 key,
                 Query::Unread {
                     user,
                     cursor: cursor.to_owned(),
+                    all,
                 },
             ),
+            Message::GetEntry { id } => self.ask(key, Query::Entry { user, id }),
             Message::PasswdStart { user: name, .. } => {
                 let mut body = Vec::with_capacity(64);
                 message.encode_body(&mut body);

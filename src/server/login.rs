@@ -350,11 +350,12 @@ impl Server {
                 self.encode_room_info(room, &user, &mut info);
                 self.turn.reply(&[key], |out| out.extend_from_slice(&info));
             }
-            self.turn.query(
+            self.ask(
                 key,
                 super::queries::Query::Unread {
                     user: user.clone(),
                     cursor: String::new(),
+                    all: false,
                 },
             );
         }

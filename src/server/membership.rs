@@ -78,7 +78,11 @@ impl Server {
                 }
                 (true, _) | (false, None) => (Vec::new(), Vec::new()),
             };
-        for online in self.online.conns_of(subject) {
+        // The user concerned hears it even when no longer (or not yet) in the room, and so does
+        // the actor (an admin acting in a room they are not in): it is their answer.
+        let concerned = self.online.conns_of(subject).iter();
+        let acting = self.online.conns_of(actor).iter();
+        for online in concerned.chain(acting) {
             let list = if online.version == VERSION_1 {
                 &mut v1
             } else {

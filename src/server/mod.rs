@@ -156,6 +156,8 @@ pub struct Server {
     read_buf: Vec<u8>,
     /// Connections that may act again and must be served without waiting for an event.
     resume: Vec<usize>,
+    /// Connections that reserved answer space (or wait for a query's answer) this turn.
+    reserving: Vec<usize>,
     /// Since when commits have found the database locked by another process.
     commit_blocked: Option<Instant>,
     next_serial: u64,
@@ -227,6 +229,7 @@ impl Server {
             doomed: Vec::new(),
             read_buf: vec![0; READ_BUF],
             resume: Vec::new(),
+            reserving: Vec::new(),
             commit_blocked: None,
             next_serial: 1,
             max_connections,
@@ -483,6 +486,19 @@ impl Server {
         self.mark_dirty(key);
     }
 
+    /// Queues a query for connection `key`, answered after the commit, and stops acting on that
+    /// connection's next messages until then: the answer sees the effects of the requests
+    /// before it and none of those after it.
+    fn ask(&mut self, key: usize, query: queries::Query) {
+        self.turn.query(key, query);
+        if let Some(conn) = self.conns.get_mut(key) {
+            if conn.reserved == 0 && !conn.awaiting_answer {
+                self.reserving.push(key);
+            }
+            conn.awaiting_answer = true;
+        }
+    }
+
     /// The logged-in user of connection `key` ("" if none).
     fn user_of(&self, key: usize) -> String {
         self.conns
@@ -702,6 +718,9 @@ impl Server {
             let cost = self.cost(key, &message);
             let conn = &mut self.conns[key];
             conn.units.take(cost, now);
+            if conn.reserved == 0 {
+                self.reserving.push(key);
+            }
             conn.reserved += budget;
             match message {
                 // Nothing of this connection waits in the blocked turn: answer at once.
@@ -958,8 +977,15 @@ impl Server {
         for &key in turn.closes(committed) {
             self.close_after_flush(key, now);
         }
-        for (_, conn) in self.conns.iter_mut() {
-            conn.reserved = 0;
+        // The answers are queued now: reservations end, and connections that waited for one
+        // go on with what follows it.
+        for key in std::mem::take(&mut self.reserving) {
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.reserved = 0;
+                if std::mem::take(&mut conn.awaiting_answer) {
+                    self.resume.push(key);
+                }
+            }
         }
         turn.clear(self.next_id);
         // Whatever was queued while delivering (answers that queued more) goes in the next turn.

@@ -70,9 +70,16 @@ pub enum Query {
         cursor: String,
         limit: u16,
     },
+    /// `all`: every conversation, also those with nothing unread.
     Unread {
         user: String,
         cursor: String,
+        all: bool,
+    },
+    /// One entry by id, in a page of its conversation.
+    Entry {
+        user: String,
+        id: u64,
     },
 }
 
@@ -98,6 +105,7 @@ impl Query {
             Query::Members { .. } => kind::MEMBERS,
             Query::Users { .. } => kind::USERS,
             Query::Unread { .. } => kind::UNREAD_REQ,
+            Query::Entry { .. } => kind::GET_ENTRY,
         }
     }
 }
@@ -217,7 +225,8 @@ impl Server {
                 limit,
             } => Ok(self.member_page(room, cursor, *limit)),
             Query::Users { cursor, limit } => Ok(self.user_page(cursor, *limit)),
-            Query::Unread { user, cursor } => self.unread_page(user, cursor),
+            Query::Unread { user, cursor, all } => self.unread_page(user, cursor, *all),
+            Query::Entry { user, id } => self.entry_page(user, *id),
         };
         self.stats.query_time(started.elapsed());
         result.unwrap_or_else(|e| {
@@ -603,7 +612,32 @@ impl Server {
 
     /// One page of what is unread for `user`: their rooms by name, then their private
     /// conversations with something unread.
-    fn unread_page(&self, user: &str, cursor: &str) -> Result<Vec<u8>, StoreError> {
+    /// GET_ENTRY: the entry as it stands, in an ENTRIES page of its conversation as `user` names
+    /// it (the guard checked it is readable).
+    fn entry_page(&self, user: &str, id: u64) -> Result<Vec<u8>, StoreError> {
+        let Some(mut entry) = self.store.entry(id)? else {
+            return Ok(Message::Error {
+                code: code::NO_SUCH_MESSAGE,
+                ref_type: kind::GET_ENTRY,
+                detail: "no such message",
+            }
+            .to_bytes());
+        };
+        entry.reactions = self.store.reactions(id)?;
+        let conv = match (&entry.room, entry.to.as_deref()) {
+            (Some(room), _) => room.clone(),
+            (None, Some(to)) if to != user => format!("@{to}"),
+            (None, _) => format!("@{}", entry.sender),
+        };
+        Ok(Message::Entries {
+            conv: &conv,
+            more: false,
+            entries: vec![wire_entry(&entry)],
+        }
+        .to_bytes())
+    }
+
+    fn unread_page(&self, user: &str, cursor: &str, all: bool) -> Result<Vec<u8>, StoreError> {
         let markers = self.store.markers(user)?;
         let marker = |conv: &str| {
             markers
@@ -649,13 +683,13 @@ impl Server {
                 scanned += 1;
                 last_peer = peer;
                 let newest = self.store.newest_private(user, peer)?;
-                if newest <= *last_read {
-                    continue;
-                }
-                let (unread, mentions) =
+                let (unread, mentions) = if newest > *last_read {
                     self.store
-                        .unread(user, ConvKey::Pair(user, peer), *last_read)?;
-                if unread > 0 {
+                        .unread(user, ConvKey::Pair(user, peer), *last_read)?
+                } else {
+                    (0, 0)
+                };
+                if unread > 0 || all {
                     entries.push((conv.clone(), *last_read, newest, unread, mentions));
                 }
             }

@@ -352,6 +352,7 @@ mod tests {
             Query::Unread {
                 user: "a".into(),
                 cursor: String::new(),
+                all: false,
             },
         );
         assert!(turn.holds_answers_for(7));

@@ -61,7 +61,7 @@ errors! {
     PASSWORD_CHANGED = 107, Account, "the password was changed; log in again";
     BAD_ROOM = 201, Refused, "room names are 1-32 of a-z, 0-9, _ and -";
     NO_SUCH_USER = 202, Refused, "no such user";
-    NOT_IN_ROOM = 203, Refused, "you are not in that room";
+    NOT_IN_ROOM = 203, Refused, "not a member of that room";
     TOO_MANY_ROOMS = 204, Refused, "too many rooms; leave one first";
     ROOM_EXISTS = 205, Refused, "a room of that name exists";
     NO_SUCH_ROOM = 206, Refused, "no such room";

@@ -560,6 +560,7 @@ pub fn app_event(message: Message<'_>) -> Option<Event> {
         | Message::React { .. }
         | Message::MarkRead { .. }
         | Message::UnreadReq { .. }
+        | Message::GetEntry { .. }
         | Message::PasswdStart { .. }
         | Message::PasswdSet { .. }
         | Message::Rekey

@@ -428,7 +428,7 @@ messages! {
     0x60 DELETE Delete (ToServer, 2, Ready, Cost::Post(2)) { id: u64 };
     0x61 REACT React (ToServer, 2, Ready, Cost::Post(1)) { id: u64, reaction: str8 };
     0x62 MARK_READ MarkRead (ToServer, 2, Ready, Cost::Fixed(1)) { conv: str8, id: u64 };
-    0x63 UNREAD_REQ UnreadReq (ToServer, 2, Ready, Cost::Frame(10)) { cursor: str8 };
+    0x63 UNREAD_REQ UnreadReq (ToServer, 2, Ready, Cost::Frame(10)) { cursor: str8, all: flag };
 
     // --- v2: changing one's password over the session ---
     0x64 PASSWD_START PasswdStart (ToServer, 2, Ready, Cost::Fixed(10)) {
@@ -437,6 +437,7 @@ messages! {
     0x65 PASSWD_SET PasswdSet (ToServer, 2, Ready, Cost::Fixed(50)) {
         cb: key32, proof: key32, salt: bytes8, iterations: u32, stored_key: key32, server_key: key32,
     };
+    0x66 GET_ENTRY GetEntry (ToServer, 2, Ready, Cost::Fixed(2)) { id: u64 };
 
     // --- v1: either direction ---
     0x7F REKEY Rekey (Both, 1, Any, Cost::Fixed(1));

@@ -355,7 +355,7 @@ mod tests {
                 object_of(&role).as_deref(),
                 ""
             ),
-            "cannot change the role of carol in #ops: you are not in that room (error 0203)"
+            "cannot change the role of carol in #ops: not a member of that room (error 0203)"
         );
     }
 

@@ -617,7 +617,10 @@ impl Chat {
                 self.listings.push(Listing::Rooms(Vec::new()));
             }
             Input::Unread => {
-                self.feed.request(&Message::UnreadReq { cursor: "" })?;
+                self.feed.request(&Message::UnreadReq {
+                    cursor: "",
+                    all: false,
+                })?;
                 self.listings.push(Listing::Unread(Vec::new()));
             }
             Input::History(n) => {
@@ -805,7 +808,10 @@ impl Chat {
                     cursor: &next,
                     limit: MAX_PAGE,
                 })?,
-                Listing::Unread(_) => self.feed.request(&Message::UnreadReq { cursor: &next })?,
+                Listing::Unread(_) => self.feed.request(&Message::UnreadReq {
+                    cursor: &next,
+                    all: false,
+                })?,
             }
             self.listings.push(listing);
             return Ok(());

@@ -375,9 +375,13 @@ impl Session {
     pub fn unread_all(&mut self) -> Result<(), Failure> {
         while !self.unread_next.is_empty() {
             let cursor = std::mem::take(&mut self.unread_next);
-            let answer = self.request(&Message::UnreadReq { cursor: &cursor }, |event| {
-                matches!(event, Event::Unread { .. })
-            })?;
+            let answer = self.request(
+                &Message::UnreadReq {
+                    cursor: &cursor,
+                    all: false,
+                },
+                |event| matches!(event, Event::Unread { .. }),
+            )?;
             self.track(&answer);
         }
         Ok(())

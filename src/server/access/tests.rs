@@ -226,7 +226,11 @@ fn request(kind: u8, room: &'static str) -> Option<Message<'static>> {
             id, reaction: "👍"
         },
         kind::MARK_READ => Message::MarkRead { conv: room, id },
-        kind::UNREAD_REQ => Message::UnreadReq { cursor: "" },
+        kind::UNREAD_REQ => Message::UnreadReq {
+            cursor: "",
+            all: false,
+        },
+        kind::GET_ENTRY => Message::GetEntry { id },
         kind::PASSWD_START => Message::PasswdStart {
             user: "eve",
             nonce: [0; 32],
@@ -354,7 +358,7 @@ fn a_plain_member_of_a_read_only_room_reads_but_does_not_post_or_moderate() {
         };
         let result = ask(&dir, &store, "bob", &message);
         match scope(&message) {
-            Scope::Entry(_, Need::Read) => assert_eq!(result, Ok(()), "{}", t.name),
+            Scope::Entry(_, Need::Read | Need::See) => assert_eq!(result, Ok(()), "{}", t.name),
             Scope::Entry(..) => assert_eq!(result, Err(code::NOT_ALLOWED), "{}", t.name),
             _ => match named_room(&message) {
                 Some((_, Some(Need::Read | Need::Join | Need::Leave | Need::Member))) => {

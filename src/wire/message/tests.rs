@@ -236,7 +236,11 @@ fn samples() -> Vec<Message<'static>> {
             conv: "@bob",
             id: 40,
         },
-        Message::UnreadReq { cursor: "" },
+        Message::UnreadReq {
+            cursor: "",
+            all: true,
+        },
+        Message::GetEntry { id: 12 },
         Message::PasswdStart {
             user: "alice",
             nonce: [1; 32],

@@ -309,7 +309,8 @@ pub fn say_all(client: &mut Client, room: &str, texts: &[String]) -> Vec<ChatMes
     let mut echoes = Vec::with_capacity(texts.len());
     while echoes.len() < texts.len() {
         let m = next_message(client);
-        if matches!(&m.target, chat::wire::Target::Room(r) if r == room) {
+        // Texts only: the JOIN's "joined" entry is a message of the room too.
+        if m.kind.is_post() && matches!(&m.target, chat::wire::Target::Room(r) if r == room) {
             echoes.push(m);
         }
     }
