@@ -528,3 +528,129 @@ fn pipelined_requests_are_answered_in_order_and_queries_see_the_same_turn() {
         "{events:#?}"
     );
 }
+
+#[test]
+fn a_read_shows_the_requests_before_it_and_none_after_it() {
+    let server = TestServer::start();
+    let mut alice = server.register_and_login("alice");
+    create_room(&mut alice, "ops", 0, "");
+    drain(&mut alice);
+    // One frame: a post, a read, another post. The read sees the first post only.
+    for message in [
+        Message::Post {
+            conv: "ops",
+            kind: EntryKind::Text,
+            reply_to: 0,
+            text: "before",
+        },
+        Message::Fetch {
+            conv: "ops",
+            before_id: 0,
+            after_id: 0,
+            limit: 10,
+        },
+        Message::Post {
+            conv: "ops",
+            kind: EntryKind::Text,
+            reply_to: 0,
+            text: "after",
+        },
+    ] {
+        alice.queue(&message).expect("queue");
+    }
+    alice.flush().expect("flush");
+    let page = wait_event(&mut alice, |e| matches!(e, Event::History { .. }));
+    let Event::History { messages, .. } = page else {
+        unreachable!()
+    };
+    let texts: Vec<&str> = messages
+        .iter()
+        .filter(|m| m.kind == EntryKind::Text)
+        .map(|m| m.text.as_str())
+        .collect();
+    assert_eq!(texts, ["before"]);
+    // The echoes come in order around the page: "before" first, then "after".
+    assert_eq!(next_message(&mut alice).text, "before");
+    assert_eq!(next_message(&mut alice).text, "after", "the later post still went through");
+}
+
+#[test]
+fn one_entry_by_id_and_every_conversation_on_request() {
+    let server = TestServer::start();
+    let mut alice = server.register_and_login("alice");
+    let mut bob = server.register_and_login("bob");
+    let carol = server.register_and_login("carol");
+    drop(carol);
+    alice
+        .send(&Message::PrivMsg {
+            to: "bob",
+            text: "lunch?",
+        })
+        .expect("send");
+    let sent = next_message(&mut alice);
+    next_message(&mut bob);
+    // By id, with its conversation as the asker names it.
+    bob.send(&Message::GetEntry { id: sent.id }).expect("send");
+    let Event::History { room, messages, .. } =
+        wait_event(&mut bob, |e| matches!(e, Event::History { .. }))
+    else {
+        unreachable!()
+    };
+    assert_eq!(room, "@alice");
+    assert_eq!(messages.len(), 1);
+    assert_eq!(
+        (messages[0].id, messages[0].text.as_str()),
+        (sent.id, "lunch?")
+    );
+    // Someone else's private message is refused as if it did not exist.
+    let mut carol = server.login("carol");
+    carol
+        .send(&Message::GetEntry { id: sent.id })
+        .expect("send");
+    assert_eq!(
+        expect_error(&mut carol, kind::GET_ENTRY),
+        code::NO_SUCH_MESSAGE
+    );
+    carol
+        .send(&Message::GetEntry { id: 999_999 })
+        .expect("send");
+    assert_eq!(
+        expect_error(&mut carol, kind::GET_ENTRY),
+        code::NO_SUCH_MESSAGE
+    );
+    // alice has read everything: her UNREAD lists the conversation only when asked for all.
+    drain(&mut alice);
+    for (all, expected) in [(false, 0), (true, 1)] {
+        alice
+            .send(&Message::UnreadReq { cursor: "", all })
+            .expect("send");
+        let Event::Unread { convs, .. } =
+            wait_event(&mut alice, |e| matches!(e, Event::Unread { .. }))
+        else {
+            unreachable!()
+        };
+        let private = convs.iter().filter(|c| c.conv == "@bob").count();
+        assert_eq!(private, expected, "all = {all}: {convs:?}");
+    }
+}
+
+#[test]
+fn an_admin_acting_in_a_room_they_are_not_in_hears_the_event() {
+    let mut server = TestServer::start();
+    server.register("root");
+    server.set_admin("root", true);
+    let mut alice = server.register_and_login("alice");
+    create_room(&mut alice, "ops", 0, "");
+    let mut root = server.login("root");
+    drain(&mut root);
+    root.send(&Message::SetTopic {
+        room: "ops",
+        topic: "incidents",
+    })
+    .expect("send");
+    let event = next_message(&mut root);
+    assert_eq!(
+        (event.kind, event.text.as_str()),
+        (EntryKind::TopicChanged, "incidents")
+    );
+}

@@ -681,6 +681,10 @@ impl Server {
             if !conn.is_open() || conn.quit {
                 return Progress::Done { rekey: false };
             }
+            // A read of this connection waits for the end of the turn: so does the rest.
+            if conn.awaiting_answer {
+                return Progress::Paused(at);
+            }
             let Some(message) = messages.next() else {
                 return Progress::Done { rekey: false };
             };
