@@ -134,6 +134,7 @@ const BUTTON_W: i32 = 70;
 const SMALL_W: i32 = 24;
 const TOPIC_H: i32 = 24;
 const COMPOSE_H: i32 = 24;
+const INVITE_W: i32 = 56;
 
 /// Every widget of the main window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,8 +161,9 @@ pub struct MainLayout {
     pub compose_cancel: Rect,
     pub input: Rect,
     pub send_button: Rect,
-    /// The members of the room shown, with their roles.
+    /// The members of the room shown, with their roles, and a button to invite someone.
     pub members_label: Rect,
+    pub invite: Rect,
     pub members: Rect,
     /// Everybody: the directory to start private conversations from, with who is online.
     pub people_label: Rect,
@@ -203,7 +205,8 @@ impl MainLayout {
 
         // Right column: the room's members, then everybody.
         let right_x = w - MARGIN - RIGHT_W;
-        let members_label = Rect::new(right_x, rooms_label.y, RIGHT_W, LABEL_H);
+        let members_label = Rect::new(right_x, rooms_label.y, RIGHT_W - INVITE_W - GAP, LABEL_H);
+        let invite = Rect::new(members_label.right() + GAP, rooms_label.y, INVITE_W, LABEL_H);
         let column = bottom - lists_top - GAP - LABEL_H;
         let members = Rect::new(right_x, lists_top, RIGHT_W, column * 45 / 100);
         let people_label = Rect::new(right_x, members.bottom() + GAP, RIGHT_W, LABEL_H);
@@ -251,6 +254,7 @@ impl MainLayout {
             input,
             send_button,
             members_label,
+            invite,
             members,
             people_label,
             people,
@@ -259,7 +263,7 @@ impl MainLayout {
     }
 
     /// Every rectangle with its name (for tests and debugging).
-    pub fn all(&self) -> [(&'static str, Rect); 24] {
+    pub fn all(&self) -> [(&'static str, Rect); 25] {
         [
             ("menu", self.menu),
             ("search", self.search),
@@ -281,6 +285,7 @@ impl MainLayout {
             ("input", self.input),
             ("send_button", self.send_button),
             ("members_label", self.members_label),
+            ("invite", self.invite),
             ("members", self.members),
             ("people_label", self.people_label),
             ("people", self.people),

@@ -42,7 +42,7 @@ pub enum List {
 }
 
 /// The name column of the members list (the role follows).
-const RIGHT_NAME_W: i32 = 100;
+const RIGHT_NAME_W: i32 = 96;
 
 /// Menu paths, kept in one place: the items whose check marks follow the settings.
 const MENU_DESKTOP: &str = "&View/&Scale/Follow the &desktop";
@@ -85,6 +85,7 @@ pub struct MainWidgets {
     pub input: Input,
     pub send: Button,
     pub members_label: Frame,
+    pub invite: Button,
     pub members: HoldBrowser,
     pub people_label: Frame,
     pub people: HoldBrowser,
@@ -136,7 +137,7 @@ fn menu_bar(sender: app::Sender<Message>) -> MenuBar {
     item(
         &mut menu,
         "&Chat/&Invite to this room…",
-        ctrl | 'i',
+        none,
         MenuFlag::Normal,
         Message::InviteDialog,
     );
@@ -301,6 +302,8 @@ impl MainWidgets {
         conversation.wrap_mode(WrapMode::AtBounds, 0);
         conversation.set_color(Color::Background2);
         conversation.set_scrollbar_size(14);
+        // Our handler first: a right-click on a message opens its menu, not FLTK's own.
+        conversation.super_handle_first(false);
         let drawn = Rc::new(Cell::new(false));
         let first_draw = drawn.clone();
         conversation.draw(move |_| {
@@ -340,13 +343,15 @@ impl MainWidgets {
                     .map(|m| m.id)
             };
             match event {
-                Event::Push if app::event_mouse_button() == app::MouseButton::Right => {
-                    if let Some(id) = message_here() {
+                Event::Push if app::event_button() == 3 => match message_here() {
+                    Some(id) => {
                         sender.send(Message::MessageMenu { id });
+                        true
                     }
-                    true
-                }
-                Event::Push if app::event_mouse_button() == app::MouseButton::Left => {
+                    // Elsewhere FLTK's own menu (copy the selection) is right.
+                    None => false,
+                },
+                Event::Push if app::event_button() == 1 => {
                     match link_here() {
                         Some(url) => {
                             sender.send(Message::OpenLink(url));
@@ -391,18 +396,24 @@ impl MainWidgets {
         send.emit(sender, Message::Send);
 
         let mut members_label = Frame::default().with_label("Members");
+        let mut invite = Button::default().with_label("Invite…");
+        invite.set_tooltip("Invite someone into this room (owners and moderators)");
+        invite.set_label_size(12);
+        invite.emit(sender, Message::InviteDialog);
         let mut members = HoldBrowser::default();
         members.set_tooltip(
             "The room's members and their roles; right-click one for what you may do",
         );
-        members.set_column_widths(&[RIGHT_NAME_W, 80]);
+        members.set_column_widths(&[RIGHT_NAME_W, 56]);
         let mut people_label = Frame::default().with_label("People");
         let mut people = HoldBrowser::default();
         people.set_tooltip("Everybody (● online); double-click someone to talk privately");
         for (browser, list) in [(&mut members, List::Members), (&mut people, List::People)] {
             browser.set_trigger(CallbackTrigger::ReleaseAlways);
             browser.set_callback(move |b| {
-                if app::event_mouse_button() == app::MouseButton::Right {
+                // The button is asked only of mouse events (keys move the selection too).
+                let mouse = matches!(app::event(), Event::Push | Event::Released);
+                if mouse && app::event_button() == 3 {
                     sender.send(Message::ListMenu {
                         list,
                         line: b.value(),
@@ -472,6 +483,7 @@ impl MainWidgets {
             input,
             send,
             members_label,
+            invite,
             members,
             people_label,
             people,
@@ -539,6 +551,7 @@ impl MainWidgets {
         place(&mut self.input, l.input);
         place(&mut self.send, l.send_button);
         place(&mut self.members_label, l.members_label);
+        place(&mut self.invite, l.invite);
         place(&mut self.members, l.members);
         place(&mut self.people_label, l.people_label);
         place(&mut self.people, l.people);

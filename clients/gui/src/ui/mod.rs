@@ -885,7 +885,12 @@ impl Ui {
             if let Some(room) = &self.extras.room {
                 model.set_home_room(room);
             }
-            model.remember_private(&self.settings.peers_of(&format!("{user}@{server}")));
+            // Remembered per address: any of the server field's may have been used last.
+            let mut peers = Vec::new();
+            for at in server.split(',').map(str::trim) {
+                peers.extend(self.settings.peers_of(&format!("{user}@{at}")));
+            }
+            model.remember_private(&peers);
             self.model = Some(model);
         }
         if let Some(model) = &mut self.model {
@@ -1026,11 +1031,11 @@ impl Ui {
     /// application loses the X focus): told to the model, and the urgency hint cleared on
     /// return.
     fn check_focus(&mut self) {
-        let main = self.main.win.raw_handle();
+        // `raw_handle` is only asked of windows that are shown (FLTK has none for others).
         let focused = self.main.win.shown()
             && app::focus()
                 .and_then(|w| w.top_window())
-                .is_some_and(|top| top.raw_handle() == main);
+                .is_some_and(|top| top.shown() && top.raw_handle() == self.main.win.raw_handle());
         if focused == self.focused {
             return;
         }
@@ -1140,10 +1145,7 @@ impl Ui {
 
     /// The bar above the input line: the message being answered or edited.
     fn refresh_compose(&mut self) {
-        let Some(model) = &self.model else {
-            return;
-        };
-        let text = match model.compose() {
+        let text = match self.model.as_ref().and_then(|m| m.compose()) {
             Some(Compose::Reply { quote, .. }) => format!("Replying to {quote}"),
             Some(Compose::Edit { .. }) => {
                 "Editing your message: Enter saves, Escape cancels".to_owned()
@@ -1199,9 +1201,10 @@ impl Ui {
         }
         browser.set_position(position);
         let joined = rooms.iter().filter(|r| r.joined).count();
+        self.main.rooms_label.set_label(&format!("Rooms ({joined} joined)"));
         self.main
             .rooms_label
-            .set_label(&format!("Rooms ({joined} joined, {} in all)", rooms.len()));
+            .set_tooltip(&format!("{joined} joined, {} in all", rooms.len()));
 
         let private = model.private_rows();
         let browser = &mut self.main.private;
@@ -1252,10 +1255,15 @@ impl Ui {
         }
         browser.set_position(position);
         let label = match model.current_room() {
-            Some(room) => format!("Members of #{room} ({})", members.len()),
+            Some(_) => format!("Members ({})", members.len()),
             None => "Members".to_owned(),
         };
         self.main.members_label.set_label(&label_text(&label));
+        if model.current_room().is_some_and(|r| model.can_moderate(r)) {
+            self.main.invite.show();
+        } else {
+            self.main.invite.hide();
+        }
 
         let people = model.people_rows();
         let own = rgb(self.look.palette().own).bits();
@@ -1276,15 +1284,16 @@ impl Ui {
             self.people_keys.push(row.user.clone());
         }
         browser.set_position(position);
-        self.main.people_label.set_label(&format!(
-            "People ({} online of {})",
-            model.online_count(),
-            people.len()
-        ));
+        self.main
+            .people_label
+            .set_label(&format!("People ({} online)", model.online_count()));
+        self.main
+            .people_label
+            .set_tooltip(&format!("{} people, {} online", people.len(), model.online_count()));
         let attention = model.attention();
         let title = match attention {
-            0 => format!("Chat: {} on {}", model.me(), model.server()),
-            n => format!("({n}) Chat: {} on {}", model.me(), model.server()),
+            0 => format!("Chat: {} on {}", model.me(), model.address()),
+            n => format!("({n}) Chat: {} on {}", model.me(), model.address()),
         };
         if self.main.win.label() != title {
             self.main.win.set_label(&title);
@@ -1373,7 +1382,10 @@ impl Ui {
             self.look.theme.name(),
         ));
         if let Some(model) = &self.model {
-            let status = model.status(Instant::now()).text;
+            let status = match &self.hint {
+                Some((hint, _)) => hint.text.clone(),
+                None => model.status(Instant::now()).text,
+            };
             out.push_str(&format!("status: {status}\n"));
             out.push_str(&format!("title: {}\n", model.title()));
             out.push_str(&format!("window title: {}\n", self.main.win.label()));
@@ -1493,7 +1505,7 @@ impl Ui {
             self.settings.height = Some(self.main.win.h());
         }
         if let Some(model) = &self.model {
-            let account = format!("{}@{}", model.me(), model.server());
+            let account = format!("{}@{}", model.me(), model.address());
             self.settings.set_peers(&account, model.private_peers());
         }
         if self.settings.server.is_some()
