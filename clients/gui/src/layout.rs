@@ -206,7 +206,12 @@ impl MainLayout {
         // Right column: the room's members, then everybody.
         let right_x = w - MARGIN - RIGHT_W;
         let members_label = Rect::new(right_x, rooms_label.y, RIGHT_W - INVITE_W - GAP, LABEL_H);
-        let invite = Rect::new(members_label.right() + GAP, rooms_label.y, INVITE_W, LABEL_H);
+        let invite = Rect::new(
+            members_label.right() + GAP,
+            rooms_label.y,
+            INVITE_W,
+            LABEL_H,
+        );
         let column = bottom - lists_top - GAP - LABEL_H;
         let members = Rect::new(right_x, lists_top, RIGHT_W, column * 45 / 100);
         let people_label = Rect::new(right_x, members.bottom() + GAP, RIGHT_W, LABEL_H);

@@ -272,7 +272,11 @@ impl<N: Fn(NetEvent)> Network<N> {
     }
 
     /// Signs in at the first of `servers` that answers; returns the client and its index.
-    fn first_sign_in(&mut self, login: &Login, servers: &[String]) -> Result<(Client, usize), Stop> {
+    fn first_sign_in(
+        &mut self,
+        login: &Login,
+        servers: &[String],
+    ) -> Result<(Client, usize), Stop> {
         let mut last = Stop::Retry("no server address".to_owned());
         for (index, server) in servers.iter().enumerate() {
             match self.sign_in(login, server, true) {
@@ -608,7 +612,10 @@ mod tests {
     fn several_addresses_are_tried_in_turn() {
         assert_eq!(
             parse_servers(" a.example:5555, b.example:6666 ,"),
-            Ok(vec!["a.example:5555".to_owned(), "b.example:6666".to_owned()])
+            Ok(vec![
+                "a.example:5555".to_owned(),
+                "b.example:6666".to_owned()
+            ])
         );
         assert!(parse_servers("").is_err());
         assert!(parse_servers("a:1,nocolon").is_err());

@@ -72,8 +72,8 @@ pub fn read_secret_line(path: &Path) -> Result<Zeroizing<String>, String> {
     if bytes.len() as u64 > MAX_SECRET_FILE {
         return Err(format!("{} is too large", path.display()));
     }
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|_| format!("{} is not UTF-8 text", path.display()))?;
+    let text =
+        std::str::from_utf8(&bytes).map_err(|_| format!("{} is not UTF-8 text", path.display()))?;
     let line = text.lines().next().unwrap_or_default();
     if line.is_empty() {
         return Err(format!("the first line of {} is empty", path.display()));
@@ -116,7 +116,10 @@ mod tests {
         fs::write(&path, "correct horse battery staple\nignored\n").expect("write");
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
         let refused = read_secret_line(&path).expect_err("open to others");
-        assert!(refused.contains("mode 0644") && refused.contains("chmod 600"), "{refused}");
+        assert!(
+            refused.contains("mode 0644") && refused.contains("chmod 600"),
+            "{refused}"
+        );
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod");
         assert_eq!(
             read_secret_line(&path).expect("owner only").as_str(),

@@ -118,8 +118,7 @@ impl Settings {
                 .filter(|p| chat::wire::scram::is_valid_user(p))
                 .map(String::as_str)
                 .collect();
-            if is_plain(account) && !account.contains(char::is_whitespace) && !peers.is_empty()
-            {
+            if is_plain(account) && !account.contains(char::is_whitespace) && !peers.is_empty() {
                 text.push_str(&format!("private = {account} {}\n", peers.join(" ")));
             }
         }
@@ -246,7 +245,10 @@ mod tests {
         assert!(settings.peers_of("nobody@h:1").is_empty());
         settings.set_peers("alice@h:1", vec!["zed".into()]);
         settings.set_peers("erin@h:1", vec![]);
-        assert_eq!(Settings::parse(&settings.to_text()).peers_of("alice@h:1"), vec!["zed"]);
+        assert_eq!(
+            Settings::parse(&settings.to_text()).peers_of("alice@h:1"),
+            vec!["zed"]
+        );
         assert!(!settings.to_text().contains("erin"));
     }
 

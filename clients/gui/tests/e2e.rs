@@ -1,13 +1,18 @@
-//! End to end: a real chatd in this process, the real `chat-gui` binary on an X display (CI runs
-//! `xvfb-run -a cargo test -p chat-gui`), driven through its real widgets with xdotool the way a
-//! person would: type into the login fields, register (the repeat field first mismatched),
-//! refuse then trust the server key, send with Enter and with the Send button, open a private
-//! conversation, click a link, zoom, and get through a server restart without losing what was
-//! said meanwhile. Peers are line-mode clients (`chat::client::Client`). What the window shows
-//! is read back through the `CHAT_GUI_TRANSCRIPT` file; screenshots go to `target/gui-e2e.png`
-//! (whole screen), `target/gui-main.png` (the main window, the README's picture),
-//! `target/gui-trust.png`, `target/gui-restarting.png` and, from a second test on its own large
-//! virtual screen at scale 2, `target/gui-scale2.png` and `target/gui-scale2-dark.png`.
+//! End to end: a real chatd in this process (the shared `chat-test-support` server), the real
+//! `chat-gui` binary on an X display (CI runs `xvfb-run -a cargo test -p chat-gui`), driven
+//! through its real widgets with xdotool the way a person would: type into the login fields,
+//! register (the repeat field first mismatched), refuse then trust the server key, send with
+//! Enter and with the Send button, get a private message while the window is not focused
+//! (badge, notification, urgency, title count), create a private room and invite someone who
+//! then sees it, reply through a message's context menu, see a peer's reply, edit and reaction,
+//! click a link, search, join and page back, zoom, get through a server restart without losing
+//! what was said meanwhile, and sign in again through a profile with two addresses (the first
+//! dead). Peers are line-mode clients (`chat::client::Client`) speaking protocol v2. What the
+//! window shows is read back through the `CHAT_GUI_TRANSCRIPT` file; screenshots go to
+//! `target/gui-e2e.png` (whole screen), `target/gui-main.png`, `target/gui-launch.png` (the
+//! private room, the README's picture), `target/gui-trust.png`, `target/gui-restarting.png`
+//! and, from a second test on its own large virtual screen at scale 2, `target/gui-scale2.png`
+//! and `target/gui-scale2-dark.png`.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -465,7 +470,13 @@ fn message_menu(x: &X, main: &str, transcript: &Path, id: u64, nth: usize) {
     let (mx, my) = message_spot(&text, id).expect("spot");
     let r = Rect::new(mx, my, 1, 1).scaled(x.scale);
     let (px, py) = r.center();
-    x.xdotool(&["mousemove", "--window", main, &px.to_string(), &py.to_string()]);
+    x.xdotool(&[
+        "mousemove",
+        "--window",
+        main,
+        &px.to_string(),
+        &py.to_string(),
+    ]);
     x.xdotool(&["click", "3"]);
     thread::sleep(Duration::from_millis(400));
     for _ in 0..=nth {
@@ -716,7 +727,12 @@ fn desktop_client_end_to_end() {
     x.fill(&main, ui.input, "Draft agenda is in the shared folder.");
     x.key("Return");
     let agenda = echo(&mut carol, |m| m.text.starts_with("Draft agenda"));
-    let answer = post(&mut carol, "launch", agenda.id, "Thanks, I will read it tonigth.");
+    let answer = post(
+        &mut carol,
+        "launch",
+        agenda.id,
+        "Thanks, I will read it tonigth.",
+    );
     carol
         .send(&Message::Edit {
             id: answer.id,
@@ -731,10 +747,15 @@ fn desktop_client_end_to_end() {
     let quote = lines
         .find("↳ alice: Draft agenda is in the shared folder.\n")
         .expect("the quoted line");
-    let reply = lines.find("carol: Thanks, I will read it tonight.").expect("reply");
+    let reply = lines
+        .find("carol: Thanks, I will read it tonight.")
+        .expect("reply");
     assert!(quote < reply, "{lines}");
     message_menu(&x, &main, &transcript, answer.id, 0);
-    shows(&transcript, "compose: reply to carol: Thanks, I will read it tonight.");
+    shows(
+        &transcript,
+        "compose: reply to carol: Thanks, I will read it tonight.",
+    );
     x.click(&main, ui.input);
     x.xdotool(&["type", "--delay", "15", "Great, speak tomorrow."]);
     x.key("Return");
@@ -782,10 +803,7 @@ fn desktop_client_end_to_end() {
     x.fill(&main, ui.search, "budget");
     x.key("Return");
     shows(&transcript, "title: Search: “budget”");
-    shows(
-        &transcript,
-        "Results for “budget”: 1 match.",
-    );
+    shows(&transcript, "Results for “budget”: 1 match.");
     shows(&transcript, "@bob bob: Got a minute for the budget?");
 
     // Joining a room through the window loads its newest page; scrolling up loads the rest.
@@ -825,7 +843,10 @@ fn desktop_client_end_to_end() {
     // Joining a room that does not exist is refused in the status bar; nothing is created.
     x.fill(&main, ui.join, "nosuchroom");
     x.key("Return");
-    shows(&transcript, "status: There is no room #nosuchroom you can join.");
+    shows(
+        &transcript,
+        "status: There is no room #nosuchroom you can join.",
+    );
 
     // Zoom in and back to the desktop's scale with the keyboard; the window follows.
     x.fill(&main, ui.join, "general");
@@ -919,7 +940,10 @@ fn desktop_client_end_to_end() {
     assert!(status.success(), "chat-gui exited with {status}");
     let settings = std::fs::read_to_string(config.join("chat").join("gui.conf")).expect("gui.conf");
     assert!(settings.contains(&format!("width = {width}")), "{settings}");
-    assert!(settings.contains("scale = desktop\ntheme = light\n"), "{settings}");
+    assert!(
+        settings.contains("scale = desktop\ntheme = light\n"),
+        "{settings}"
+    );
     assert!(
         settings.contains(&format!("private = alice@{addr} bob carol\n")),
         "{settings}"
@@ -954,7 +978,10 @@ fn desktop_client_end_to_end() {
     x.hover(&login, layout::login::MESSAGE);
     x.key("Return");
     let text = shows(&transcript, "window: main");
-    assert!(text.contains(&format!("status: Connected to {addr} as alice")), "{text}");
+    assert!(
+        text.contains(&format!("status: Connected to {addr} as alice")),
+        "{text}"
+    );
     let main = x.window("Chat: alice on ");
     shows(&transcript, "title: 🔒 #launch");
     shows(&transcript, "private: @bob | @carol");

@@ -430,10 +430,7 @@ mod tests {
             m.submit("bell\u{7}")
                 .is_err_and(|e| e.contains("control characters"))
         );
-        assert!(
-            m.submit("a\u{202e}b")
-                .is_err_and(|e| e.contains("U+202E"))
-        );
+        assert!(m.submit("a\u{202e}b").is_err_and(|e| e.contains("U+202E")));
         m.logged_in(10);
         assert!(
             m.submit("eleven char")
@@ -456,7 +453,11 @@ mod tests {
         assert_eq!(actions.first(), Some(&MessageAction::Reply));
         assert!(!actions.contains(&MessageAction::Edit));
         assert!(!actions.contains(&MessageAction::Delete));
-        assert!(m.act_on_message(1, &MessageAction::Reply).expect("ok").is_empty());
+        assert!(
+            m.act_on_message(1, &MessageAction::Reply)
+                .expect("ok")
+                .is_empty()
+        );
         assert_eq!(
             m.compose(),
             Some(&Compose::Reply {
@@ -464,7 +465,10 @@ mod tests {
                 quote: "bob: one".into()
             })
         );
-        assert_eq!(m.submit("answering"), Ok(vec![post("general", 1, "answering")]));
+        assert_eq!(
+            m.submit("answering"),
+            Ok(vec![post("general", 1, "answering")])
+        );
         assert_eq!(m.compose(), None);
         // The echo shows the quoted line above the reply.
         let mut reply = msg(4, "alice", "general", "answering");
@@ -568,7 +572,10 @@ mod tests {
         m.handle(history(
             "@bob",
             false,
-            vec![private(19, "alice", "bob", "earlier"), private(20, "bob", "alice", "psst")],
+            vec![
+                private(19, "alice", "bob", "earlier"),
+                private(20, "bob", "alice", "psst"),
+            ],
         ));
         assert_eq!(m.current(), Some(&ConvKey::Private("bob".into())));
         assert_eq!(m.title(), "Private conversation with bob (offline)");

@@ -33,7 +33,9 @@ pub struct CatchUp {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Next {
     /// Ask for the page of entries after this id.
-    Ask { after_id: u64 },
+    Ask {
+        after_id: u64,
+    },
     Done(Missed),
 }
 
@@ -199,12 +201,7 @@ mod tests {
         let mut from = 1;
         for _ in 1..MAX_CATCH_UP_PAGES {
             let next = c.page(true, page(from..=from + 4));
-            assert_eq!(
-                next,
-                Next::Ask {
-                    after_id: from + 4
-                }
-            );
+            assert_eq!(next, Next::Ask { after_id: from + 4 });
             from += 5;
         }
         let Next::Done(missed) = c.page(true, page(from..=from + 4)) else {

@@ -129,6 +129,11 @@ impl Model {
         self.history_asked.clear();
         self.room_list.abandon();
         self.user_list.abandon();
+        // Who is online is unknown until the next login lists them again.
+        for user in self.users.values_mut() {
+            user.online = false;
+        }
+        self.changes.lists = true;
         for roster in self.members.values_mut() {
             roster.abandon();
         }
@@ -506,7 +511,11 @@ mod tests {
         m.connection_lost("reset", Duration::from_secs(1), Instant::now());
         m.logged_in(4096);
         // A first page arrives, then the connection breaks again before the rest.
-        m.handle(history("general", true, vec![msg(9, "bob", "general", "nine")]));
+        m.handle(history(
+            "general",
+            true,
+            vec![msg(9, "bob", "general", "nine")],
+        ));
         m.handle(Event::Message(msg(10, "bob", "general", "ten")));
         m.connection_lost("reset", Duration::from_secs(1), Instant::now());
         assert!(

@@ -5,7 +5,9 @@
 use chat::wire::message::{EntryKind, code, kind};
 use chat::wire::{ChatMessage, Event, Target};
 
-use super::{ConvKey, Conversation, Entry, Model, Request, SearchState, ViewChange, describe_error};
+use super::{
+    ConvKey, Conversation, Entry, Model, Request, SearchState, ViewChange, describe_error,
+};
 
 impl Model {
     /// Applies one event from the session; returns follow-up requests.
@@ -431,12 +433,22 @@ mod tests {
         m.handle(react("bob", true, 1));
         m.handle(react("carol", true, 2));
         let lines = plain(&m);
-        assert!(lines.contains(&"[22:12] bob: one, corrected (edited)".to_owned()), "{lines:?}");
-        assert!(lines.contains(&"[22:12] carol: message deleted".to_owned()), "{lines:?}");
+        assert!(
+            lines.contains(&"[22:12] bob: one, corrected (edited)".to_owned()),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(&"[22:12] carol: message deleted".to_owned()),
+            "{lines:?}"
+        );
         assert!(lines.contains(&"        👍 2".to_owned()), "{lines:?}");
         m.handle(react("bob", false, 1));
         m.handle(react("carol", false, 0));
-        assert!(!plain(&m).iter().any(|l| l.contains('👍')), "{:?}", plain(&m));
+        assert!(
+            !plain(&m).iter().any(|l| l.contains('👍')),
+            "{:?}",
+            plain(&m)
+        );
     }
 
     #[test]

@@ -19,7 +19,13 @@ pub(super) fn model() -> Model {
 }
 
 pub(super) fn msg(id: u64, from: &str, room: &str, text: &str) -> ChatMessage {
-    ChatMessage::text(id, NOW - 60_000 + id, from, Target::Room(room.to_owned()), text)
+    ChatMessage::text(
+        id,
+        NOW - 60_000 + id,
+        from,
+        Target::Room(room.to_owned()),
+        text,
+    )
 }
 
 pub(super) fn private(id: u64, from: &str, to: &str, text: &str) -> ChatMessage {

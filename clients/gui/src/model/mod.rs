@@ -43,9 +43,9 @@ pub use connection::{Connection, Level, Status};
 pub use conversation::ConvKey;
 pub use errors::describe_error;
 pub use line::{Line, Span, Style};
+pub use people::PersonRow;
 pub use request::{LIST_PAGE, Request};
 pub use rooms::{MemberAction, MemberRow, RoomRow, role_name};
-pub use people::PersonRow;
 pub use unread::Notification;
 pub use view::ConvRow;
 

@@ -99,7 +99,10 @@ mod tests {
         let mut m = in_general();
         let first = m.handle(Event::UserPage {
             next: "c".into(),
-            users: vec![user_state("bob", true, false), user_state("zed", false, false)],
+            users: vec![
+                user_state("bob", true, false),
+                user_state("zed", false, false),
+            ],
         });
         assert_eq!(first, vec![Request::Users("c".into())]);
         let mut gone = user_state("old", false, false);

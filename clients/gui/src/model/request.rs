@@ -95,7 +95,11 @@ impl Request {
             } => Message::Create {
                 room,
                 flags: if *private { create_flag::PRIVATE } else { 0 }
-                    | if *read_only { create_flag::READ_ONLY } else { 0 },
+                    | if *read_only {
+                        create_flag::READ_ONLY
+                    } else {
+                        0
+                    },
                 topic,
             },
             Request::Join(room) => Message::Join { room },

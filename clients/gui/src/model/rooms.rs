@@ -387,9 +387,8 @@ impl Model {
         }
         let listed = std::mem::take(&mut self.room_list.items);
         // Rooms that are not listed any more and not ours disappear.
-        self.rooms.retain(|name, state| {
-            state.member || listed.iter().any(|r| &r.room == name)
-        });
+        self.rooms
+            .retain(|name, state| state.member || listed.iter().any(|r| &r.room == name));
         for state in listed {
             if state.member || !self.rooms.get(&state.room).is_some_and(|r| r.member) {
                 self.rooms.insert(state.room.clone(), state);
@@ -598,11 +597,7 @@ mod tests {
         // A moderator acts on members, not on the owner, and grants no roles.
         assert_eq!(
             m.member_actions("carol"),
-            vec![
-                MemberAction::Message,
-                MemberAction::Kick,
-                MemberAction::Ban
-            ]
+            vec![MemberAction::Message, MemberAction::Kick, MemberAction::Ban]
         );
         assert_eq!(m.member_actions("bob"), vec![MemberAction::Message]);
         assert!(m.member_actions("alice").is_empty());
@@ -678,7 +673,10 @@ mod tests {
         m.select(ConvKey::Room("ops".into()));
         roster(&mut m, &[("alice", Role::Member), ("bob", Role::Owner)]);
         assert!(m.member_actions("bob").contains(&MemberAction::Ban));
-        assert!(m.member_actions("bob").contains(&MemberAction::MakeModerator));
+        assert!(
+            m.member_actions("bob")
+                .contains(&MemberAction::MakeModerator)
+        );
     }
 
     #[test]
@@ -691,9 +689,21 @@ mod tests {
             Event::Message(room_event(id, "ops", kind, from, concerns, text))
         };
         m.handle(event(20, EntryKind::Invited, "alice", "carol", ""));
-        m.handle(event(21, EntryKind::RoleChanged, "alice", "carol", "moderator"));
+        m.handle(event(
+            21,
+            EntryKind::RoleChanged,
+            "alice",
+            "carol",
+            "moderator",
+        ));
         m.handle(event(22, EntryKind::Kicked, "alice", "bob", "off topic"));
-        m.handle(event(23, EntryKind::TopicChanged, "carol", "", "Launch plans"));
+        m.handle(event(
+            23,
+            EntryKind::TopicChanged,
+            "carol",
+            "",
+            "Launch plans",
+        ));
         m.handle(event(24, EntryKind::ModeChanged, "alice", "", "read-only"));
         m.handle(event(25, EntryKind::Joined, "dave", "", ""));
         let members: Vec<_> = m
@@ -743,8 +753,13 @@ mod tests {
             "alice",
             "rude",
         )));
-        m.handle(Event::Room(room_state("ops", true, Role::Member).not_member()));
-        assert_eq!(m.take_flash().as_deref(), Some("bob banned you from #ops: rude"));
+        m.handle(Event::Room(
+            room_state("ops", true, Role::Member).not_member(),
+        ));
+        assert_eq!(
+            m.take_flash().as_deref(),
+            Some("bob banned you from #ops: rude")
+        );
         assert_eq!(m.current(), Some(&ConvKey::Room("general".into())));
         assert!(m.room_rows().iter().all(|r| r.name != "ops" || !r.joined));
     }
@@ -769,7 +784,11 @@ mod tests {
         state.topic = "Q4 launch".into();
         let requests = m.handle(Event::Room(state));
         assert_eq!(m.current(), Some(&ConvKey::Room("launch".into())));
-        assert!(requests.iter().any(|r| matches!(r, Request::Fetch { conv, .. } if conv == "launch")));
+        assert!(
+            requests
+                .iter()
+                .any(|r| matches!(r, Request::Fetch { conv, .. } if conv == "launch"))
+        );
         m.handle(Event::Message(room_event(
             40,
             "launch",

@@ -227,7 +227,12 @@ mod tests {
         assert_eq!((rows[0].label.as_str(), rows[0].unread), ("@bob", 2));
         assert_eq!(m.attention(), 3);
         // A mention and a private message while looking elsewhere.
-        m.handle(Event::Message(msg(11, "carol", "ops", "@alice please check")));
+        m.handle(Event::Message(msg(
+            11,
+            "carol",
+            "ops",
+            "@alice please check",
+        )));
         m.handle(Event::Message(msg(12, "carol", "ops", "email alice@x.org")));
         m.handle(Event::Message(private(13, "bob", "alice", "psst")));
         assert_eq!(row(&m, "ops"), Some((6, 2)));
@@ -281,10 +286,20 @@ mod tests {
         m.handle(Event::Marker(unread("general", 3, 0, 0)));
         joined_room(&mut m, "ops");
         m.set_focused(false);
-        m.handle(Event::Message(private(20, "bob", "alice", "lunch\u{200b}?")));
+        m.handle(Event::Message(private(
+            20,
+            "bob",
+            "alice",
+            "lunch\u{200b}?",
+        )));
         m.handle(Event::Message(msg(21, "carol", "ops", "hi @alice")));
         m.handle(Event::Message(msg(22, "carol", "ops", "no mention")));
-        m.handle(Event::Message(msg(23, "alice", "ops", "@alice talking to myself")));
+        m.handle(Event::Message(msg(
+            23,
+            "alice",
+            "ops",
+            "@alice talking to myself",
+        )));
         assert_eq!(
             m.take_notifications(),
             vec![
@@ -298,7 +313,11 @@ mod tests {
                 },
             ]
         );
-        assert_eq!(m.attention(), 1 + 0, "ops was read by sending to it");
+        assert_eq!(
+            m.attention(),
+            1,
+            "bob's message; ops was read by sending to it"
+        );
         // The current conversation gets a "new messages" line while unfocused.
         m.handle(Event::Message(msg(24, "bob", "general", "while away")));
         let lines = plain(&m);
@@ -317,7 +336,10 @@ mod tests {
             next: String::new(),
             convs: vec![unread("@bob", 0, 1, 0)],
         });
-        assert_eq!(m.private_peers(), vec!["bob".to_owned(), "carol".to_owned()]);
+        assert_eq!(
+            m.private_peers(),
+            vec!["bob".to_owned(), "carol".to_owned()]
+        );
         // Opening one loads its history.
         let requests = m.open_private("carol").expect("valid");
         assert!(requests.contains(&Request::Fetch {

@@ -136,7 +136,10 @@ impl Model {
                 if let Some(day) = self.clock.day(m.ts).filter(|d| last_day != Some(*d)) {
                     last_day = Some(day);
                     let label = self.clock.day_label(day, now_ms);
-                    lines.push((Line::default().push(Style::Day, format!("── {label} ──")), 0));
+                    lines.push((
+                        Line::default().push(Style::Day, format!("── {label} ──")),
+                        0,
+                    ));
                 }
                 let unread = m.from != self.me && m.kind.is_post();
                 if divider.is_some_and(|after| unread && m.id > after) {
@@ -224,7 +227,7 @@ impl Model {
             if i > 0 {
                 line = line.push(Style::Reaction, "  ");
             }
-            let style = if r.users.iter().any(|u| *u == self.me) {
+            let style = if r.users.contains(&self.me) {
                 Style::ReactionOwn
             } else {
                 Style::Reaction
@@ -319,9 +322,8 @@ impl Model {
             None => {
                 lines.push(Line::default().push(Style::Info, format!("Searching for “{query}”…")))
             }
-            Some(hits) if hits.is_empty() => lines.push(
-                Line::default().push(Style::Info, format!("Nothing found for “{query}”.")),
-            ),
+            Some(hits) if hits.is_empty() => lines
+                .push(Line::default().push(Style::Info, format!("Nothing found for “{query}”."))),
             Some(hits) => {
                 let count = if search.more {
                     format!(

@@ -50,7 +50,8 @@ impl LoginWindow {
         heading.set_label_size(18);
         heading.set_align(Align::Left | Align::Inside);
         let mut profile = Choice::new(PROFILE.x, PROFILE.y, PROFILE.w, PROFILE.h, "Profile:");
-        profile.set_tooltip("The profiles of $XDG_CONFIG_HOME/chat/config, as the line client uses");
+        profile
+            .set_tooltip("The profiles of $XDG_CONFIG_HOME/chat/config, as the line client uses");
         profile.emit(sender, Message::ProfilePicked);
         let mut server_input = Input::new(SERVER.x, SERVER.y, SERVER.w, SERVER.h, "Server:");
         server_input.set_value(server);

@@ -345,21 +345,19 @@ impl MainWidgets {
             match event {
                 Event::Push if app::event_button() == 3 => match message_here() {
                     Some(id) => {
-                        sender.send(Message::MessageMenu { id });
+                        sender.send(Message::EntryMenu { id });
                         true
                     }
                     // Elsewhere FLTK's own menu (copy the selection) is right.
                     None => false,
                 },
-                Event::Push if app::event_button() == 1 => {
-                    match link_here() {
-                        Some(url) => {
-                            sender.send(Message::OpenLink(url));
-                            true
-                        }
-                        None => false,
+                Event::Push if app::event_button() == 1 => match link_here() {
+                    Some(url) => {
+                        sender.send(Message::OpenLink(url));
+                        true
                     }
-                }
+                    None => false,
+                },
                 Event::Move | Event::Enter => {
                     let over = link_here().is_some();
                     if let Some(mut window) = c.window() {
@@ -401,9 +399,8 @@ impl MainWidgets {
         invite.set_label_size(12);
         invite.emit(sender, Message::InviteDialog);
         let mut members = HoldBrowser::default();
-        members.set_tooltip(
-            "The room's members and their roles; right-click one for what you may do",
-        );
+        members
+            .set_tooltip("The room's members and their roles; right-click one for what you may do");
         members.set_column_widths(&[RIGHT_NAME_W, 56]);
         let mut people_label = Frame::default().with_label("People");
         let mut people = HoldBrowser::default();
@@ -729,10 +726,17 @@ impl MainWidgets {
             return None;
         }
         let c = &self.conversation;
-        let at = self.messages.borrow().iter().rev().find(|m| m.id == id).copied()?;
+        let at = self
+            .messages
+            .borrow()
+            .iter()
+            .rev()
+            .find(|m| m.id == id)
+            .copied()?;
         let (x, y) = c.position_to_xy(at.end.max(at.start + 1) - 1);
         let spot = (x.max(c.x() + 40), y + c.text_size() / 2);
-        let inside = spot.0 > c.x() && spot.0 < c.x() + c.w() && spot.1 > c.y() && spot.1 < c.y() + c.h();
+        let inside =
+            spot.0 > c.x() && spot.0 < c.x() + c.w() && spot.1 > c.y() && spot.1 < c.y() + c.h();
         inside.then_some(spot)
     }
 
@@ -748,7 +752,10 @@ impl MainWidgets {
             self.popup
                 .add(&escaped, Shortcut::None, MenuFlag::Normal, |_| {});
         }
-        let picked = self.popup.popup().and_then(|_| usize::try_from(self.popup.value()).ok());
+        let picked = self
+            .popup
+            .popup()
+            .and_then(|_| usize::try_from(self.popup.value()).ok());
         self.popup.clear();
         picked
     }

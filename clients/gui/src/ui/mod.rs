@@ -88,7 +88,7 @@ pub enum Message {
         line: i32,
     },
     /// A right-click on a message: its context menu.
-    MessageMenu {
+    EntryMenu {
         id: u64,
     },
     /// The conversation may have been scrolled to its top.
@@ -312,7 +312,10 @@ impl Ui {
             if names.contains(&name) {
                 ui.on_profile_picked();
             } else {
-                ui.login_say(&format!("There is no profile named {name:?}."), Level::Warning);
+                ui.login_say(
+                    &format!("There is no profile named {name:?}."),
+                    Level::Warning,
+                );
             }
         }
         ui
@@ -518,7 +521,7 @@ impl Ui {
                     self.list_menu(list, &user);
                 }
             }
-            Message::MessageMenu { id } => self.message_menu(id),
+            Message::EntryMenu { id } => self.message_menu(id),
             Message::ScrollCheck => self.check_scroll(),
             Message::OpenLink(url) => self.open_link(&url),
             Message::View(action) => self.on_view(action),
@@ -1201,7 +1204,9 @@ impl Ui {
         }
         browser.set_position(position);
         let joined = rooms.iter().filter(|r| r.joined).count();
-        self.main.rooms_label.set_label(&format!("Rooms ({joined} joined)"));
+        self.main
+            .rooms_label
+            .set_label(&format!("Rooms ({joined} joined)"));
         self.main
             .rooms_label
             .set_tooltip(&format!("{joined} joined, {} in all", rooms.len()));
@@ -1287,9 +1292,11 @@ impl Ui {
         self.main
             .people_label
             .set_label(&format!("People ({} online)", model.online_count()));
-        self.main
-            .people_label
-            .set_tooltip(&format!("{} people, {} online", people.len(), model.online_count()));
+        self.main.people_label.set_tooltip(&format!(
+            "{} people, {} online",
+            people.len(),
+            model.online_count()
+        ));
         let attention = model.attention();
         let title = match attention {
             0 => format!("Chat: {} on {}", model.me(), model.address()),
