@@ -1078,6 +1078,34 @@ fn desktop_scale_is_followed_and_legible_at_two() {
     thread::sleep(Duration::from_millis(300));
     x.window_shot(&main, &target.join("gui-scale2-dark.png"));
 
+    // The password is changed from the window: the old one no longer logs in, the new one
+    // does, and the window stays signed in.
+    let new_password = "a new and longer passphrase";
+    x.key("ctrl+shift+p");
+    let dialog = x.window(&exactly(layout::password::TITLE));
+    x.fill(&dialog, layout::password::CURRENT, PASSWORD);
+    x.fill(&dialog, layout::password::NEW, new_password);
+    x.fill(
+        &dialog,
+        layout::password::REPEAT,
+        "a new and longer passphrase!",
+    );
+    x.click(&dialog, layout::password::CHANGE);
+    shows(&transcript, "status: The new passwords do not match");
+    x.fill(&dialog, layout::password::REPEAT, new_password);
+    x.click(&dialog, layout::password::CHANGE);
+    shows(
+        &transcript,
+        "status: Password changed; your other sessions were signed out.",
+    );
+    let mut again = server.connect();
+    assert!(again.login("erin", PASSWORD).is_err(), "the old password");
+    let mut again = server.connect();
+    again.login("erin", new_password).expect("the new password");
+    say(&mut bob, "general", "Still there, erin?");
+    shows(&transcript, "bob: Still there, erin?");
+
+    x.hover(&main, MainLayout::new(width / 2, height / 2).conversation);
     x.key("ctrl+q");
     let mut gui = gui;
     assert!(gui.exits().success());

@@ -151,7 +151,7 @@ fn menu_bar(sender: app::Sender<Message>) -> MenuBar {
     item(
         &mut menu,
         "&Chat/Change &password…",
-        none,
+        ctrl | Shortcut::Shift | 'p',
         MenuFlag::Normal,
         Message::PasswordDialog,
     );

@@ -733,7 +733,8 @@ impl Ui {
             None
         };
         if let Some(problem) = problem {
-            return self.password.say(&problem, Level::Bad, &self.look);
+            self.password.say(&problem, Level::Bad, &self.look);
+            return self.note(problem, Level::Bad);
         }
         self.password.set_busy(true);
         self.password
@@ -834,6 +835,7 @@ impl Ui {
             NetEvent::PasswordNotChanged(text) => {
                 self.password.set_busy(false);
                 self.password.say(&text, Level::Bad, &self.look);
+                self.note(text, Level::Bad);
             }
             NetEvent::Event(event) => {
                 if let Some(model) = &mut self.model {
