@@ -13,28 +13,38 @@ use std::time::{Duration, Instant};
 use fltk::app;
 
 use chat_gui::net::{self, NetOptions};
+use chat_gui::profile;
 use chat_gui::scale;
 use chat_gui::settings::{self, Settings};
-use ui::{Flow, Message, Ui};
+use ui::{Flow, Message, Start, Ui};
 
 const USAGE: &str = "\
-usage: chat-gui [--server HOST:PORT] [--user NAME] [--psk-file FILE]
+usage: chat-gui [--server HOST:PORT[,HOST:PORT...]] [--user NAME] [--profile NAME]
+                [--psk-file FILE]
 
 The desktop client for chatd. The server and user fields start with the last ones used
-(remembered in $XDG_CONFIG_HOME/chat/gui.conf, never with the password).
+(remembered in $XDG_CONFIG_HOME/chat/gui.conf, never with the password). The login window
+offers the profiles of the line client's $XDG_CONFIG_HOME/chat/config. Several server
+addresses, separated by commas, are tried in turn, and after a lost connection the next one.
 
 options:
-  --server HOST:PORT   fill in the server field
+  --server ADDRESSES   fill in the server field
   --user NAME          fill in the user name field
+  --profile NAME       pick this profile at start
   --psk-file FILE      the server's pre-shared key (base64, from `chatd gen-psk`)
   -h, --help           this text
   -V, --version        the version
 
 environment:
+  CHAT_PROFILE                the profile to pick (like --profile)
   CHAT_PSK                    the pre-shared key itself (overrides --psk-file)
   CHAT_SCRAM_ITERATIONS       PBKDF2 count when registering (default 600000)
   CHAT_SCRAM_MIN_ITERATIONS   lowest PBKDF2 count accepted from a server (default 100000)
   CHAT_GUI_OPENER             the program that opens clicked links (default xdg-open)
+  CHAT_GUI_NOTIFIER           the program that shows notifications, called as
+                              PROGRAM --app-name=chat-gui TITLE TEXT (default notify-send
+                              if installed; none: only the window's urgency hint and the
+                              count in its title)
   CHAT_GUI_TRANSCRIPT         write what the window shows to this file (for tests)
 
 scale: chat-gui follows the desktop's scale (the X resource Xft.dpi, else GDK_SCALE and
@@ -46,6 +56,7 @@ the desktop's scale, as FLTK does).
 struct Args {
     server: Option<String>,
     user: Option<String>,
+    profile: Option<String>,
     psk_file: Option<String>,
 }
 
@@ -53,6 +64,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
     let mut parsed = Args {
         server: None,
         user: None,
+        profile: None,
         psk_file: None,
     };
     while let Some(arg) = args.next() {
@@ -79,6 +91,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
             }
             "--server" => parsed.server = Some(value("--server")?),
             "--user" => parsed.user = Some(value("--user")?),
+            "--profile" => parsed.profile = Some(value("--profile")?),
             "--psk-file" => parsed.psk_file = Some(value("--psk-file")?),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -121,6 +134,18 @@ fn main() -> ExitCode {
         settings.user = Some(user);
     }
     let transcript = std::env::var_os("CHAT_GUI_TRANSCRIPT").map(Into::into);
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let profiles = profile::load(&chat::profiles::default_path(), home.as_deref());
+    let chosen_profile = args.profile.or_else(|| {
+        std::env::var("CHAT_PROFILE")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+    });
+    let notifier = match std::env::var_os("CHAT_GUI_NOTIFIER") {
+        Some(program) if !program.is_empty() => Some(program.into()),
+        Some(_) => None,
+        None => ui::find_program("notify-send"),
+    };
 
     let app = app::App::default().with_scheme(app::Scheme::Gtk);
     // Zooming is the View menu's, so the chosen scale is remembered.
@@ -148,11 +173,16 @@ fn main() -> ExitCode {
     let mut ui = Ui::new(
         sender,
         commands,
-        settings,
-        settings_path,
-        transcript,
-        desktop_scale,
-        opener,
+        Start {
+            settings,
+            settings_path,
+            transcript,
+            desktop_scale,
+            opener,
+            notifier,
+            profiles,
+            profile: chosen_profile,
+        },
     );
     app::add_timeout3(0.5, move |handle| {
         sender.send(Message::Tick);
@@ -186,10 +216,19 @@ mod tests {
 
     #[test]
     fn flags_fill_the_login_fields() {
-        let parsed = args(&["--server", "h:1", "--user=bob", "--psk-file", "/k"])
-            .expect("valid")
-            .expect("runs");
-        assert_eq!(parsed.server.as_deref(), Some("h:1"));
+        let parsed = args(&[
+            "--server",
+            "h:1,g:2",
+            "--user=bob",
+            "--psk-file",
+            "/k",
+            "--profile",
+            "work",
+        ])
+        .expect("valid")
+        .expect("runs");
+        assert_eq!(parsed.server.as_deref(), Some("h:1,g:2"));
+        assert_eq!(parsed.profile.as_deref(), Some("work"));
         assert_eq!(parsed.user.as_deref(), Some("bob"));
         assert_eq!(parsed.psk_file.as_deref(), Some("/k"));
         assert!(args(&["--server"]).is_err());

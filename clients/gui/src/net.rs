@@ -1,7 +1,9 @@
 //! The network thread: it owns the `Client` (socket and session), signs in, forwards every event
-//! to the GUI and sends what the GUI asks. The GUI thread never waits on it: commands go in
-//! over a std channel, events come out through a `notify` function (the GUI's `app::channel`
-//! plus `app::awake`). A lost connection is retried with back-off (1, 2, 4 … 30 s).
+//! to the GUI and sends what the GUI asks (a password change included). The GUI thread never
+//! waits on it: commands go in over a std channel, events come out through a `notify` function
+//! (the GUI's `app::channel` plus `app::awake`). The server field may name several addresses
+//! (`a:5555,b:5555`): signing in tries them in order, and a lost connection is retried on the
+//! next one, with back-off (1, 2, 4 … 30 s) after each round.
 
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
@@ -10,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use chat::client::{Client, ClientError, ClientOptions};
 use chat::wire::crypto::Secret;
-use chat::wire::message::code;
+use chat::wire::errors::{self, ErrorClass};
+use chat::wire::message::{VERSION_2, code};
 use chat::wire::{Event, SessionError, SessionOptions};
 use zeroize::Zeroizing;
 
@@ -29,13 +32,51 @@ pub fn backoff(attempt: u32) -> Duration {
         .min(MAX_RETRY)
 }
 
+/// The addresses of a server field: one `host:port`, or several separated by commas.
+pub fn parse_servers(field: &str) -> Result<Vec<String>, String> {
+    let servers: Vec<String> = field
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if servers.is_empty() {
+        return Err("no server address".to_owned());
+    }
+    for server in &servers {
+        chat::profiles::check_server(server)?;
+    }
+    Ok(servers)
+}
+
+/// Where reconnect attempt `attempt` (0-based) goes after losing the connection to address
+/// `current` of `count`, and how long to wait first: the other addresses in turn, the first of
+/// each round after the back-off of that round (so a single address waits 1, 2, 4 … s, and
+/// with several the next one is tried a second after the loss, the rest of the round at once).
+pub fn retry_plan(count: usize, current: usize, attempt: u32) -> (usize, Duration) {
+    let count = count.max(1);
+    let step = attempt as usize;
+    let index = (current + 1 + step) % count;
+    let wait = if step % count == 0 {
+        backoff((step / count) as u32)
+    } else {
+        Duration::ZERO
+    };
+    (index, wait)
+}
+
 /// Who signs in where.
 pub struct Login {
+    /// The server field: one address or several (`a:5555,b:5555`).
     pub server: String,
     pub user: String,
     pub password: Zeroizing<String>,
     /// Create the account first, then log in.
     pub register: bool,
+    /// A pre-shared key for this login (from a profile), over the one the thread started with.
+    pub psk: Option<Secret>,
+    /// A `known_servers` file for this login (from a profile).
+    pub known_servers: Option<PathBuf>,
 }
 
 /// What the GUI asks of the network thread.
@@ -45,6 +86,11 @@ pub enum Command {
     Trust(bool),
     /// An application message; dropped while offline (the model sends it again).
     Send(Request),
+    /// Change the password: the current one, then the new one.
+    ChangePassword {
+        old: Zeroizing<String>,
+        new: Zeroizing<String>,
+    },
     /// Skip the rest of the back-off wait.
     ReconnectNow,
     /// Say goodbye to the server and end the thread.
@@ -64,13 +110,18 @@ pub enum NetEvent {
     },
     /// Signing in failed; back to the login window with this explanation.
     LoginFailed(String),
-    /// Logged in (again, when `reconnect`).
+    /// Logged in (again, when `reconnect`) at `address`, one of the `server` field's.
     LoggedIn {
         server: String,
+        address: String,
         user: String,
         max_text: usize,
         reconnect: bool,
     },
+    /// The password was changed (other sessions of the user are signed out by the server).
+    PasswordChanged,
+    /// The password was not changed, and why.
+    PasswordNotChanged(String),
     Event(Event),
     /// A request could not be sent (not a connection problem).
     SendFailed(String),
@@ -123,9 +174,10 @@ impl NetOptions {
         })
     }
 
-    fn client_options(&self, server: &str) -> ClientOptions {
-        let mut options = ClientOptions::new(server, &self.known_servers);
-        options.psk = self.psk.clone();
+    fn client_options(&self, server: &str, login: &Login) -> ClientOptions {
+        let known = login.known_servers.as_ref().unwrap_or(&self.known_servers);
+        let mut options = ClientOptions::new(server, known);
+        options.psk = login.psk.clone().or_else(|| self.psk.clone());
         options.session = self.session.clone();
         options.timeout = self.timeout;
         options
@@ -179,6 +231,8 @@ enum Stop {
 enum Ended {
     Shutdown,
     Lost(String),
+    /// The account cannot be used any more (disabled, removed, password changed elsewhere).
+    Fatal(String),
 }
 
 struct Network<N> {
@@ -190,42 +244,77 @@ struct Network<N> {
 impl<N: Fn(NetEvent)> Network<N> {
     fn run(&mut self) {
         loop {
-            let login = match self.inbox.recv() {
+            let mut login = match self.inbox.recv() {
                 Ok(Command::Login(login)) => login,
                 Ok(Command::Shutdown) | Err(_) => return,
                 // Nothing to do without a session.
                 Ok(_) => continue,
             };
-            let client = match self.sign_in(&login, true) {
-                Ok(client) => client,
+            let servers = match parse_servers(&login.server) {
+                Ok(servers) => servers,
+                Err(e) => {
+                    (self.notify)(NetEvent::LoginFailed(capitalize(&format!("{e}."))));
+                    continue;
+                }
+            };
+            let (client, at) = match self.first_sign_in(&login, &servers) {
+                Ok(signed_in) => signed_in,
                 Err(Stop::Shutdown) => return,
                 Err(Stop::Retry(message) | Stop::Fatal(message)) => {
                     (self.notify)(NetEvent::LoginFailed(message));
                     continue;
                 }
             };
-            if self.stay_online(client, &login).is_none() {
+            if self.stay_online(client, &mut login, &servers, at).is_none() {
                 return;
             }
         }
     }
 
-    /// Runs the session and reconnects it until the user quits (`None`) or reconnecting is
-    /// pointless (`Some`: back to waiting for a login).
-    fn stay_online(&mut self, mut client: Client, login: &Login) -> Option<()> {
+    /// Signs in at the first of `servers` that answers; returns the client and its index.
+    fn first_sign_in(
+        &mut self,
+        login: &Login,
+        servers: &[String],
+    ) -> Result<(Client, usize), Stop> {
+        let mut last = Stop::Retry("no server address".to_owned());
+        for (index, server) in servers.iter().enumerate() {
+            match self.sign_in(login, server, true) {
+                Ok(client) => return Ok((client, index)),
+                Err(Stop::Retry(why)) => last = Stop::Retry(why),
+                Err(stop) => return Err(stop),
+            }
+        }
+        Err(last)
+    }
+
+    /// Runs the session and reconnects it (to the next address, if there are several) until
+    /// the user quits (`None`) or reconnecting is pointless (`Some`: back to waiting for a
+    /// login).
+    fn stay_online(
+        &mut self,
+        mut client: Client,
+        login: &mut Login,
+        servers: &[String],
+        mut at: usize,
+    ) -> Option<()> {
         loop {
-            let reason = match self.serve(&mut client) {
+            let reason = match self.serve(&mut client, login) {
                 Ended::Shutdown => {
                     let _ = client.quit("bye");
                     return None;
+                }
+                Ended::Fatal(why) => {
+                    (self.notify)(NetEvent::Failed(why));
+                    return Some(());
                 }
                 Ended::Lost(reason) => reason,
             };
             drop(client);
             let mut attempt = 0;
             let mut reason = reason;
-            client = loop {
-                let wait = backoff(attempt);
+            (client, at) = loop {
+                let (next, wait) = retry_plan(servers.len(), at, attempt);
                 (self.notify)(NetEvent::ConnectionLost {
                     reason: reason.clone(),
                     retry_in: wait,
@@ -234,8 +323,8 @@ impl<N: Fn(NetEvent)> Network<N> {
                     return None;
                 }
                 (self.notify)(NetEvent::Reconnecting);
-                match self.sign_in(login, false) {
-                    Ok(client) => break client,
+                match self.sign_in(login, &servers[next], false) {
+                    Ok(client) => break (client, next),
                     Err(Stop::Shutdown) => return None,
                     Err(Stop::Retry(why)) => reason = why,
                     Err(Stop::Fatal(why)) => {
@@ -259,22 +348,22 @@ impl<N: Fn(NetEvent)> Network<N> {
             match self.inbox.recv_timeout(left) {
                 Ok(Command::Shutdown) | Err(RecvTimeoutError::Disconnected) => return false,
                 Ok(Command::ReconnectNow) | Err(RecvTimeoutError::Timeout) => return true,
+                Ok(Command::ChangePassword { .. }) => (self.notify)(NetEvent::PasswordNotChanged(
+                    "Not connected: change the password once the connection is back.".to_owned(),
+                )),
                 // Requests made while offline are dropped: the model keeps and resends them.
-                Ok(_) => {}
+                Ok(Command::Send(_) | Command::Login(_) | Command::Trust(_)) => {}
             }
         }
     }
 
-    /// Connects, checks the server key (asking the GUI on first contact), registers if asked,
-    /// logs in, and reports `LoggedIn`.
-    fn sign_in(&mut self, login: &Login, first: bool) -> Result<Client, Stop> {
+    /// Connects to `server`, checks its key (asking the GUI on first contact), registers if
+    /// asked (on the first sign-in only), logs in, and reports `LoggedIn`.
+    fn sign_in(&mut self, login: &Login, server: &str, first: bool) -> Result<Client, Stop> {
         if first {
-            (self.notify)(NetEvent::Progress(format!(
-                "Connecting to {}…",
-                login.server
-            )));
+            (self.notify)(NetEvent::Progress(format!("Connecting to {server}…")));
         }
-        let options = self.options.client_options(&login.server);
+        let options = self.options.client_options(server, login);
         let mut shutdown = false;
         let connected = {
             let notify = &self.notify;
@@ -301,6 +390,13 @@ impl<N: Fn(NetEvent)> Network<N> {
             return Err(Stop::Shutdown);
         }
         let mut client = connected.map_err(|e| classify(&e, Step::Connect, &login.user))?;
+        if client.version() < VERSION_2 {
+            return Err(Stop::Fatal(format!(
+                "The server at {server} speaks only version {} of the chat protocol; this \
+                 desktop client needs version 2. Ask your administrator to update chatd.",
+                client.version()
+            )));
+        }
         if first && login.register {
             (self.notify)(NetEvent::Progress(
                 "Creating the account (deriving the password key)…".to_owned(),
@@ -317,6 +413,7 @@ impl<N: Fn(NetEvent)> Network<N> {
             .map_err(|e| classify(&e, Step::Login, &login.user))?;
         (self.notify)(NetEvent::LoggedIn {
             server: login.server.clone(),
+            address: server.to_owned(),
             user: chat::wire::scram::normalize_user(&login.user).unwrap_or_default(),
             max_text: client.max_text(),
             reconnect: !first,
@@ -325,7 +422,7 @@ impl<N: Fn(NetEvent)> Network<N> {
     }
 
     /// Runs a logged-in session: sends what the GUI asks and forwards what the server says.
-    fn serve(&mut self, client: &mut Client) -> Ended {
+    fn serve(&mut self, client: &mut Client, login: &mut Login) -> Ended {
         loop {
             loop {
                 match self.inbox.try_recv() {
@@ -336,6 +433,29 @@ impl<N: Fn(NetEvent)> Network<N> {
                         }
                         Err(e) => (self.notify)(NetEvent::SendFailed(e.to_string())),
                     },
+                    Ok(Command::ChangePassword { old, new }) => {
+                        if let Err(e) = client.flush() {
+                            return Ended::Lost(lost_reason(&e));
+                        }
+                        match client.change_password(&old, &new) {
+                            Ok(()) => {
+                                // Reconnecting later needs the new password.
+                                login.password = new;
+                                (self.notify)(NetEvent::PasswordChanged);
+                            }
+                            Err(e) if e.is_connection_failure() => {
+                                (self.notify)(NetEvent::PasswordNotChanged(
+                                    "The connection broke before the server answered; sign \
+                                     in with the old password, and if that fails, the new one."
+                                        .to_owned(),
+                                ));
+                                return Ended::Lost(lost_reason(&e));
+                            }
+                            Err(e) => {
+                                (self.notify)(NetEvent::PasswordNotChanged(describe_password(&e)))
+                            }
+                        }
+                    }
                     Ok(Command::Shutdown) | Err(TryRecvError::Disconnected) => {
                         return Ended::Shutdown;
                     }
@@ -359,10 +479,30 @@ impl<N: Fn(NetEvent)> Network<N> {
                     };
                     return Ended::Lost(reason);
                 }
+                Ok(Some(Event::Error {
+                    code, ref_type: 0, ..
+                })) if errors::class(code) == ErrorClass::Account => {
+                    return Ended::Fatal(capitalize(&format!("{}.", errors::describe(code))));
+                }
                 Ok(Some(event)) => (self.notify)(NetEvent::Event(event)),
                 Err(e) => return Ended::Lost(lost_reason(&e)),
             }
         }
+    }
+}
+
+/// A failed password change as the dialog explains it.
+pub fn describe_password(error: &ClientError) -> String {
+    match error {
+        ClientError::AuthFailed { .. } => {
+            "The current password is not right; the password was not changed.".to_owned()
+        }
+        ClientError::Session(SessionError::Credentials(e)) => capitalize(&format!("{e}.")),
+        ClientError::Server { code, detail } => format!(
+            "The server refused the change: {}.",
+            crate::model::describe_error(*code, detail)
+        ),
+        other => capitalize(&format!("{other}.")),
     }
 }
 
@@ -466,6 +606,58 @@ mod tests {
         let waits: Vec<u64> = (0..8).map(|a| backoff(a).as_secs()).collect();
         assert_eq!(waits, vec![1, 2, 4, 8, 16, 30, 30, 30]);
         assert_eq!(backoff(u32::MAX), MAX_RETRY);
+    }
+
+    #[test]
+    fn several_addresses_are_tried_in_turn() {
+        assert_eq!(
+            parse_servers(" a.example:5555, b.example:6666 ,"),
+            Ok(vec![
+                "a.example:5555".to_owned(),
+                "b.example:6666".to_owned()
+            ])
+        );
+        assert!(parse_servers("").is_err());
+        assert!(parse_servers("a:1,nocolon").is_err());
+        // One address: the same one, with growing waits.
+        let one: Vec<_> = (0..4).map(|a| retry_plan(1, 0, a)).collect();
+        assert_eq!(
+            one,
+            vec![
+                (0, Duration::from_secs(1)),
+                (0, Duration::from_secs(2)),
+                (0, Duration::from_secs(4)),
+                (0, Duration::from_secs(8)),
+            ]
+        );
+        // Three, lost on the second: the third a second later, then the first at once, then
+        // the second at once; the next round waits longer.
+        let three: Vec<_> = (0..6).map(|a| retry_plan(3, 1, a)).collect();
+        assert_eq!(
+            three,
+            vec![
+                (2, Duration::from_secs(1)),
+                (0, Duration::ZERO),
+                (1, Duration::ZERO),
+                (2, Duration::from_secs(2)),
+                (0, Duration::ZERO),
+                (1, Duration::ZERO),
+            ]
+        );
+    }
+
+    #[test]
+    fn password_changes_that_fail_are_explained() {
+        assert_eq!(
+            describe_password(&ClientError::AuthFailed { retry_after_ms: 0 }),
+            "The current password is not right; the password was not changed."
+        );
+        let short =
+            ClientError::Session(SessionError::Credentials(CredentialError::PasswordTooShort));
+        assert_eq!(
+            describe_password(&short),
+            "Password too short: at least 12 characters."
+        );
     }
 
     #[test]

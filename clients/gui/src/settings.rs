@@ -1,7 +1,8 @@
 //! What chat-gui remembers between runs: the last server and user name, the main window's
-//! size, the scale and text size the user chose and the theme, in
-//! `$XDG_CONFIG_HOME/chat/gui.conf` (one `key = value` a line). Never a password: the type has
-//! no field for one, and unknown keys in the file are dropped on the next save.
+//! size, the scale and text size the user chose, the theme, and per account the private
+//! conversations listed, in `$XDG_CONFIG_HOME/chat/gui.conf` (one `key = value` a line). Never
+//! a password: the type has no field for one, and unknown keys in the file are dropped on the
+//! next save.
 
 use std::fs;
 use std::io::{self, Write};
@@ -22,6 +23,8 @@ pub struct Settings {
     /// The conversation's text size; absent: the default.
     pub text_size: Option<i32>,
     pub theme: Theme,
+    /// Per account (`user@server`), the peers of the private conversations listed.
+    pub private: Vec<(String, Vec<String>)>,
 }
 
 /// `gui.conf` in the shared configuration directory (see `chat::client::config_dir`).
@@ -70,6 +73,16 @@ impl Settings {
                         .filter(|v| *v == scale::text_size(*v))
                 }
                 "theme" => settings.theme = Theme::from_name(value).unwrap_or_default(),
+                "private" => {
+                    let mut words = value.split_whitespace();
+                    if let Some(account) = words.next().filter(|a| is_plain(a)) {
+                        let peers = words
+                            .filter(|p| chat::wire::scram::is_valid_user(p))
+                            .map(str::to_owned)
+                            .collect();
+                        settings.set_peers(account, peers);
+                    }
+                }
                 _ => {}
             }
         }
@@ -99,7 +112,34 @@ impl Settings {
                 text.push_str(&format!("{key} = {value}\n"));
             }
         }
+        for (account, peers) in &self.private {
+            let peers: Vec<&str> = peers
+                .iter()
+                .filter(|p| chat::wire::scram::is_valid_user(p))
+                .map(String::as_str)
+                .collect();
+            if is_plain(account) && !account.contains(char::is_whitespace) && !peers.is_empty() {
+                text.push_str(&format!("private = {account} {}\n", peers.join(" ")));
+            }
+        }
         text
+    }
+
+    /// The peers of `account`'s private conversations (`user@server`).
+    pub fn peers_of(&self, account: &str) -> Vec<String> {
+        self.private
+            .iter()
+            .find(|(a, _)| a == account)
+            .map(|(_, peers)| peers.clone())
+            .unwrap_or_default()
+    }
+
+    /// Remembers `account`'s private conversations.
+    pub fn set_peers(&mut self, account: &str, peers: Vec<String>) {
+        self.private.retain(|(a, _)| a != account);
+        if !peers.is_empty() {
+            self.private.push((account.to_owned(), peers));
+        }
     }
 
     /// Writes the settings (the directory is made if needed; the file is replaced whole).
@@ -150,6 +190,7 @@ mod tests {
             scale: Some(150),
             text_size: Some(16),
             theme: Theme::Dark,
+            private: vec![("alice@chat.example.com:5555".into(), vec!["bob".into()])],
         };
         settings.save(&path).expect("save");
         assert_eq!(Settings::load(&path), settings);
@@ -158,7 +199,8 @@ mod tests {
             text,
             "# chat-gui: remembered between runs (never a password)\n\
              server = chat.example.com:5555\nuser = alice\nwidth = 1100\nheight = 700\n\
-             scale = 150%\ntext_size = 16\ntheme = dark\n"
+             scale = 150%\ntext_size = 16\ntheme = dark\n\
+             private = alice@chat.example.com:5555 bob\n"
         );
         assert!(!dir.path().join("chat").join("gui.conf.tmp").exists());
     }
@@ -192,6 +234,22 @@ mod tests {
             "# chat-gui: remembered between runs (never a password)\nuser = bob\n\
              scale = desktop\ntheme = light\n"
         );
+    }
+
+    #[test]
+    fn private_conversations_are_remembered_per_account() {
+        let mut settings =
+            Settings::parse("private = alice@h:1 bob carol Not-Valid\nprivate = erin@h:1 dave\n");
+        assert_eq!(settings.peers_of("alice@h:1"), vec!["bob", "carol"]);
+        assert_eq!(settings.peers_of("erin@h:1"), vec!["dave"]);
+        assert!(settings.peers_of("nobody@h:1").is_empty());
+        settings.set_peers("alice@h:1", vec!["zed".into()]);
+        settings.set_peers("erin@h:1", vec![]);
+        assert_eq!(
+            Settings::parse(&settings.to_text()).peers_of("alice@h:1"),
+            vec!["zed"]
+        );
+        assert!(!settings.to_text().contains("erin"));
     }
 
     #[test]

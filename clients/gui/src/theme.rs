@@ -89,8 +89,8 @@ impl Palette {
 }
 
 // In `Style::ALL` order: Time, Notice, OwnName, Own, OtherName, Other, Info, Error, Pending,
-// Link, MentionName, Mention, Day. Server notices red, own green, others blue, as the old
-// client had them.
+// Link, MentionName, Mention, Day, Quote, Reaction, ReactionOwn, NewMessages. Room events calm
+// grey, own green, others blue, the "new messages" line red.
 const LIGHT: Palette = Palette {
     window: 0xf3f4f6,
     panel: 0xffffff,
@@ -101,8 +101,8 @@ const LIGHT: Palette = Palette {
     own: 0x1a7f37,
     mention_bg: 0xfff1c2,
     styles: [
-        0x646b74, 0xc21f2d, 0x1a7f37, 0x1a7f37, 0x1f4fb4, 0x1f4fb4, 0x646b74, 0xc21f2d, 0x646b74,
-        0x0b57d0, 0x7a3e00, 0x3d2400, 0x4b5563,
+        0x646b74, 0x59616b, 0x1a7f37, 0x1a7f37, 0x1f4fb4, 0x1f4fb4, 0x646b74, 0xc21f2d, 0x646b74,
+        0x0b57d0, 0x7a3e00, 0x3d2400, 0x4b5563, 0x59616b, 0x4b5563, 0x1a7f37, 0xc21f2d,
     ],
     status: [
         (0x116329, 0xe6f4ea),
@@ -122,8 +122,8 @@ const DARK: Palette = Palette {
     own: 0x6fd28a,
     mention_bg: 0x4a3b12,
     styles: [
-        0x9aa2ad, 0xff7b82, 0x6fd28a, 0x6fd28a, 0x8db4ff, 0x8db4ff, 0x9aa2ad, 0xff7b82, 0x9aa2ad,
-        0x7fb0ff, 0xffd27a, 0xfff0cc, 0xb3bac4,
+        0x9aa2ad, 0xa3aab4, 0x6fd28a, 0x6fd28a, 0x8db4ff, 0x8db4ff, 0x9aa2ad, 0xff7b82, 0x9aa2ad,
+        0x7fb0ff, 0xffd27a, 0xfff0cc, 0xb3bac4, 0xa3aab4, 0xb3bac4, 0x6fd28a, 0xff7b82,
     ],
     status: [
         (0x9be3ad, 0x16301f),

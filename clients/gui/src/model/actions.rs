@@ -1,31 +1,75 @@
-//! What the user does: select, join, leave, write, search, scroll up.
+//! What the user does: select, join, leave, write (a message, a reply or an edit), react,
+//! delete, search, scroll up.
 
 use chat::wire::message;
+use chat::wire::text;
 
 use super::{
     Connection, ConvKey, Conversation, Model, Paging, Request, SEARCH_LIMIT, SearchState,
     ViewChange,
 };
 
+/// What the input line is writing besides a new message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Compose {
+    /// A reply to message `id`; `quote` is what the bar above the input shows of it.
+    Reply { id: u64, quote: String },
+    /// A new text for the user's own message `id`.
+    Edit { id: u64, original: String },
+}
+
+/// What a message's context menu offers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MessageAction {
+    Reply,
+    /// Toggles the user's reaction.
+    React(String),
+    Edit,
+    Delete,
+    /// Puts the text on the clipboard.
+    Copy,
+}
+
+impl MessageAction {
+    /// The menu item's text.
+    pub fn label(&self) -> String {
+        match self {
+            MessageAction::Reply => "Reply".to_owned(),
+            MessageAction::React(reaction) => format!("React {reaction}"),
+            MessageAction::Edit => "Edit".to_owned(),
+            MessageAction::Delete => "Delete".to_owned(),
+            MessageAction::Copy => "Copy text".to_owned(),
+        }
+    }
+}
+
+/// The reactions the context menu offers.
+pub const REACTIONS: [&str; 6] = ["👍", "❤", "😂", "🎉", "👀", "✔"];
+
+/// How much of a message the reply bar quotes, in characters.
+const QUOTE_CHARS: usize = 80;
+
 impl Model {
-    /// Shows a conversation: clears its unread count, loads its newest history page the first
-    /// time a room is entered and asks who is in the room.
+    /// Shows a conversation: loads its newest page the first time, puts the "new messages"
+    /// line where the unread ones start, and asks who is in a room.
     pub fn select(&mut self, key: ConvKey) -> Vec<Request> {
         let mut requests = Vec::new();
+        let online = self.connection == Connection::Online;
+        if self.current.as_ref() != Some(&key) && self.compose.take().is_some() {
+            self.changes.compose = true;
+        }
         let conv = self
             .conversations
             .entry(key.clone())
             .or_insert_with(Conversation::new);
-        conv.unread = 0;
-        if let ConvKey::Room(room) = &key {
-            if conv.paging == Paging::NotLoaded && self.connection == Connection::Online {
+        conv.divider = (conv.unread > 0).then_some(conv.last_read);
+        if let Some(name) = key.conv() {
+            if conv.paging == Paging::NotLoaded && online {
                 conv.paging = Paging::Loading { before_id: 0 };
-                requests.push(self.ask_history(room.clone(), 0));
-            }
-            if self.connection == Connection::Online {
-                requests.push(Request::Who(room.clone()));
+                requests.push(self.ask_history(name, 0));
             }
         }
+        requests.extend(self.roster_request(&key));
         self.current = Some(key);
         self.user_chose = true;
         self.changes.view = Some(ViewChange::Switched);
@@ -45,7 +89,7 @@ impl Model {
         Ok(self.select(ConvKey::Private(user)))
     }
 
-    /// Joins a room, creating it if nobody has yet. Shows it if already joined.
+    /// Joins an existing room (rooms are made with `create_room`). Shows it if already joined.
     pub fn join(&mut self, name: &str) -> Result<Vec<Request>, String> {
         let room = name.trim().trim_start_matches('#').to_lowercase();
         if !message::is_valid_room(&room) {
@@ -53,7 +97,7 @@ impl Model {
                 "Room names are 1 to 32 characters: letters a–z, digits, '_' and '-'".to_owned(),
             );
         }
-        if self.rooms.get(&room).is_some_and(|r| r.joined) {
+        if self.rooms.get(&room).is_some_and(|r| r.member) {
             return Ok(self.select(ConvKey::Room(room)));
         }
         if !self.is_online() {
@@ -63,36 +107,42 @@ impl Model {
         Ok(vec![Request::Join(room)])
     }
 
-    /// Leaves the current room.
+    /// Leaves the current room, or closes the private conversation or search shown.
     pub fn leave_current(&mut self) -> Result<Vec<Request>, String> {
         match &self.current {
             Some(ConvKey::Room(room)) if self.is_online() => Ok(vec![Request::Leave(room.clone())]),
             Some(ConvKey::Room(_)) => Err("Not connected".to_owned()),
             Some(ConvKey::Private(user)) => {
-                // Private conversations are local: closing one just hides it.
+                // The conversation stays on the server; closing it only hides it here.
                 let key = ConvKey::Private(user.clone());
                 self.conversations.remove(&key);
                 self.outbox.forget(&key);
-                self.current = self.conversations.keys().next().cloned();
-                self.changes.view = Some(ViewChange::Switched);
-                self.changes.lists = true;
+                self.close_current();
                 Ok(Vec::new())
             }
             Some(ConvKey::Search) => {
                 self.conversations.remove(&ConvKey::Search);
                 self.search = None;
-                self.current = self.conversations.keys().next().cloned();
-                self.changes.view = Some(ViewChange::Switched);
-                self.changes.lists = true;
+                self.close_current();
                 Ok(Vec::new())
             }
             None => Ok(Vec::new()),
         }
     }
 
-    /// Sends what the user typed to the current conversation. Without a connection the message
-    /// waits in the outbox and goes out after reconnecting. `Err` says why nothing was done
-    /// (the UI then keeps the input).
+    fn close_current(&mut self) {
+        self.current = self.conversations.keys().next().cloned();
+        if self.compose.take().is_some() {
+            self.changes.compose = true;
+        }
+        self.changes.view = Some(ViewChange::Switched);
+        self.changes.lists = true;
+    }
+
+    /// Sends what the user typed to the current conversation: a new message, a reply, or the
+    /// new text of the message being edited. Without a connection a message waits in the
+    /// outbox and goes out after reconnecting. `Err` says why nothing was done (the UI then
+    /// keeps the input).
     pub fn submit(&mut self, text: &str) -> Result<Vec<Request>, String> {
         let text = text.trim_end_matches(['\n', '\r']);
         if text.trim().is_empty() {
@@ -110,15 +160,39 @@ impl Model {
         }
         let to = match &self.current {
             Some(ConvKey::Room(room)) => {
-                if !self.rooms.get(room).is_some_and(|r| r.joined) {
+                let Some(state) = self.rooms.get(room).filter(|r| r.member) else {
                     return Err(format!("You are not in #{room}: join it first"));
+                };
+                if state.read_only && !self.can_moderate(room) {
+                    return Err(format!(
+                        "#{room} is read-only: only its owners and moderators write here"
+                    ));
                 }
                 ConvKey::Room(room.clone())
             }
             Some(ConvKey::Private(user)) => ConvKey::Private(user.clone()),
             _ => return Err("Choose a room or a person to write to".to_owned()),
         };
-        // A room still fetching what it missed sends its messages after that, in order.
+        let reply_to = match &self.compose {
+            Some(Compose::Edit { id, .. }) => {
+                if !self.is_online() {
+                    return Err("Not connected: save the edit once the connection is back".into());
+                }
+                let id = *id;
+                self.compose = None;
+                self.changes.compose = true;
+                return Ok(vec![Request::Edit {
+                    id,
+                    text: text.to_owned(),
+                }]);
+            }
+            Some(Compose::Reply { id, .. }) => *id,
+            None => 0,
+        };
+        if self.compose.take().is_some() {
+            self.changes.compose = true;
+        }
+        // A conversation still fetching what it missed sends its messages after that.
         let send = self.is_online()
             && !self
                 .conversations
@@ -126,14 +200,113 @@ impl Model {
                 .is_some_and(Conversation::is_catching_up);
         let requests = self
             .outbox
-            .push(to.clone(), text.to_owned(), send)
+            .push(to.clone(), text.to_owned(), reply_to, send)
             .into_iter()
             .collect();
         self.touch(&to, ViewChange::Switched);
         Ok(requests)
     }
 
-    /// Searches every room for `query`; the results show as their own conversation.
+    /// What the context menu of message `id` (in the conversation shown) offers.
+    pub fn message_actions(&self, id: u64) -> Vec<MessageAction> {
+        let Some(key) = &self.current else {
+            return Vec::new();
+        };
+        let Some(m) = self.conversations.get(key).and_then(|c| c.message(id)) else {
+            return Vec::new();
+        };
+        if m.deleted || !m.kind.is_post() {
+            return Vec::new();
+        }
+        let mut actions = vec![MessageAction::Reply];
+        actions.extend(
+            REACTIONS
+                .iter()
+                .map(|r| MessageAction::React((*r).to_owned())),
+        );
+        let own = m.from == self.me;
+        if own {
+            actions.push(MessageAction::Edit);
+        }
+        let moderator = matches!(key, ConvKey::Room(room) if self.can_moderate(room));
+        if own || moderator {
+            actions.push(MessageAction::Delete);
+        }
+        actions.push(MessageAction::Copy);
+        actions
+    }
+
+    /// Does `action` on message `id` of the conversation shown. Returns the requests; the text
+    /// to copy comes back as `Err`-free `Ok` with no requests and is read with `message_text`.
+    pub fn act_on_message(
+        &mut self,
+        id: u64,
+        action: &MessageAction,
+    ) -> Result<Vec<Request>, String> {
+        let Some(key) = self.current.clone() else {
+            return Err("Choose a conversation first".to_owned());
+        };
+        let Some(m) = self.conversations.get(&key).and_then(|c| c.message(id)) else {
+            return Err("That message is not shown any more".to_owned());
+        };
+        let quoted: String = text::visible(&m.text).chars().take(QUOTE_CHARS).collect();
+        let original = m.text.clone();
+        let from = m.from.clone();
+        match action {
+            MessageAction::Reply => {
+                self.compose = Some(Compose::Reply {
+                    id,
+                    quote: format!("{from}: {quoted}"),
+                });
+                self.changes.compose = true;
+                Ok(Vec::new())
+            }
+            MessageAction::Edit => {
+                if from != self.me {
+                    return Err("Only your own messages can be edited".to_owned());
+                }
+                self.compose = Some(Compose::Edit { id, original });
+                self.changes.compose = true;
+                Ok(Vec::new())
+            }
+            MessageAction::Delete | MessageAction::React(_) if !self.is_online() => {
+                Err("Not connected: try again once the connection is back".to_owned())
+            }
+            MessageAction::Delete => Ok(vec![Request::Delete(id)]),
+            MessageAction::React(reaction) => {
+                if text::check_reaction(reaction).is_err() {
+                    return Err("A reaction is one emoji or a short word".to_owned());
+                }
+                Ok(vec![Request::React {
+                    id,
+                    reaction: reaction.clone(),
+                }])
+            }
+            MessageAction::Copy => Ok(Vec::new()),
+        }
+    }
+
+    /// The text of message `id` in the conversation shown (for copying).
+    pub fn message_text(&self, id: u64) -> Option<String> {
+        let key = self.current.as_ref()?;
+        let m = self.conversations.get(key)?.message(id)?;
+        Some(m.text.clone())
+    }
+
+    /// The reply or edit being written, for the bar above the input line.
+    pub fn compose(&self) -> Option<&Compose> {
+        self.compose.as_ref()
+    }
+
+    /// Drops the reply or edit being written.
+    pub fn cancel_compose(&mut self) {
+        if self.compose.take().is_some() {
+            self.changes.compose = true;
+        }
+    }
+
+    /// Searches every conversation the user may read for `query`; the results show as their
+    /// own view.
     pub fn search(&mut self, query: &str) -> Result<Vec<Request>, String> {
         let query = query.trim();
         if query.is_empty() {
@@ -151,23 +324,26 @@ impl Model {
             more: false,
         });
         let mut requests = self.select(ConvKey::Search);
-        requests.push(Request::Search {
-            room: String::new(),
+        requests.push(Request::Find {
             query: query.to_owned(),
             limit: SEARCH_LIMIT,
         });
         Ok(requests)
     }
 
-    /// The reader reached the top of the current room: ask for the page before it, once.
+    /// The reader reached the top of the current conversation: ask for the page before it,
+    /// once.
     pub fn older_page(&mut self) -> Vec<Request> {
         if !self.is_online() {
             return Vec::new();
         }
-        let Some(key @ ConvKey::Room(room)) = &self.current else {
+        let Some(key) = self.current.clone() else {
             return Vec::new();
         };
-        let Some(conv) = self.conversations.get_mut(key) else {
+        let Some(name) = key.conv() else {
+            return Vec::new();
+        };
+        let Some(conv) = self.conversations.get_mut(&key) else {
             return Vec::new();
         };
         let Paging::Ready { more: true } = conv.paging else {
@@ -177,21 +353,26 @@ impl Model {
             return Vec::new();
         };
         conv.paging = Paging::Loading { before_id: oldest };
-        let (key, room) = (key.clone(), room.clone());
-        let request = self.ask_history(room, oldest);
+        let request = self.ask_history(name, oldest);
         self.touch(&key, ViewChange::Prepended);
         vec![request]
     }
 
-    /// Periodic refresh of the room list and who is online (notices are not sent for rooms
-    /// above the server's notice limit).
-    pub fn refresh(&self) -> Vec<Request> {
+    /// Periodic refresh of the room list, the user directory and the members of the room
+    /// shown (presence is not sent for rooms above the server's notice limit).
+    pub fn refresh(&mut self) -> Vec<Request> {
         if !self.is_online() {
             return Vec::new();
         }
-        let mut requests = vec![Request::ListRooms, Request::Who(String::new())];
-        if let Some(ConvKey::Room(room)) = &self.current {
-            requests.push(Request::Who(room.clone()));
+        let mut requests = Vec::new();
+        if self.room_list.start() {
+            requests.push(Request::Rooms(String::new()));
+        }
+        if self.user_list.start() {
+            requests.push(Request::Users(String::new()));
+        }
+        if let Some(current) = self.current.clone() {
+            requests.extend(self.roster_request(&current));
         }
         requests
     }
@@ -201,18 +382,22 @@ impl Model {
 mod tests {
     use super::*;
     use crate::model::fixtures::*;
+    use chat::wire::message::{EntryKind, Role};
+
+    fn post(conv: &str, reply_to: u64, text: &str) -> Request {
+        Request::Post {
+            conv: conv.into(),
+            action: false,
+            reply_to,
+            text: text.into(),
+        }
+    }
 
     #[test]
     fn own_message_is_pending_until_echoed() {
         let mut m = in_general();
         let requests = m.submit("hello all\n").expect("sent");
-        assert_eq!(
-            requests,
-            vec![Request::Say {
-                room: "general".into(),
-                text: "hello all".into()
-            }]
-        );
+        assert_eq!(requests, vec![post("general", 0, "hello all")]);
         assert_eq!(m.take_changes().view, Some(ViewChange::Switched));
         assert_eq!(
             plain(&m).last().map(String::as_str),
@@ -245,11 +430,91 @@ mod tests {
             m.submit("bell\u{7}")
                 .is_err_and(|e| e.contains("control characters"))
         );
+        assert!(m.submit("a\u{202e}b").is_err_and(|e| e.contains("U+202E")));
         m.logged_in(10);
         assert!(
             m.submit("eleven char")
                 .is_err_and(|e| e.contains("at most 10"))
         );
+        // A read-only room takes messages from its moderators only.
+        let mut m = in_general();
+        let mut news = room_state("news", false, Role::Member);
+        news.read_only = true;
+        m.handle(Event::Room(news));
+        m.select(ConvKey::Room("news".into()));
+        assert!(m.submit("hi").is_err_and(|e| e.contains("read-only")));
+    }
+
+    #[test]
+    fn replies_edits_reactions_and_deletions_from_the_context_menu() {
+        let mut m = in_general();
+        // bob's message: reply and react, no edit, no delete (alice is a member).
+        let actions = m.message_actions(1);
+        assert_eq!(actions.first(), Some(&MessageAction::Reply));
+        assert!(!actions.contains(&MessageAction::Edit));
+        assert!(!actions.contains(&MessageAction::Delete));
+        assert!(
+            m.act_on_message(1, &MessageAction::Reply)
+                .expect("ok")
+                .is_empty()
+        );
+        assert_eq!(
+            m.compose(),
+            Some(&Compose::Reply {
+                id: 1,
+                quote: "bob: one".into()
+            })
+        );
+        assert_eq!(
+            m.submit("answering"),
+            Ok(vec![post("general", 1, "answering")])
+        );
+        assert_eq!(m.compose(), None);
+        // The echo shows the quoted line above the reply.
+        let mut reply = msg(4, "alice", "general", "answering");
+        reply.reply_to = 1;
+        m.handle(Event::Message(reply));
+        let lines = plain(&m);
+        let at = lines
+            .iter()
+            .position(|l| l.ends_with("alice: answering"))
+            .expect("reply");
+        assert_eq!(lines[at - 1], "        ↳ bob: one");
+        // Own message: edit and delete.
+        let actions = m.message_actions(2);
+        assert!(actions.contains(&MessageAction::Edit));
+        assert!(actions.contains(&MessageAction::Delete));
+        m.act_on_message(2, &MessageAction::Edit).expect("ok");
+        assert_eq!(
+            m.compose(),
+            Some(&Compose::Edit {
+                id: 2,
+                original: "two".into()
+            })
+        );
+        assert_eq!(
+            m.submit("two, better"),
+            Ok(vec![Request::Edit {
+                id: 2,
+                text: "two, better".into()
+            }])
+        );
+        assert_eq!(
+            m.act_on_message(2, &MessageAction::Delete),
+            Ok(vec![Request::Delete(2)])
+        );
+        assert_eq!(
+            m.act_on_message(1, &MessageAction::React("👍".into())),
+            Ok(vec![Request::React {
+                id: 1,
+                reaction: "👍".into()
+            }])
+        );
+        assert_eq!(m.message_text(1).as_deref(), Some("one"));
+        // Switching conversations drops a reply being written.
+        m.act_on_message(1, &MessageAction::Reply).expect("ok");
+        m.open_private("bob").expect("valid");
+        assert_eq!(m.compose(), None);
     }
 
     #[test]
@@ -258,9 +523,10 @@ mod tests {
         let requests = m.older_page();
         assert_eq!(
             requests,
-            vec![Request::History {
-                room: "general".into(),
+            vec![Request::Fetch {
+                conv: "general".into(),
                 before_id: 1,
+                after_id: 0,
                 limit: HISTORY_PAGE
             }]
         );
@@ -292,29 +558,38 @@ mod tests {
         m.handle(Event::Message(private(20, "bob", "alice", "psst")));
         let rows = m.private_rows();
         assert_eq!(rows.len(), 1);
-        assert_eq!(
-            (rows[0].label.as_str(), rows[0].unread, rows[0].online),
-            ("@bob", 1, true)
-        );
-        assert!(m.open_private("Bob").expect("valid").is_empty());
-        assert_eq!(m.current(), Some(&ConvKey::Private("bob".into())));
-        assert_eq!(m.title(), "Private conversation with bob (online)");
-        assert_eq!(m.private_rows()[0].unread, 0);
-        let requests = m.submit("hi bob").expect("sent");
+        assert_eq!((rows[0].label.as_str(), rows[0].unread), ("@bob", 1));
+        let requests = m.open_private("Bob").expect("valid");
         assert_eq!(
             requests,
-            vec![Request::Priv {
-                to: "bob".into(),
-                text: "hi bob".into()
+            vec![Request::Fetch {
+                conv: "@bob".into(),
+                before_id: 0,
+                after_id: 0,
+                limit: HISTORY_PAGE
             }]
         );
-        // The server's echo of our own PRIV (to bob) lands in the same conversation.
+        m.handle(history(
+            "@bob",
+            false,
+            vec![
+                private(19, "alice", "bob", "earlier"),
+                private(20, "bob", "alice", "psst"),
+            ],
+        ));
+        assert_eq!(m.current(), Some(&ConvKey::Private("bob".into())));
+        assert_eq!(m.title(), "Private conversation with bob (offline)");
+        let requests = m.submit("hi bob").expect("sent");
+        assert_eq!(requests, vec![post("@bob", 0, "hi bob")]);
+        // The server's echo of our own message (to bob) lands in the same conversation.
         m.handle(Event::Message(private(21, "alice", "bob", "hi bob")));
         assert_eq!(
             plain(&m),
             vec![
-                "Messages you write here go only to bob.",
+                "This is the beginning of your conversation with bob.",
                 "── Today ──",
+                "[22:13] alice: earlier",
+                "──── new messages ────",
                 "[22:13] bob: psst",
                 "[22:13] alice: hi bob"
             ]
@@ -327,40 +602,19 @@ mod tests {
     }
 
     #[test]
-    fn unknown_private_recipient_is_reported_with_the_text() {
+    fn joining_shows_the_room_once_the_server_confirms() {
         let mut m = in_general();
-        m.open_private("nobody").expect("valid");
-        m.submit("are you there").expect("sent");
-        m.handle(Event::Error {
-            code: code::NO_SUCH_USER,
-            ref_type: kind::PRIVMSG,
-            detail: "no such user".into(),
-        });
-        assert_eq!(
-            plain(&m),
-            vec![
-                "Messages you write here go only to nobody.",
-                "! Not sent: there is no user named nobody. Your text: are you there"
-            ]
-        );
-    }
-
-    #[test]
-    fn joining_creates_and_shows_the_room() {
-        let mut m = in_general();
-        assert_eq!(
-            m.join("#New-Room "),
-            Ok(vec![Request::Join("new-room".into())])
-        );
+        assert_eq!(m.join("#Ops "), Ok(vec![Request::Join("ops".into())]));
         // Still on general until the server confirms.
         assert_eq!(m.current(), Some(&ConvKey::Room("general".into())));
-        let requests = m.handle(notice(NoticeKind::Join, "new-room", "alice"));
-        assert_eq!(m.current(), Some(&ConvKey::Room("new-room".into())));
+        let requests = m.handle(Event::Room(room_state("ops", false, Role::Member)));
+        assert_eq!(m.current(), Some(&ConvKey::Room("ops".into())));
         assert_eq!(
             requests[0],
-            Request::History {
-                room: "new-room".into(),
+            Request::Fetch {
+                conv: "ops".into(),
                 before_id: 0,
+                after_id: 0,
                 limit: HISTORY_PAGE
             }
         );
@@ -373,27 +627,19 @@ mod tests {
     }
 
     #[test]
-    fn a_refused_join_is_explained() {
-        let mut m = in_general();
-        m.join("x").expect("valid");
-        m.handle(Event::Error {
-            code: code::TOO_MANY_ROOMS,
-            ref_type: kind::JOIN,
-            detail: String::new(),
-        });
-        assert_eq!(
-            plain(&m).last().map(String::as_str),
-            Some("! Cannot join #x: you are in too many rooms; leave one first")
-        );
-    }
-
-    #[test]
     fn leaving_removes_the_conversation() {
         let mut m = in_general();
-        m.handle(notice(NoticeKind::Join, "ops", "alice"));
+        joined_room(&mut m, "ops");
         m.select(ConvKey::Room("ops".into()));
         assert_eq!(m.leave_current(), Ok(vec![Request::Leave("ops".into())]));
-        m.handle(notice(NoticeKind::Leave, "ops", "alice"));
+        m.handle(Event::Message(room_event(
+            9,
+            "ops",
+            EntryKind::Left,
+            "alice",
+            "",
+            "",
+        )));
         assert_eq!(m.current(), Some(&ConvKey::Room("general".into())));
         assert!(m.room_rows().iter().all(|r| r.name != "ops" || !r.joined));
         assert!(m.submit("still here").is_ok());
@@ -406,8 +652,7 @@ mod tests {
         let requests = m.search("deploy").expect("valid");
         assert_eq!(
             requests.last(),
-            Some(&Request::Search {
-                room: String::new(),
+            Some(&Request::Find {
                 query: "deploy".into(),
                 limit: SEARCH_LIMIT
             })
@@ -416,13 +661,17 @@ mod tests {
         assert_eq!(plain(&m), vec!["Searching for “deploy”…"]);
         m.handle(Event::SearchResult {
             more: false,
-            messages: vec![msg(7, "bob", "ops", "deploy done")],
+            messages: vec![
+                msg(7, "bob", "ops", "deploy done"),
+                private(8, "bob", "alice", "deploy tonight?"),
+            ],
         });
         assert_eq!(
             plain(&m),
             vec![
-                "Results for “deploy”: 1 match.",
-                "[22:12] #ops bob: deploy done"
+                "Results for “deploy”: 2 matches.",
+                "[22:12] #ops bob: deploy done",
+                "[22:13] @bob bob: deploy tonight?",
             ]
         );
         assert_eq!(m.title(), "Search: “deploy”");

@@ -1,26 +1,29 @@
-//! What a room missed while the connection was down. After a reconnect its history is paged
-//! back from the newest message until the last id seen before the drop; live messages that
-//! arrive meanwhile are held back, so the view gets the missed messages and then the new ones,
-//! each once, in id order. Pure: pages in, the next request or the result out.
+//! What a conversation missed while the connection was down. After a reconnect the server is
+//! asked for the entries after the last id seen before the drop (FETCH `after_id`), a page at
+//! a time, oldest first; live messages that arrive meanwhile are held back, so the view gets
+//! the missed entries and then the new ones, each once, in id order. Pure: pages in, the next
+//! request or the result out.
 
 use chat::wire::ChatMessage;
 
-/// Pages fetched at most to close one gap (`HISTORY_PAGE` messages each). A longer absence shows
-/// the newest messages and lets the reader scroll up for the rest.
+/// Entries asked for per catch-up page (the protocol's largest page).
+pub const CATCH_UP_PAGE: u16 = 100;
+/// Pages fetched at most to close one gap. A longer absence shows the newest entries and lets
+/// the reader scroll up for the rest.
 pub const MAX_CATCH_UP_PAGES: u32 = 20;
 
-/// One room's catching up, from the first page asked to the last.
+/// One conversation's catching up, from the first page asked to the last.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CatchUp {
-    /// The newest message id shown before the drop; `None` when nothing was shown yet (then
-    /// only the newest page is fetched, as on first entering the room).
+    /// The newest id shown before the drop; `None` when nothing was shown yet (then only the
+    /// newest page is fetched, as on first entering the conversation).
     last_seen: Option<u64>,
-    /// Whether messages older than those shown exist on the server.
+    /// Whether entries older than those shown exist on the server.
     older: bool,
-    /// The page asked for: messages before this id (0: the newest page).
-    asked_before: u64,
+    /// The last page asked for: entries after this id.
+    asked_after: u64,
     pages: u32,
-    /// Missed messages fetched so far, newest pages first.
+    /// Missed entries fetched so far, in id order.
     fetched: Vec<ChatMessage>,
     /// Live messages received while catching up.
     held: Vec<ChatMessage>,
@@ -29,9 +32,9 @@ pub struct CatchUp {
 /// What to do after a page.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Next {
-    /// Ask for the page of messages before this id.
+    /// Ask for the page of entries after this id.
     Ask {
-        before_id: u64,
+        after_id: u64,
     },
     Done(Missed),
 }
@@ -39,28 +42,32 @@ pub enum Next {
 /// The result of catching up.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Missed {
-    /// Fetched and held messages newer than the last one seen, in id order, each once.
+    /// Fetched and held entries newer than the last one seen, in id order, each once.
     pub messages: Vec<ChatMessage>,
-    /// False when the gap was longer than `MAX_CATCH_UP_PAGES`: messages between the last one
-    /// seen and the oldest of `messages` were not fetched.
+    /// False when the gap was longer than `MAX_CATCH_UP_PAGES`: entries between the newest
+    /// fetched and the oldest held were not fetched.
     pub complete: bool,
-    /// Whether the server holds messages older than everything the view will show.
+    /// Whether the server holds entries older than everything the view will show.
     pub older: bool,
 }
 
 impl CatchUp {
     /// Starts catching up after `last_seen` (see the field); `older` says whether older
-    /// messages than those shown exist. The first request is for the newest page (`before_id`
-    /// 0).
+    /// entries than those shown exist.
     pub fn start(last_seen: Option<u64>, older: bool) -> CatchUp {
         CatchUp {
             last_seen,
             older,
-            asked_before: 0,
+            asked_after: last_seen.unwrap_or(0),
             pages: 0,
             fetched: Vec::new(),
             held: Vec::new(),
         }
+    }
+
+    /// The first request's `after_id`: the last id seen (0: the newest page instead).
+    pub fn first_after(&self) -> u64 {
+        self.last_seen.unwrap_or(0)
     }
 
     /// The newest id shown before the drop, to start again from if this is interrupted.
@@ -68,7 +75,7 @@ impl CatchUp {
         self.last_seen
     }
 
-    /// Whether older messages than those shown existed before catching up started.
+    /// Whether older entries than those shown existed before catching up started.
     pub fn older(&self) -> bool {
         self.older
     }
@@ -78,34 +85,30 @@ impl CatchUp {
         self.held.push(message);
     }
 
-    /// Takes the answer to the page last asked for (`messages` ascending, `more` whether older
-    /// ones exist).
+    /// Takes the answer to the page last asked for (`messages` ascending; `more`: for a page
+    /// after an id, newer entries exist; for the newest page, older ones do).
     pub fn page(&mut self, more: bool, messages: Vec<ChatMessage>) -> Next {
         self.pages += 1;
-        let last_seen = self.last_seen.unwrap_or(0);
-        let oldest = messages.first().map(|m| m.id);
-        let reached = match (self.last_seen, oldest) {
-            (_, None) => true,
-            (Some(seen), Some(oldest)) => oldest <= seen,
-            // Nothing was shown: the newest page is all there is to fetch.
-            (None, Some(_)) => true,
+        let Some(last_seen) = self.last_seen else {
+            self.fetched.extend(messages);
+            return Next::Done(self.finish(true, more));
         };
-        // A server that does not go back would keep us asking for the same page.
-        let stuck = oldest.is_some_and(|o| self.asked_before != 0 && o >= self.asked_before);
+        let newest = messages.last().map(|m| m.id);
         self.fetched
             .extend(messages.into_iter().filter(|m| m.id > last_seen));
-        match oldest {
-            Some(oldest) if more && !reached && !stuck && self.pages < MAX_CATCH_UP_PAGES => {
-                self.asked_before = oldest;
-                Next::Ask { before_id: oldest }
+        match newest {
+            // A server that does not move forward would keep us asking for the same page.
+            Some(newest) if more && newest > self.asked_after => {
+                if self.pages >= MAX_CATCH_UP_PAGES {
+                    let older = self.older;
+                    return Next::Done(self.finish(false, older));
+                }
+                self.asked_after = newest;
+                Next::Ask { after_id: newest }
             }
-            _ => {
-                let complete = reached || !more;
-                let older = match self.last_seen {
-                    Some(_) if reached => self.older,
-                    _ => more,
-                };
-                Next::Done(self.finish(complete, older))
+            Some(_) | None => {
+                let older = self.older;
+                Next::Done(self.finish(true, older))
             }
         }
     }
@@ -149,13 +152,14 @@ mod tests {
     }
 
     #[test]
-    fn pages_back_until_the_last_seen_id() {
+    fn pages_forward_from_the_last_seen_id() {
         // Seen up to 10; 11..=25 were said meanwhile; pages of 5.
         let mut c = CatchUp::start(Some(10), true);
-        assert_eq!(c.page(true, page(21..=25)), Next::Ask { before_id: 21 });
-        assert_eq!(c.page(true, page(16..=20)), Next::Ask { before_id: 16 });
-        let Next::Done(missed) = c.page(true, page(9..=15)) else {
-            panic!("the page with id 10 ends it");
+        assert_eq!(c.first_after(), 10);
+        assert_eq!(c.page(true, page(11..=15)), Next::Ask { after_id: 15 });
+        assert_eq!(c.page(true, page(16..=20)), Next::Ask { after_id: 20 });
+        let Next::Done(missed) = c.page(false, page(21..=25)) else {
+            panic!("the last page ends it");
         };
         assert_eq!(ids(&missed.messages), (11..=25).collect::<Vec<_>>());
         assert!(missed.complete);
@@ -164,27 +168,24 @@ mod tests {
     }
 
     #[test]
-    fn nothing_missed_is_one_page() {
+    fn nothing_missed_is_one_empty_page() {
         let mut c = CatchUp::start(Some(10), false);
-        let Next::Done(missed) = c.page(true, page(6..=10)) else {
+        let Next::Done(missed) = c.page(false, vec![]) else {
             panic!("done");
         };
         assert!(missed.messages.is_empty());
         assert!(missed.complete);
         assert!(!missed.older);
-        // An empty room answers with no messages.
-        let mut c = CatchUp::start(Some(10), false);
-        assert!(matches!(c.page(false, vec![]), Next::Done(m) if m.complete));
     }
 
     #[test]
     fn live_messages_wait_and_come_after_the_missed_ones_once() {
         let mut c = CatchUp::start(Some(10), true);
         c.hold(msg(26, "carol", "ops", "live"));
-        // The newest page already holds 26 too: it must not show twice.
-        assert_eq!(c.page(true, page(22..=26)), Next::Ask { before_id: 22 });
+        assert_eq!(c.page(true, page(11..=20)), Next::Ask { after_id: 20 });
         c.hold(msg(27, "carol", "ops", "later"));
-        let Next::Done(missed) = c.page(true, page(10..=21)) else {
+        // The last page already holds 26 too: it must not show twice.
+        let Next::Done(missed) = c.page(false, page(21..=26)) else {
             panic!("done");
         };
         assert_eq!(ids(&missed.messages), (11..=27).collect::<Vec<_>>());
@@ -195,59 +196,45 @@ mod tests {
     }
 
     #[test]
-    fn the_beginning_of_the_room_ends_it() {
-        // The room had nothing older than what was seen and the server has no more.
-        let mut c = CatchUp::start(Some(3), false);
-        let Next::Done(missed) = c.page(false, page(4..=6)) else {
-            panic!("done");
-        };
-        assert_eq!(ids(&missed.messages), vec![4, 5, 6]);
-        assert!(missed.complete);
-    }
-
-    #[test]
     fn a_long_absence_stops_after_the_page_limit() {
-        let mut c = CatchUp::start(Some(1), true);
-        let mut top = 10_000;
+        let mut c = CatchUp::start(Some(0), true);
+        let mut from = 1;
         for _ in 1..MAX_CATCH_UP_PAGES {
-            let next = c.page(true, page(top - 4..=top));
-            assert_eq!(next, Next::Ask { before_id: top - 4 });
-            top -= 5;
+            let next = c.page(true, page(from..=from + 4));
+            assert_eq!(next, Next::Ask { after_id: from + 4 });
+            from += 5;
         }
-        let Next::Done(missed) = c.page(true, page(top - 4..=top)) else {
+        let Next::Done(missed) = c.page(true, page(from..=from + 4)) else {
             panic!("the limit ends it");
         };
         assert!(!missed.complete);
-        assert!(missed.older);
         assert_eq!(missed.messages.len(), 5 * MAX_CATCH_UP_PAGES as usize);
     }
 
     #[test]
     fn without_anything_seen_only_the_newest_page_is_fetched() {
         let mut c = CatchUp::start(None, false);
+        assert_eq!(c.first_after(), 0);
         let Next::Done(missed) = c.page(true, page(51..=100)) else {
             panic!("one page");
         };
         assert_eq!(missed.messages.len(), 50);
         assert!(missed.older);
-        let mut c = CatchUp::start(None, false);
-        assert!(matches!(c.page(false, page(1..=2)), Next::Done(m) if !m.older));
     }
 
     #[test]
-    fn a_server_that_does_not_go_back_cannot_keep_it_asking() {
-        let mut c = CatchUp::start(Some(1), true);
-        assert_eq!(c.page(true, page(20..=25)), Next::Ask { before_id: 20 });
+    fn a_server_that_does_not_move_forward_cannot_keep_it_asking() {
+        let mut c = CatchUp::start(Some(30), true);
         assert!(matches!(c.page(true, page(20..=25)), Next::Done(_)));
     }
 
     #[test]
     fn abandoning_keeps_what_came() {
         let mut c = CatchUp::start(Some(10), true);
-        c.page(true, page(21..=25));
+        c.page(true, page(11..=15));
         c.hold(msg(26, "carol", "ops", "live"));
         let missed = c.abandon();
-        assert_eq!(ids(&missed.messages), vec![21, 22, 23, 24, 25, 26]);
+        assert_eq!(ids(&missed.messages), vec![11, 12, 13, 14, 15, 26]);
         assert!(!missed.complete);
     }
 }

@@ -8,6 +8,8 @@ pub struct Changes {
     /// The current conversation's lines or header.
     pub view: Option<ViewChange>,
     pub status: bool,
+    /// The reply or edit being written (the bar above the input line).
+    pub compose: bool,
 }
 
 /// How the current view changed, so the UI can keep the reader's place.
@@ -49,6 +51,8 @@ mod tests {
         );
         assert_eq!(ViewChange::Tail.merge(ViewChange::Tail), ViewChange::Tail);
         let mut m = in_general();
+        joined_room(&mut m, "elsewhere");
+        m.take_changes();
         m.handle(Event::Message(msg(9, "bob", "elsewhere", "not shown")));
         assert_eq!(m.take_changes().view, None);
         m.handle(Event::Message(msg(10, "bob", "general", "shown")));

@@ -1,6 +1,6 @@
 //! The connection as the model sees it: logging in (again), losing it, and the status bar.
-//! After a reconnect every room that was shown fetches what it missed (`catch_up`) before its
-//! new messages and its waiting own messages go out.
+//! After a reconnect every conversation that was shown fetches what it missed (`catch_up`)
+//! before its new messages and its waiting own messages go out.
 
 use std::time::{Duration, Instant};
 
@@ -59,28 +59,41 @@ const KEPT: &str = "Unsent messages are kept and go out once connected; messages
                     meanwhile will be fetched.";
 
 impl Model {
-    /// The session is logged in (first time or after a reconnect). Returns what to ask for:
-    /// the room list, who is online, what each room shown before missed, and every own message
-    /// that may go out now (those to a room that is catching up wait for it).
+    /// The session connected to `address` (one of the server field's addresses).
+    pub fn connected_to(&mut self, address: &str) {
+        self.address = address.to_owned();
+        self.changes.status = true;
+    }
+
+    /// The session is logged in (first time or after a reconnect). The server sends the
+    /// user's rooms and unread counts by itself; returns what else to ask for: the room list,
+    /// the user directory, what each conversation shown before missed, and every own message
+    /// that may go out now (those to a conversation that is catching up wait for it).
     pub fn logged_in(&mut self, max_text: usize) -> Vec<Request> {
         self.shutdown_announced = false;
         self.max_text = max_text.clamp(1, message::MAX_TEXT);
         self.connection = Connection::Online;
         self.changes.status = true;
-        let mut requests = vec![Request::ListRooms, Request::Who(String::new())];
+        let mut requests = Vec::new();
+        if self.room_list.start() {
+            requests.push(Request::Rooms(String::new()));
+        }
+        if self.user_list.start() {
+            requests.push(Request::Users(String::new()));
+        }
         let mut catching_up = Vec::new();
         for (key, conv) in self.conversations.iter_mut() {
-            let ConvKey::Room(room) = key else {
+            let Some(name) = key.conv() else {
                 continue;
             };
-            // A room shown, or written to, while offline but never loaded loads now.
+            // A conversation shown, or written to, while offline but never loaded loads now.
             let load = self.current.as_ref() == Some(key) || self.outbox.has_for(key);
-            if conv.start_catch_up(load) {
-                catching_up.push(room.clone());
+            if let Some(catch_up) = conv.start_catch_up(load) {
+                catching_up.push((name, catch_up.first_after()));
             }
         }
-        for room in catching_up {
-            requests.push(self.ask_history(room, 0));
+        for (conv, after_id) in catching_up {
+            requests.push(self.ask_after(conv, after_id));
         }
         let conversations = &self.conversations;
         requests.extend(
@@ -88,9 +101,7 @@ impl Model {
                 .release(|key| conversations.get(key).is_some_and(|c| c.is_catching_up())),
         );
         if let Some(current) = self.current.clone() {
-            if let ConvKey::Room(room) = &current {
-                requests.push(Request::Who(room.clone()));
-            }
+            requests.extend(self.roster_request(&current));
             self.touch(&current, ViewChange::Tail);
         }
         self.changes.lists = true;
@@ -116,6 +127,16 @@ impl Model {
             return;
         }
         self.history_asked.clear();
+        self.room_list.abandon();
+        self.user_list.abandon();
+        // Who is online is unknown until the next login lists them again.
+        for user in self.users.values_mut() {
+            user.online = false;
+        }
+        self.changes.lists = true;
+        for roster in self.members.values_mut() {
+            roster.abandon();
+        }
         let conversations = &self.conversations;
         self.outbox.connection_lost(|key| {
             conversations
@@ -158,7 +179,7 @@ impl Model {
     pub fn status(&self, now: Instant) -> Status {
         match &self.connection {
             Connection::Online => {
-                let text = format!("Connected to {} as {}", self.server, self.me);
+                let text = format!("Connected to {} as {}", self.address, self.me);
                 Status::new(text.clone(), text, Level::Good)
             }
             Connection::Connecting => {
@@ -183,14 +204,14 @@ impl Model {
                         format!(
                             "The server at {} announced a restart; {when} (last attempt: \
                              {reason}). {KEPT}",
-                            self.server
+                            self.address
                         ),
                         Level::Calm,
                     )
                 } else {
                     Status::new(
                         format!("Connection lost — {when}"),
-                        format!("Connection to {} lost: {reason}. {KEPT}", self.server),
+                        format!("Connection to {} lost: {reason}. {KEPT}", self.address),
                         Level::Warning,
                     )
                 }
@@ -206,20 +227,24 @@ impl Model {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::catch_up::CATCH_UP_PAGE;
     use crate::model::fixtures::*;
 
     fn say(text: &str) -> Request {
-        Request::Say {
-            room: "general".into(),
+        Request::Post {
+            conv: "general".into(),
+            action: false,
+            reply_to: 0,
             text: text.into(),
         }
     }
 
-    fn newest_page() -> Request {
-        Request::History {
-            room: "general".into(),
+    fn after(conv: &str, after_id: u64) -> Request {
+        Request::Fetch {
+            conv: conv.into(),
             before_id: 0,
-            limit: HISTORY_PAGE,
+            after_id,
+            limit: CATCH_UP_PAGE,
         }
     }
 
@@ -251,10 +276,12 @@ mod tests {
             "Connection lost — reconnecting in 2 s…"
         );
         assert!(m.status(start).detail.contains("connection refused"));
+        // Reconnected to another of the server's addresses.
+        m.connected_to("backup.example:5555");
         m.logged_in(4096);
         let status = m.status(start);
         assert_eq!(status.level, Level::Good);
-        assert_eq!(status.text, "Connected to chat.example:5555 as alice");
+        assert_eq!(status.text, "Connected to backup.example:5555 as alice");
     }
 
     #[test]
@@ -312,36 +339,29 @@ mod tests {
         let mut m = in_general();
         m.connection_lost("reset", Duration::from_secs(1), Instant::now());
         let requests = m.logged_in(4096);
-        assert!(requests.contains(&newest_page()), "{requests:?}");
+        assert!(requests.contains(&after("general", 3)), "{requests:?}");
         assert_eq!(
             plain(&m).last().map(String::as_str),
             Some("Fetching the messages sent while you were away…")
         );
         m.handle(Event::Message(msg(7, "bob", "general", "live, after")));
         assert!(!plain(&m).iter().any(|l| l.contains("live, after")));
-        // Pages of two: 5..=6, then 3..=4 reaches the last id seen.
+        // Pages of two: 4..=5, then 6 (and 7, which came live too).
         let next = m.handle(history(
             "general",
             true,
             vec![
+                msg(4, "bob", "general", "four"),
                 msg(5, "carol", "general", "five"),
-                msg(6, "bob", "general", "six"),
             ],
         ));
-        assert_eq!(
-            next,
-            vec![Request::History {
-                room: "general".into(),
-                before_id: 5,
-                limit: HISTORY_PAGE
-            }]
-        );
+        assert_eq!(next, vec![after("general", 5)]);
         m.handle(history(
             "general",
-            true,
+            false,
             vec![
-                msg(3, "carol", "general", "three"),
-                msg(4, "bob", "general", "four"),
+                msg(6, "bob", "general", "six"),
+                msg(7, "bob", "general", "live, after"),
             ],
         ));
         let lines = plain(&m);
@@ -372,39 +392,32 @@ mod tests {
     }
 
     #[test]
-    fn rooms_not_shown_count_what_they_missed_as_unread() {
+    fn private_conversations_catch_up_too() {
         let mut m = in_general();
-        m.handle(notice(NoticeKind::Join, "ops", "alice"));
-        m.select(ConvKey::Room("ops".into()));
-        m.handle(history("ops", false, vec![msg(10, "bob", "ops", "ten")]));
+        m.open_private("bob").expect("valid");
+        m.handle(history(
+            "@bob",
+            false,
+            vec![private(10, "bob", "alice", "before")],
+        ));
         m.select(ConvKey::Room("general".into()));
         m.connection_lost("reset", Duration::from_secs(1), Instant::now());
         let requests = m.logged_in(4096);
-        let asked: Vec<_> = requests
-            .iter()
-            .filter(|r| matches!(r, Request::History { .. }))
-            .collect();
-        assert_eq!(asked.len(), 2, "both rooms catch up: {requests:?}");
+        assert!(requests.contains(&after("@bob", 10)), "{requests:?}");
+        assert!(requests.contains(&after("general", 3)), "{requests:?}");
         m.handle(history(
-            "general",
-            true,
-            vec![msg(3, "carol", "general", "three")],
-        ));
-        m.handle(history(
-            "ops",
+            "@bob",
             false,
-            vec![
-                msg(10, "bob", "ops", "ten"),
-                msg(11, "bob", "ops", "eleven"),
-                msg(12, "alice", "ops", "mine, elsewhere"),
-            ],
+            vec![private(11, "bob", "alice", "while you were away")],
         ));
-        let ops = m
-            .room_rows()
-            .into_iter()
-            .find(|r| r.name == "ops")
-            .expect("ops");
-        assert_eq!(ops.unread, 1);
+        m.open_private("bob").expect("valid");
+        assert!(
+            plain(&m)
+                .iter()
+                .any(|l| l.ends_with("bob: while you were away")),
+            "{:?}",
+            plain(&m)
+        );
     }
 
     #[test]
@@ -427,8 +440,8 @@ mod tests {
         assert_eq!(m.submit("and another"), Ok(vec![]));
         let sent = m.handle(history(
             "general",
-            true,
-            vec![msg(3, "carol", "general", "three")],
+            false,
+            vec![msg(4, "carol", "general", "four")],
         ));
         assert_eq!(sent, vec![say("typed while offline"), say("and another")]);
         assert_eq!(
@@ -437,26 +450,22 @@ mod tests {
         );
         // Echoed once each: confirmed, never sent again.
         m.handle(Event::Message(msg(
-            4,
+            5,
             "alice",
             "general",
             "typed while offline",
         )));
-        m.handle(Event::Message(msg(5, "alice", "general", "and another")));
+        m.handle(Event::Message(msg(6, "alice", "general", "and another")));
         m.connection_lost("reset", Duration::from_secs(1), Instant::now());
         let again = m.logged_in(4096);
-        assert!(!again.iter().any(|r| matches!(r, Request::Say { .. })));
-        let resent = m.handle(history(
-            "general",
-            true,
-            vec![msg(5, "alice", "general", "x")],
-        ));
+        assert!(!again.iter().any(|r| matches!(r, Request::Post { .. })));
+        let resent = m.handle(history("general", false, vec![]));
         assert!(resent.is_empty());
     }
 
     #[test]
-    fn an_unconfirmed_message_found_in_the_missed_history_is_not_sent_again() {
-        // Stored before the connection broke, echo lost: found in the history, not resent.
+    fn an_unconfirmed_message_found_in_the_missed_entries_is_not_sent_again() {
+        // Stored before the connection broke, echo lost: found after reconnecting, not resent.
         let mut m = in_general();
         m.submit("did it arrive?").expect("sent");
         m.connection_lost("broken pipe", Duration::from_secs(1), Instant::now());
@@ -466,14 +475,11 @@ mod tests {
                 .is_some_and(|l| l.contains("not confirmed yet"))
         );
         let requests = m.logged_in(4096);
-        assert!(!requests.iter().any(|r| matches!(r, Request::Say { .. })));
+        assert!(!requests.iter().any(|r| matches!(r, Request::Post { .. })));
         let resend = m.handle(history(
             "general",
-            true,
-            vec![
-                msg(3, "carol", "general", "three"),
-                msg(4, "alice", "general", "did it arrive?"),
-            ],
+            false,
+            vec![msg(4, "alice", "general", "did it arrive?")],
         ));
         assert!(resend.is_empty());
         let lines = plain(&m);
@@ -486,41 +492,17 @@ mod tests {
         );
         assert!(!lines.iter().any(|l| l.contains("not confirmed")));
 
-        // Lost: not in the history, so sent again.
+        // Lost: not among the missed entries, so sent again.
         let mut m = in_general();
         m.submit("lost one").expect("sent");
         m.connection_lost("broken pipe", Duration::from_secs(1), Instant::now());
         m.logged_in(4096);
         let resend = m.handle(history(
             "general",
-            true,
-            vec![msg(3, "carol", "general", "three")],
+            false,
+            vec![msg(4, "carol", "general", "four")],
         ));
         assert_eq!(resend, vec![say("lost one")]);
-        // An older message of ours with the same text does not count as the stored copy.
-        let mut m = in_general();
-        m.submit("two").expect("sent");
-        m.connection_lost("reset", Duration::from_secs(1), Instant::now());
-        m.logged_in(4096);
-        let resend = m.handle(history(
-            "general",
-            true,
-            vec![msg(2, "alice", "general", "two")],
-        ));
-        assert_eq!(resend, vec![say("two")]);
-    }
-
-    #[test]
-    fn in_flight_private_message_is_resent_after_reconnect() {
-        let mut m = in_general();
-        m.open_private("bob").expect("valid");
-        m.submit("private words").expect("sent");
-        m.connection_lost("reset", Duration::from_secs(1), Instant::now());
-        let requests = m.logged_in(4096);
-        assert!(requests.contains(&Request::Priv {
-            to: "bob".into(),
-            text: "private words".into()
-        }));
     }
 
     #[test]
@@ -541,12 +523,12 @@ mod tests {
                 .iter()
                 .any(|l| l.ends_with("nine") || l.ends_with("ten"))
         );
-        m.logged_in(4096);
+        let requests = m.logged_in(4096);
+        assert!(requests.contains(&after("general", 3)), "{requests:?}");
         m.handle(history(
             "general",
             false,
             vec![
-                msg(3, "carol", "general", "three"),
                 msg(9, "bob", "general", "nine"),
                 msg(10, "bob", "general", "ten"),
             ],
@@ -561,35 +543,42 @@ mod tests {
         let mut m = in_general();
         m.connection_lost("reset", Duration::from_secs(1), Instant::now());
         m.logged_in(4096);
-        let mut top = 100_000;
+        let mut from = 4;
         let mut next = Vec::new();
         for _ in 0..MAX_CATCH_UP_PAGES {
             next = m.handle(history(
                 "general",
                 true,
                 vec![
-                    msg(top - 1, "bob", "general", "older"),
-                    msg(top, "bob", "general", "newer"),
+                    msg(from, "bob", "general", "older"),
+                    msg(from + 1, "bob", "general", "newer"),
                 ],
             ));
-            top -= 2;
+            from += 2;
         }
-        assert!(next.is_empty(), "stops at the limit: {next:?}");
+        assert_eq!(
+            next,
+            vec![Request::Fetch {
+                conv: "general".into(),
+                before_id: 0,
+                after_id: 0,
+                limit: HISTORY_PAGE
+            }],
+            "the newest page instead"
+        );
         let lines = plain(&m);
         assert!(
-            lines[1].starts_with("— More than 1000 messages were sent"),
+            lines[1].starts_with("— More than 2000 messages were sent"),
             "{lines:?}"
         );
-        // The old messages are gone from the view, to be paged in again without a hole.
         assert!(!lines.iter().any(|l| l.ends_with("one")), "{lines:?}");
-        assert_eq!(
-            m.older_page(),
-            vec![Request::History {
-                room: "general".into(),
-                before_id: top + 1,
-                limit: HISTORY_PAGE
-            }]
-        );
+        m.handle(history(
+            "general",
+            true,
+            vec![msg(9000, "bob", "general", "the newest")],
+        ));
+        assert!(plain(&m).last().is_some_and(|l| l.ends_with("the newest")));
+        assert_eq!(m.older_page().len(), 1);
     }
 
     #[test]
@@ -601,7 +590,7 @@ mod tests {
         m.handle(Event::Message(msg(8, "bob", "general", "live")));
         let sent = m.handle(Event::Error {
             code: code::NOT_IN_ROOM,
-            ref_type: kind::HISTORY_REQ,
+            ref_type: kind::FETCH,
             detail: String::new(),
         });
         assert_eq!(sent, vec![say("waiting")]);

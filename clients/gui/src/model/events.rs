@@ -1,38 +1,19 @@
-//! Applying the session's events to the model.
+//! Applying the session's events to the model: messages and room events, their edits,
+//! deletions and reactions, search results, and refusals. Rooms, people and read markers have
+//! their own modules (`rooms`, `people`, `unread`).
 
-use chat::wire::message::{code, kind};
-use chat::wire::session::Target;
-use chat::wire::{ChatMessage, Event, NoticeKind};
+use chat::wire::message::{EntryKind, code, kind};
+use chat::wire::{ChatMessage, Event, Target};
 
 use super::{
-    ConvKey, Conversation, Entry, HOME_ROOM, Model, Request, SearchState, ViewChange,
-    describe_error,
+    ConvKey, Conversation, Entry, Model, Request, SearchState, ViewChange, describe_error,
 };
-
-use std::collections::BTreeSet;
 
 impl Model {
     /// Applies one event from the session; returns follow-up requests.
     pub fn handle(&mut self, event: Event) -> Vec<Request> {
         match event {
-            Event::Message(message) => {
-                self.on_message(message);
-                Vec::new()
-            }
-            Event::Notice {
-                kind,
-                room,
-                user,
-                ts,
-            } => self.on_notice(kind, room, user, ts),
-            Event::RoomList(list) => {
-                self.on_room_list(list);
-                Vec::new()
-            }
-            Event::WhoList { room, users } => {
-                self.on_who(room, users);
-                Vec::new()
-            }
+            Event::Message(message) => self.on_message(message),
             Event::History {
                 room,
                 more,
@@ -40,6 +21,48 @@ impl Model {
             } => self.on_history(room, more, messages),
             Event::SearchResult { more, messages } => {
                 self.on_search_result(more, messages);
+                Vec::new()
+            }
+            Event::Edited {
+                id,
+                from,
+                target,
+                text,
+                ..
+            } => {
+                self.on_edited(id, &from, &target, text);
+                Vec::new()
+            }
+            Event::Deleted {
+                id, from, target, ..
+            } => {
+                self.on_deleted(id, &from, &target);
+                Vec::new()
+            }
+            Event::Reacted {
+                id,
+                from,
+                target,
+                user,
+                reaction,
+                added,
+                count,
+            } => {
+                self.on_reacted(id, &from, &target, user, reaction, added, count);
+                Vec::new()
+            }
+            Event::Marker(state) => self.on_marker(state),
+            Event::Unread { next, convs } => self.on_unread(next, convs),
+            Event::Room(state) => self.on_room(state),
+            Event::RoomPage { next, rooms } => self.on_room_page(&next, rooms),
+            Event::MemberPage {
+                room,
+                next,
+                members,
+            } => self.on_member_page(room, &next, members),
+            Event::UserPage { next, users } => self.on_user_page(&next, users),
+            Event::Presence { user, online } => {
+                self.on_presence(user, online);
                 Vec::new()
             }
             Event::Error {
@@ -51,199 +74,166 @@ impl Model {
                 let text = if reason.is_empty() {
                     "The server ended the session.".to_owned()
                 } else {
-                    format!("The server ended the session: {reason}")
+                    format!(
+                        "The server ended the session: {}",
+                        chat::wire::text::visible(&reason)
+                    )
                 };
                 self.info_to_current(text);
                 Vec::new()
             }
+            // Protocol v1's answers and notices: chat-gui speaks v2, where they never come.
+            Event::Notice { .. } | Event::RoomList(_) | Event::WhoList { .. } => Vec::new(),
+            // The network thread handles these itself.
             Event::Established { .. }
             | Event::Registered
             | Event::LoggedIn { .. }
             | Event::AuthFailed { .. }
+            | Event::PasswordChanged
             | Event::Pong { .. } => Vec::new(),
         }
     }
 
-    pub(super) fn key_of(&self, message: &ChatMessage) -> ConvKey {
-        match &message.target {
+    /// The conversation a message (or a change of one) belongs to, seen by the user.
+    pub(super) fn key_of_target(&self, from: &str, target: &Target) -> ConvKey {
+        match target {
             Target::Room(room) => ConvKey::Room(room.clone()),
-            Target::User(to) if message.from == self.me => ConvKey::Private(to.clone()),
-            Target::User(_) => ConvKey::Private(message.from.clone()),
+            Target::User(to) if from == self.me => ConvKey::Private(to.clone()),
+            Target::User(_) => ConvKey::Private(from.to_owned()),
         }
     }
 
-    pub(super) fn on_message(&mut self, message: ChatMessage) {
-        let Some(message) = self.hold_if_catching_up(message) else {
-            return;
-        };
+    pub(super) fn key_of(&self, message: &ChatMessage) -> ConvKey {
+        self.key_of_target(&message.from, &message.target)
+    }
+
+    pub(super) fn on_message(&mut self, message: ChatMessage) -> Vec<Request> {
         let key = self.key_of(&message);
         let own = message.from == self.me;
-        if own {
-            self.outbox.confirm(&key, &message.text);
-        } else if let ConvKey::Private(peer) = &key {
-            // Someone who writes is online (offline delivery aside, which the WHO refresh fixes).
-            self.changes.lists |= self.online.insert(peer.clone());
-        }
+        let mut requests = Vec::new();
         if let ConvKey::Room(room) = &key {
-            // A message for a room means we are in it, even if its join notice was missed.
-            let info = self.rooms.entry(room.clone()).or_default();
-            if !info.joined {
-                info.joined = true;
-                self.changes.lists = true;
+            if !message.kind.is_post() {
+                requests.extend(self.room_event(room, &message));
+            }
+            if message.kind == EntryKind::Left && own {
+                self.left(room);
+                return requests;
             }
         }
-        let is_current = self.current.as_ref() == Some(&key);
-        let conv = self
-            .conversations
-            .entry(key.clone())
-            .or_insert_with(Conversation::new);
-        if conv.append(message) && !own && !is_current {
-            conv.unread += 1;
+        if !self.conversations.contains_key(&key) {
+            let ConvKey::Room(room) = &key else {
+                self.conversations.insert(key.clone(), Conversation::new());
+                self.changes.lists = true;
+                return self.on_message_in(key, message, own, requests);
+            };
+            if self.rooms.get(room).is_some_and(|r| !r.member) {
+                // News of a room we are not in (an event about us after leaving it).
+                return requests;
+            }
+            self.conversations.insert(key.clone(), Conversation::new());
             self.changes.lists = true;
         }
+        self.on_message_in(key, message, own, requests)
+    }
+
+    fn on_message_in(
+        &mut self,
+        key: ConvKey,
+        message: ChatMessage,
+        own: bool,
+        mut requests: Vec<Request>,
+    ) -> Vec<Request> {
+        if own && message.kind.is_post() {
+            self.outbox.confirm(&key, &message.text);
+        }
+        self.count_unread(&key, &message);
+        let Some(message) = self.hold_if_catching_up(message) else {
+            return requests;
+        };
+        let Some(conv) = self.conversations.get_mut(&key) else {
+            return requests;
+        };
+        conv.append(message);
         if self.current.is_none() {
-            self.current = Some(key.clone());
-            self.changes.view = Some(ViewChange::Switched);
-            self.changes.lists = true;
+            requests.extend(self.select(key.clone()));
+            self.user_chose = false;
         }
         self.touch(&key, ViewChange::Tail);
+        requests
     }
 
-    pub(super) fn on_notice(
-        &mut self,
-        kind: NoticeKind,
-        room: String,
-        user: String,
-        ts: u64,
-    ) -> Vec<Request> {
-        let key = ConvKey::Room(room.clone());
-        self.changes.lists = true;
-        if user == self.me {
-            return match kind {
-                NoticeKind::Join => self.joined(room),
-                NoticeKind::Leave => {
-                    self.left(&room);
-                    Vec::new()
-                }
-                NoticeKind::Disconnect => Vec::new(),
-            };
-        }
-        let info = self.rooms.entry(room.clone()).or_default();
-        match kind {
-            NoticeKind::Join => {
-                self.online.insert(user.clone());
-                let added = info.names.as_mut().is_none_or(|n| n.insert(user.clone()));
-                if added {
-                    info.members = Some(info.members.unwrap_or(0) + 1);
-                }
-            }
-            NoticeKind::Leave | NoticeKind::Disconnect => {
-                if kind == NoticeKind::Disconnect {
-                    self.online.remove(&user);
-                }
-                let removed = info.names.as_mut().is_none_or(|n| n.remove(&user));
-                if removed {
-                    info.members = info.members.map(|m| m.saturating_sub(1));
-                }
-            }
-        }
-        if let Some(conv) = self.conversations.get_mut(&key) {
-            conv.entries.push(Entry::Notice { kind, user, ts });
+    fn on_edited(&mut self, id: u64, from: &str, target: &Target, text: String) {
+        let key = self.key_of_target(from, target);
+        if let Some(m) = self
+            .conversations
+            .get_mut(&key)
+            .and_then(|c| c.message_mut(id))
+        {
+            m.text = text;
+            m.edited = true;
             self.touch(&key, ViewChange::Tail);
         }
-        Vec::new()
     }
 
-    /// The server confirmed that we are in `room` (after a JOIN, or at login).
-    pub(super) fn joined(&mut self, room: String) -> Vec<Request> {
-        let key = ConvKey::Room(room.clone());
-        let info = self.rooms.entry(room.clone()).or_default();
-        let newly = !info.joined;
-        info.joined = true;
-        if newly && info.names.is_none() {
-            info.members = Some(info.members.unwrap_or(0) + 1);
+    fn on_deleted(&mut self, id: u64, from: &str, target: &Target) {
+        let key = self.key_of_target(from, target);
+        if let Some(m) = self
+            .conversations
+            .get_mut(&key)
+            .and_then(|c| c.message_mut(id))
+        {
+            m.text.clear();
+            m.deleted = true;
+            m.reactions.clear();
+            self.touch(&key, ViewChange::Tail);
         }
-        if let Some(names) = &mut info.names {
-            names.insert(self.me.clone());
-            info.members = Some(names.len() as u32);
+        if matches!(self.compose, Some(super::Compose::Edit { id: e, .. } | super::Compose::Reply { id: e, .. }) if e == id)
+        {
+            self.compose = None;
+            self.changes.compose = true;
         }
-        self.conversations
-            .entry(key.clone())
-            .or_insert_with(Conversation::new);
-        if self.pending_join.as_deref() == Some(room.as_str()) {
-            self.pending_join = None;
-            return self.select(key);
-        }
-        // After login the server names our rooms in any order: show the home room, or the
-        // first one, unless the user has already picked something.
-        if self.current.is_none() || (room == HOME_ROOM && !self.user_chose) {
-            let requests = self.select(key);
-            self.user_chose = false;
-            return requests;
-        }
-        Vec::new()
     }
 
-    pub(super) fn left(&mut self, room: &str) {
-        let key = ConvKey::Room(room.to_owned());
-        if let Some(info) = self.rooms.get_mut(room) {
-            if info.joined {
-                info.joined = false;
-                info.members = info.members.map(|m| m.saturating_sub(1));
-                if let Some(names) = &mut info.names {
-                    names.remove(&self.me);
+    #[allow(clippy::too_many_arguments)] // One event's fields.
+    fn on_reacted(
+        &mut self,
+        id: u64,
+        from: &str,
+        target: &Target,
+        user: String,
+        reaction: String,
+        added: bool,
+        count: u16,
+    ) {
+        let key = self.key_of_target(from, target);
+        let Some(m) = self
+            .conversations
+            .get_mut(&key)
+            .and_then(|c| c.message_mut(id))
+        else {
+            return;
+        };
+        match m.reactions.iter().position(|r| r.reaction == reaction) {
+            Some(at) if count == 0 => {
+                m.reactions.remove(at);
+            }
+            Some(at) => {
+                let r = &mut m.reactions[at];
+                r.count = count;
+                if added && !r.users.contains(&user) {
+                    r.users.push(user);
+                } else if !added {
+                    r.users.retain(|u| *u != user);
                 }
             }
+            None if count > 0 => m.reactions.push(chat::wire::event::ReactionCount {
+                reaction,
+                count,
+                users: if added { vec![user] } else { Vec::new() },
+            }),
+            None => {}
         }
-        self.conversations.remove(&key);
-        self.outbox.forget(&key);
-        if self.current.as_ref() == Some(&key) {
-            self.current = self
-                .conversations
-                .keys()
-                .find(|k| matches!(k, ConvKey::Room(_)))
-                .or_else(|| self.conversations.keys().next())
-                .cloned();
-            self.changes.view = Some(ViewChange::Switched);
-        }
-    }
-
-    pub(super) fn on_room_list(&mut self, list: Vec<(String, u32)>) {
-        let listed: BTreeSet<&str> = list.iter().map(|(r, _)| r.as_str()).collect();
-        self.rooms
-            .retain(|name, info| info.joined || listed.contains(name.as_str()));
-        for (room, members) in list {
-            let info = self.rooms.entry(room).or_default();
-            info.members = Some(members);
-            if info
-                .names
-                .as_ref()
-                .is_some_and(|n| n.len() as u32 != members)
-            {
-                info.names = None;
-            }
-        }
-        self.changes.lists = true;
-        if let Some(ConvKey::Room(_)) = &self.current {
-            let current = self.current.clone();
-            if let Some(current) = current {
-                self.touch(&current, ViewChange::Tail);
-            }
-        }
-    }
-
-    pub(super) fn on_who(&mut self, room: String, users: Vec<String>) {
-        if room.is_empty() {
-            self.online = users.into_iter().collect();
-            self.online.insert(self.me.clone());
-        } else {
-            let names: BTreeSet<String> = users.into_iter().collect();
-            let info = self.rooms.entry(room.clone()).or_default();
-            info.members = Some(names.len() as u32);
-            info.names = Some(names);
-            self.touch(&ConvKey::Room(room), ViewChange::Tail);
-        }
-        self.changes.lists = true;
+        self.touch(&key, ViewChange::Tail);
     }
 
     pub(super) fn on_search_result(&mut self, more: bool, messages: Vec<ChatMessage>) {
@@ -269,8 +259,9 @@ impl Model {
                 self.shutdown_announced = true;
                 self.changes.status = true;
             }
-            kind::SAY | kind::PRIVMSG => {
-                if let Some(item) = self.outbox.refused(ref_type == kind::SAY) {
+            0 => self.info_to_current(format!("The server ended the session: {reason}")),
+            kind::POST | kind::SAY | kind::PRIVMSG => {
+                if let Some(item) = self.outbox.refused() {
                     let text = match (&item.to, code) {
                         (ConvKey::Private(to), code::NO_SUCH_USER) => {
                             format!(
@@ -284,26 +275,66 @@ impl Model {
                     self.push_entry(Some(&key), Entry::Error(text));
                     return Vec::new();
                 }
-                self.error_to_current(format!("Not sent: {reason}"));
+                self.flash(format!("Not sent: {reason}"));
             }
             kind::JOIN => {
                 let room = self.pending_join.take().unwrap_or_default();
-                self.error_to_current(format!("Cannot join #{room}: {reason}"));
+                self.flash(match code {
+                    code::NO_SUCH_ROOM => format!(
+                        "There is no room #{room} you can join. Private rooms need an \
+                         invitation; to make a new room use Chat ▸ New room…"
+                    ),
+                    _ => format!("Cannot join #{room}: {reason}"),
+                });
             }
-            kind::LEAVE => self.error_to_current(format!("Cannot leave: {reason}")),
-            kind::HISTORY_REQ => return self.history_refused(&reason),
-            kind::SEARCH_REQ => {
+            kind::CREATE => {
+                let room = self.pending_join.take().unwrap_or_default();
+                self.flash(format!("Cannot create #{room}: {reason}"));
+            }
+            kind::LEAVE => self.flash(format!("Cannot leave: {reason}")),
+            kind::INVITE => self.flash(format!("Cannot invite: {reason}")),
+            kind::KICK => self.flash(format!("Cannot remove from the room: {reason}")),
+            kind::BAN => self.flash(format!("Cannot ban: {reason}")),
+            kind::UNBAN => self.flash(format!("Cannot unban: {reason}")),
+            kind::SET_TOPIC => self.flash(format!("Cannot change the topic: {reason}")),
+            kind::SET_ROLE => self.flash(format!("Cannot change the role: {reason}")),
+            kind::SET_MODE | kind::SET_RETENTION => {
+                self.flash(format!("Cannot change the room: {reason}"))
+            }
+            kind::EDIT => self.flash(format!("Cannot edit that message: {reason}")),
+            kind::DELETE => self.flash(format!("Cannot delete that message: {reason}")),
+            kind::REACT => self.flash(format!("Cannot react: {reason}")),
+            kind::FETCH | kind::HISTORY_REQ => return self.history_refused(&reason),
+            kind::FIND | kind::SEARCH_REQ => {
                 if let Some(search) = &mut self.search {
                     search.hits = Some(Vec::new());
                 }
-                self.error_to_current(format!("Search failed: {reason}"));
+                self.flash(format!("Search failed: {reason}"));
+                self.touch(&ConvKey::Search, ViewChange::Tail);
             }
-            _ => self.error_to_current(format!("Server error: {reason}")),
+            kind::MEMBERS => {
+                for roster in self.members.values_mut() {
+                    roster.abandon();
+                }
+                self.flash(format!("Members unavailable: {reason}"));
+            }
+            kind::ROOMS => {
+                self.room_list.abandon();
+                self.flash(format!("Room list unavailable: {reason}"));
+            }
+            kind::USERS => {
+                self.user_list.abandon();
+                self.flash(format!("User directory unavailable: {reason}"));
+            }
+            kind::MARK_READ | kind::UNREAD_REQ => {
+                self.flash(format!("Unread counts not updated: {reason}"))
+            }
+            _ => self.flash(format!("Server error: {reason}")),
         }
         Vec::new()
     }
 
-    /// Adds a note to a conversation; without one, the note becomes the flash message.
+    /// Adds a note to a conversation; without one, the note goes to the status bar.
     pub(super) fn push_entry(&mut self, key: Option<&ConvKey>, entry: Entry) {
         match key.and_then(|k| self.conversations.get_mut(k).map(|c| (k, c))) {
             Some((key, conv)) => {
@@ -315,20 +346,14 @@ impl Model {
                 let (Entry::Error(text) | Entry::Info(text)) = entry else {
                     return;
                 };
-                self.flash = Some(text);
-                self.changes.status = true;
+                self.flash(text);
             }
         }
     }
 
-    /// Notes go to the conversation shown, unless that is the search (then the flash).
+    /// Notes go to the conversation shown, unless that is the search (then the status bar).
     pub(super) fn note_target(&self) -> Option<ConvKey> {
         self.current.clone().filter(|k| *k != ConvKey::Search)
-    }
-
-    pub(super) fn error_to_current(&mut self, text: String) {
-        let key = self.note_target();
-        self.push_entry(key.as_ref(), Entry::Error(text));
     }
 
     pub(super) fn info_to_current(&mut self, text: String) {
@@ -336,7 +361,13 @@ impl Model {
         self.push_entry(key.as_ref(), Entry::Info(text));
     }
 
-    /// A message that belongs to no conversation, once.
+    /// A message for the status bar.
+    pub(super) fn flash(&mut self, text: String) {
+        self.flash = Some(text);
+        self.changes.status = true;
+    }
+
+    /// A message for the status bar, once.
     pub fn take_flash(&mut self) -> Option<String> {
         self.flash.take()
     }
@@ -348,56 +379,10 @@ mod tests {
     use crate::model::fixtures::*;
 
     #[test]
-    fn unread_counts_for_conversations_not_shown() {
-        let mut m = in_general();
-        m.handle(notice(NoticeKind::Join, "ops", "alice"));
-        m.handle(Event::Message(msg(10, "bob", "ops", "deploy?")));
-        m.handle(Event::Message(msg(11, "bob", "ops", "anyone?")));
-        m.handle(Event::Message(msg(
-            12,
-            "alice",
-            "ops",
-            "own messages never count",
-        )));
-        m.handle(Event::Message(msg(
-            13,
-            "bob",
-            "general",
-            "current view never counts",
-        )));
-        let ops = m
-            .room_rows()
-            .into_iter()
-            .find(|r| r.name == "ops")
-            .expect("ops row");
-        assert_eq!(ops.unread, 2);
-        assert!(ops.joined);
-        let general = &m.room_rows()[0];
-        assert_eq!(
-            (general.name.as_str(), general.unread, general.selected),
-            ("general", 0, true)
-        );
-        // Entering clears the count and loads the room's history.
-        let requests = m.select(ConvKey::Room("ops".into()));
-        assert!(requests.contains(&Request::History {
-            room: "ops".into(),
-            before_id: 0,
-            limit: HISTORY_PAGE
-        }));
-        assert_eq!(
-            m.room_rows()
-                .iter()
-                .find(|r| r.name == "ops")
-                .map(|r| r.unread),
-            Some(0)
-        );
-    }
-
-    #[test]
     fn live_messages_and_the_first_page_merge_without_duplicates() {
         let mut m = model();
-        m.handle(notice(NoticeKind::Join, "general", "alice"));
-        // A live message overtakes the first history page, which also holds it.
+        joined_room(&mut m, "general");
+        // A live message overtakes the first page, which also holds it.
         m.handle(Event::Message(msg(5, "bob", "general", "live")));
         m.handle(history(
             "general",
@@ -421,167 +406,95 @@ mod tests {
     }
 
     #[test]
-    fn rooms_list_counts_members_and_tracks_notices() {
+    fn edits_deletions_and_reactions_change_the_message_shown() {
         let mut m = in_general();
-        m.handle(Event::RoomList(vec![
-            ("general".into(), 3),
-            ("ops".into(), 1),
-            ("sales".into(), 0),
-        ]));
-        let rows = m.room_rows();
-        let summary: Vec<_> = rows
-            .iter()
-            .map(|r| (r.name.as_str(), r.members, r.joined))
-            .collect();
-        assert_eq!(
-            summary,
-            vec![
-                ("general", Some(3), true),
-                ("ops", Some(1), false),
-                ("sales", Some(0), false)
-            ]
-        );
-        assert_eq!(m.title(), "#general · 3 members");
-        m.handle(notice(NoticeKind::Join, "general", "erin"));
-        assert_eq!(m.title(), "#general · 4 members");
-        m.handle(notice(NoticeKind::Leave, "general", "erin"));
-        assert_eq!(m.title(), "#general · 3 members");
-        // With the member names known, a notice for someone already counted changes nothing.
-        m.handle(Event::WhoList {
-            room: "general".into(),
-            users: vec!["alice".into(), "bob".into()],
+        m.handle(Event::Edited {
+            id: 1,
+            ts: NOW,
+            from: "bob".into(),
+            target: Target::Room("general".into()),
+            text: "one, corrected".into(),
         });
-        assert_eq!(m.title(), "#general · 2 members");
-        m.handle(notice(NoticeKind::Join, "general", "bob"));
-        assert_eq!(m.title(), "#general · 2 members");
-        m.handle(notice(NoticeKind::Disconnect, "general", "bob"));
-        assert_eq!(m.title(), "#general · 1 member");
-        assert!(!m.online_rows().contains(&"bob".to_owned()));
-        // A room no longer listed and not joined disappears.
-        m.handle(Event::RoomList(vec![("general".into(), 1)]));
-        assert_eq!(m.room_rows().len(), 1);
-    }
-
-    #[test]
-    fn online_list_comes_from_who_and_notices() {
-        let mut m = in_general();
-        m.handle(Event::WhoList {
-            room: String::new(),
-            users: vec!["carol".into(), "bob".into()],
+        m.handle(Event::Deleted {
+            id: 3,
+            from: "carol".into(),
+            target: Target::Room("general".into()),
+            by: "carol".into(),
         });
-        assert_eq!(m.online_rows(), vec!["alice", "bob", "carol"]);
-        m.handle(notice(NoticeKind::Join, "general", "dave"));
-        assert_eq!(m.online_rows(), vec!["alice", "bob", "carol", "dave"]);
-        m.handle(notice(NoticeKind::Disconnect, "general", "carol"));
-        assert_eq!(m.online_rows(), vec!["alice", "bob", "dave"]);
-        assert!(m.take_changes().lists);
-    }
-
-    #[test]
-    fn server_errors_become_readable_lines() {
-        let mut m = in_general();
-        m.submit("too fast").expect("sent");
-        m.handle(Event::Error {
-            code: code::RATE_LIMITED,
-            ref_type: kind::SAY,
-            detail: String::new(),
-        });
-        assert_eq!(
-            plain(&m).last().map(String::as_str),
-            Some("! Not sent (too many messages at once; slow down). Your text: too fast")
-        );
-        m.handle(Event::Error {
-            code: 999,
-            ref_type: 0,
-            detail: "strange".into(),
-        });
-        assert_eq!(
-            plain(&m).last().map(String::as_str),
-            Some("! Server error: strange (0999)")
-        );
-        m.handle(Event::Error {
-            code: code::MALFORMED,
-            ref_type: kind::HISTORY_REQ,
-            detail: String::new(),
-        });
-        // Not loading anything: nothing to mark failed, nothing shown.
-        assert!(!plain(&m).last().is_some_and(|l| l.contains("History")));
-        assert_eq!(describe_error(code::NAME_TAKEN, ""), "that name is taken");
-        assert_eq!(describe_error(0, ""), "error 0000");
-        assert_eq!(
-            describe_error(code::SHUTTING_DOWN, "server shutting down"),
-            "the server is shutting down"
-        );
-        assert_eq!(
-            describe_error(code::BAD_ROOM, "room names are a-z"),
-            "not an acceptable room name: room names are a-z"
-        );
-    }
-
-    #[test]
-    fn a_refused_history_page_is_not_asked_again() {
-        let mut m = in_general();
-        assert_eq!(m.older_page().len(), 1);
-        m.handle(Event::Error {
-            code: code::RATE_LIMITED,
-            ref_type: kind::HISTORY_REQ,
-            detail: String::new(),
-        });
+        let react = |user: &str, added: bool, count: u16| Event::Reacted {
+            id: 2,
+            from: "alice".into(),
+            target: Target::Room("general".into()),
+            user: user.into(),
+            reaction: "👍".into(),
+            added,
+            count,
+        };
+        m.handle(react("bob", true, 1));
+        m.handle(react("carol", true, 2));
+        let lines = plain(&m);
         assert!(
+            lines.contains(&"[22:12] bob: one, corrected (edited)".to_owned()),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(&"[22:12] carol: message deleted".to_owned()),
+            "{lines:?}"
+        );
+        assert!(lines.contains(&"        👍 2".to_owned()), "{lines:?}");
+        m.handle(react("bob", false, 1));
+        m.handle(react("carol", false, 0));
+        assert!(
+            !plain(&m).iter().any(|l| l.contains('👍')),
+            "{:?}",
             plain(&m)
-                .last()
-                .is_some_and(|l| l.starts_with("! History unavailable"))
         );
-        assert!(m.older_page().is_empty());
     }
 
     #[test]
-    fn the_home_room_is_shown_after_login_whatever_the_notice_order() {
-        let mut m = model();
-        m.handle(notice(NoticeKind::Join, "ops", "alice"));
-        m.handle(notice(NoticeKind::Join, "general", "alice"));
-        assert_eq!(m.current(), Some(&ConvKey::Room("general".into())));
-        // But not once the user has picked a room and it has content.
-        let mut m = model();
-        m.handle(notice(NoticeKind::Join, "ops", "alice"));
-        m.handle(notice(NoticeKind::Join, "sales", "alice"));
-        m.select(ConvKey::Room("sales".into()));
-        m.handle(notice(NoticeKind::Join, "general", "alice"));
-        assert_eq!(m.current(), Some(&ConvKey::Room("sales".into())));
-    }
-
-    #[test]
-    fn notes_without_a_conversation_become_the_flash() {
-        let mut m = model();
-        m.handle(Event::Error {
-            code: code::RATE_LIMITED,
-            ref_type: 0,
-            detail: String::new(),
-        });
-        assert_eq!(
-            m.take_flash().as_deref(),
-            Some("Server error: too many messages at once; slow down")
-        );
-        assert_eq!(m.take_flash(), None);
-        // With a conversation shown, notes go there instead.
+    fn refusals_of_moderation_go_to_the_status_bar() {
         let mut m = in_general();
+        for (ref_type, text) in [
+            (kind::INVITE, "Cannot invite: not allowed"),
+            (kind::KICK, "Cannot remove from the room: not allowed"),
+            (kind::BAN, "Cannot ban: not allowed"),
+            (kind::SET_ROLE, "Cannot change the role: not allowed"),
+            (kind::SET_TOPIC, "Cannot change the topic: not allowed"),
+            (kind::EDIT, "Cannot edit that message: not allowed"),
+        ] {
+            m.handle(Event::Error {
+                code: code::NOT_ALLOWED,
+                ref_type,
+                detail: String::new(),
+            });
+            assert_eq!(m.take_flash().as_deref(), Some(text));
+        }
+        m.join("nosuch").expect("valid");
         m.handle(Event::Error {
-            code: code::RATE_LIMITED,
-            ref_type: 0,
-            detail: String::new(),
+            code: code::NO_SUCH_ROOM,
+            ref_type: kind::JOIN,
+            detail: "no such room".into(),
         });
-        assert_eq!(m.take_flash(), None);
+        let flash = m.take_flash().expect("said");
+        assert!(flash.starts_with("There is no room #nosuch"), "{flash}");
+        assert!(flash.contains("New room"), "{flash}");
+        // Nothing of it lands in the conversation.
+        assert!(!plain(&m).iter().any(|l| l.starts_with('!')));
     }
 
     #[test]
-    fn quit_from_the_server_is_shown() {
+    fn unknown_private_recipient_is_reported_with_the_text() {
         let mut m = in_general();
-        m.handle(Event::Quit {
-            reason: "maintenance".into(),
+        m.open_private("nobody").expect("valid");
+        m.submit("are you there").expect("sent");
+        m.handle(Event::Error {
+            code: code::NO_SUCH_USER,
+            ref_type: kind::POST,
+            detail: "no such user".into(),
         });
         assert_eq!(
             plain(&m).last().map(String::as_str),
-            Some("— The server ended the session: maintenance")
+            Some("! Not sent: there is no user named nobody. Your text: are you there")
         );
     }
 }

@@ -6,7 +6,7 @@
 pub enum Style {
     /// The timestamp column, grey.
     Time,
-    /// Server notices (joins, leaves, disconnects), red.
+    /// Room events recorded by the server (joined, invited, topic changed...), calm grey.
     Notice,
     /// The user's own name and text, green.
     OwnName,
@@ -27,11 +27,18 @@ pub enum Style {
     Mention,
     /// The line that starts a new day in a conversation.
     Day,
+    /// The quoted line above a reply.
+    Quote,
+    /// Reaction counts under a message; the user's own stand out.
+    Reaction,
+    ReactionOwn,
+    /// The line where unread messages start.
+    NewMessages,
 }
 
 impl Style {
     /// Every style, in the order of the UI's style table.
-    pub const ALL: [Style; 13] = [
+    pub const ALL: [Style; 17] = [
         Style::Time,
         Style::Notice,
         Style::OwnName,
@@ -45,6 +52,10 @@ impl Style {
         Style::MentionName,
         Style::Mention,
         Style::Day,
+        Style::Quote,
+        Style::Reaction,
+        Style::ReactionOwn,
+        Style::NewMessages,
     ];
 }
 

@@ -1,7 +1,7 @@
 //! Own messages not yet confirmed by the server's echo, and what is known of their fate. Each
-//! goes out at most once per connection; after a drop, a room message whose echo was not seen
-//! is looked for in the history fetched after reconnecting (same sender and text, an id after
-//! the last one seen) before it is sent again, so it reaches the room once.
+//! goes out at most once per connection; after a drop, a message whose echo was not seen is
+//! looked for in the entries fetched after reconnecting (same sender and text, an id after the
+//! last one seen) before it is sent again, so it reaches its conversation once.
 
 use chat::wire::ChatMessage;
 
@@ -15,7 +15,7 @@ pub enum OutState {
     Waiting,
     /// Sent on this connection; the server's echo will confirm it.
     InFlight,
-    /// The connection dropped before the echo. For a room, the history after reconnecting tells
+    /// The connection dropped before the echo. The entries fetched after reconnecting tell
     /// whether the server stored it (a message from us with this text after `after_id`).
     Unconfirmed { after_id: u64 },
 }
@@ -25,23 +25,20 @@ pub enum OutState {
 pub struct Outgoing {
     pub to: ConvKey,
     pub text: String,
+    /// The message it answers (0: none).
+    pub reply_to: u64,
     pub state: OutState,
 }
 
 impl Outgoing {
     /// The request that sends it (none for the search view, which takes no messages).
     pub fn request(&self) -> Option<Request> {
-        match &self.to {
-            ConvKey::Room(room) => Some(Request::Say {
-                room: room.clone(),
-                text: self.text.clone(),
-            }),
-            ConvKey::Private(to) => Some(Request::Priv {
-                to: to.clone(),
-                text: self.text.clone(),
-            }),
-            ConvKey::Search => None,
-        }
+        Some(Request::Post {
+            conv: self.to.conv()?,
+            action: false,
+            reply_to: self.reply_to,
+            text: self.text.clone(),
+        })
     }
 }
 
@@ -53,10 +50,17 @@ pub struct Outbox {
 
 impl Outbox {
     /// Adds a message; sends it now (`Some`) when `send` says the conversation may take it.
-    pub fn push(&mut self, to: ConvKey, text: String, send: bool) -> Option<Request> {
+    pub fn push(
+        &mut self,
+        to: ConvKey,
+        text: String,
+        reply_to: u64,
+        send: bool,
+    ) -> Option<Request> {
         let mut item = Outgoing {
             to,
             text,
+            reply_to,
             state: OutState::Waiting,
         };
         let request = if send { item.request() } else { None };
@@ -89,11 +93,12 @@ impl Outbox {
         }
     }
 
-    /// The server refused the oldest message in flight to a room (`room`) or to a person.
-    pub fn refused(&mut self, room: bool) -> Option<Outgoing> {
-        let at = self.items.iter().position(|o| {
-            o.state == OutState::InFlight && matches!(o.to, ConvKey::Room(_)) == room
-        })?;
+    /// The server refused the oldest message in flight (POSTs are answered in order).
+    pub fn refused(&mut self) -> Option<Outgoing> {
+        let at = self
+            .items
+            .iter()
+            .position(|o| o.state == OutState::InFlight)?;
         Some(self.items.remove(at))
     }
 
@@ -115,8 +120,8 @@ impl Outbox {
     }
 
     /// Logged in again: sends what may go out now, in order. `held` says which conversations
-    /// are still fetching what they missed: theirs wait for `settle`. Private messages have no
-    /// history to check, so an unconfirmed one is sent again (a duplicate beats a loss).
+    /// are still fetching what they missed: theirs wait for `settle`. An unconfirmed message to
+    /// a conversation that fetches nothing is sent again (a duplicate beats a loss).
     pub fn release(&mut self, held: impl Fn(&ConvKey) -> bool) -> Vec<Request> {
         let mut requests = Vec::new();
         for item in &mut self.items {
@@ -176,8 +181,10 @@ mod tests {
     }
 
     fn say(text: &str) -> Request {
-        Request::Say {
-            room: "general".into(),
+        Request::Post {
+            conv: "general".into(),
+            action: false,
+            reply_to: 0,
             text: text.into(),
         }
     }
@@ -185,8 +192,8 @@ mod tests {
     #[test]
     fn in_flight_until_echoed() {
         let mut out = Outbox::default();
-        assert_eq!(out.push(room(), "hi".into(), true), Some(say("hi")));
-        assert_eq!(out.push(room(), "hi".into(), false), None);
+        assert_eq!(out.push(room(), "hi".into(), 0, true), Some(say("hi")));
+        assert_eq!(out.push(room(), "hi".into(), 0, false), None);
         out.confirm(&room(), "hi");
         // The waiting copy was never sent, so the echo was not its own.
         let left: Vec<_> = out.to(&room()).map(|o| o.state.clone()).collect();
@@ -198,11 +205,11 @@ mod tests {
     #[test]
     fn unconfirmed_messages_found_in_the_history_are_not_sent_again() {
         let mut out = Outbox::default();
-        out.push(room(), "stored".into(), true);
-        out.push(room(), "lost".into(), true);
-        out.push(room(), "stored".into(), true);
+        out.push(room(), "stored".into(), 0, true);
+        out.push(room(), "lost".into(), 0, true);
+        out.push(room(), "stored".into(), 0, true);
         out.connection_lost(|_| 10);
-        out.push(room(), "typed while away".into(), false);
+        out.push(room(), "typed while away".into(), 0, false);
         // Held while the room catches up.
         assert!(out.release(|k| *k == room()).is_empty());
         let missed = [
@@ -218,23 +225,26 @@ mod tests {
     }
 
     #[test]
-    fn private_messages_are_sent_again_and_refusals_take_the_oldest() {
+    fn unconfirmed_messages_are_sent_again_and_refusals_take_the_oldest() {
         let mut out = Outbox::default();
         let bob = ConvKey::Private("bob".into());
-        out.push(bob.clone(), "psst".into(), true);
+        out.push(bob.clone(), "psst".into(), 4, true);
         out.connection_lost(|_| 0);
         assert_eq!(
             out.release(|_| false),
-            vec![Request::Priv {
-                to: "bob".into(),
+            vec![Request::Post {
+                conv: "@bob".into(),
+                action: false,
+                reply_to: 4,
                 text: "psst".into()
             }]
         );
-        out.push(room(), "one".into(), true);
-        out.push(room(), "two".into(), true);
-        assert_eq!(out.refused(true).map(|o| o.text), Some("one".to_owned()));
-        assert_eq!(out.refused(false).map(|o| o.text), Some("psst".to_owned()));
-        assert!(out.refused(false).is_none());
+        out.push(room(), "one".into(), 0, true);
+        out.push(room(), "two".into(), 0, true);
+        assert_eq!(out.refused().map(|o| o.text), Some("psst".to_owned()));
+        assert_eq!(out.refused().map(|o| o.text), Some("one".to_owned()));
+        assert_eq!(out.refused().map(|o| o.text), Some("two".to_owned()));
+        assert!(out.refused().is_none());
         out.forget(&room());
         assert!(!out.has_for(&room()));
     }

@@ -1,10 +1,12 @@
-//! The sign-in window: server, user name, password, and for Register the password again, with
-//! a note under it that says at once whether the two match.
+//! The sign-in window: a profile of the client configuration file (filling in what it sets),
+//! server (one address or several), user name, password, and for Register the password again,
+//! with a note under it that says at once whether the two match.
 
 use fltk::button::{Button, ReturnButton};
 use fltk::enums::{Align, CallbackTrigger, Font};
 use fltk::frame::Frame;
 use fltk::input::{Input, SecretInput};
+use fltk::menu::Choice;
 use fltk::prelude::*;
 use fltk::{app, window::Window};
 
@@ -17,6 +19,7 @@ use super::{Message, label_text};
 
 pub struct LoginWindow {
     pub win: Window,
+    pub profile: Choice,
     pub server: Input,
     pub user: Input,
     pub password: SecretInput,
@@ -46,9 +49,15 @@ impl LoginWindow {
         heading.set_label_font(Font::HelveticaBold);
         heading.set_label_size(18);
         heading.set_align(Align::Left | Align::Inside);
+        let mut profile = Choice::new(PROFILE.x, PROFILE.y, PROFILE.w, PROFILE.h, "Profile:");
+        profile
+            .set_tooltip("The profiles of $XDG_CONFIG_HOME/chat/config, as the line client uses");
+        profile.emit(sender, Message::ProfilePicked);
         let mut server_input = Input::new(SERVER.x, SERVER.y, SERVER.w, SERVER.h, "Server:");
         server_input.set_value(server);
-        server_input.set_tooltip("host:port of the chat server");
+        server_input.set_tooltip(
+            "host:port of the chat server; several, separated by commas, are tried in turn",
+        );
         let mut user_input = Input::new(USER.x, USER.y, USER.w, USER.h, "User name:");
         user_input.set_value(user);
         let mut password =
@@ -91,6 +100,7 @@ impl LoginWindow {
         win.set_callback(move |_| sender.send(Message::LoginClosed));
         LoginWindow {
             win,
+            profile,
             server: server_input,
             user: user_input,
             password,
@@ -168,8 +178,37 @@ impl LoginWindow {
         self.show_repeat_note("", Level::Good, look);
     }
 
+    /// Offers `names` (and "none" first); `chosen` is picked.
+    pub fn set_profiles(&mut self, names: &[String], chosen: Option<&str>) {
+        self.profile.clear();
+        self.profile.add_choice("(none)");
+        for name in names {
+            self.profile.add(
+                &name.replace('/', "\\/").replace('&', "&&"),
+                fltk::enums::Shortcut::None,
+                fltk::menu::MenuFlag::Normal,
+                |_| {},
+            );
+        }
+        let at = chosen
+            .and_then(|c| names.iter().position(|n| n == c))
+            .map_or(0, |i| i as i32 + 1);
+        self.profile.set_value(at);
+        if names.is_empty() {
+            self.profile.deactivate();
+        } else {
+            self.profile.activate();
+        }
+    }
+
+    /// The profile picked (`None`: none).
+    pub fn profile_index(&self) -> Option<usize> {
+        usize::try_from(self.profile.value()).ok()?.checked_sub(1)
+    }
+
     pub fn set_busy(&mut self, busy: bool) {
         for widget in [
+            self.profile.as_base_widget(),
             self.server.as_base_widget(),
             self.user.as_base_widget(),
             self.password.as_base_widget(),

@@ -77,7 +77,11 @@ impl Look {
             | Style::Info
             | Style::Error
             | Style::Pending
-            | Style::Day => (TextAttr::None, Color::Background2),
+            | Style::Day
+            | Style::Quote
+            | Style::Reaction
+            | Style::ReactionOwn
+            | Style::NewMessages => (TextAttr::None, Color::Background2),
         };
         StyleTableEntryExt {
             color: rgb(p.style(style)),
@@ -89,16 +93,23 @@ impl Look {
     }
 }
 
-/// The font of each style: names bold, notes italic.
+/// The font of each style: names bold, notes and events italic.
 pub fn font(style: Style) -> Font {
     match style {
-        Style::OwnName | Style::OtherName | Style::MentionName | Style::Error | Style::Day => {
-            Font::HelveticaBold
-        }
-        Style::Info | Style::Pending => Font::HelveticaItalic,
-        Style::Time | Style::Notice | Style::Own | Style::Other | Style::Link | Style::Mention => {
-            Font::Helvetica
-        }
+        Style::OwnName
+        | Style::OtherName
+        | Style::MentionName
+        | Style::Error
+        | Style::Day
+        | Style::ReactionOwn
+        | Style::NewMessages => Font::HelveticaBold,
+        Style::Info | Style::Pending | Style::Notice | Style::Quote => Font::HelveticaItalic,
+        Style::Time
+        | Style::Own
+        | Style::Other
+        | Style::Link
+        | Style::Mention
+        | Style::Reaction => Font::Helvetica,
     }
 }
 

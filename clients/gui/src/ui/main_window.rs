@@ -1,6 +1,8 @@
-//! The main window's widgets: the menu bar, the lists, the conversation and the input line, and
-//! drawing into them what the model says: lines wrapped with a hanging indent, links that open
-//! on a click, a status bar whose text fits (all of it in its tooltip).
+//! The main window's widgets: the menu bar, the lists (rooms, private conversations, the room's
+//! members, everybody), the topic, the conversation, the reply being written and the input
+//! line, and drawing into them what the model says: lines wrapped with a hanging indent, links
+//! that open on a click, a context menu on messages, members and people, a status bar whose
+//! text fits (all of it in its tooltip).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -10,7 +12,7 @@ use fltk::button::Button;
 use fltk::enums::{Align, CallbackTrigger, Color, Cursor, Event, Font, FrameType, Key, Shortcut};
 use fltk::frame::Frame;
 use fltk::input::Input;
-use fltk::menu::{MenuBar, MenuFlag};
+use fltk::menu::{MenuBar, MenuButton, MenuButtonType, MenuFlag};
 use fltk::prelude::*;
 use fltk::text::{PositionType, TextBuffer, TextDisplay, WrapMode};
 use fltk::{app, window::Window};
@@ -32,12 +34,30 @@ struct LinkAt {
     url: String,
 }
 
+/// Which of the right column's lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum List {
+    Members,
+    People,
+}
+
+/// The name column of the members list (the role follows).
+const RIGHT_NAME_W: i32 = 96;
+
 /// Menu paths, kept in one place: the items whose check marks follow the settings.
 const MENU_DESKTOP: &str = "&View/&Scale/Follow the &desktop";
 const MENU_DARK: &str = "&View/&Dark theme";
 
 fn scale_path(percent: u16) -> String {
     format!("&View/&Scale/{percent}%")
+}
+
+/// The rows of the conversation buffer that belong to a message: bytes `start..end`, id.
+#[derive(Clone, Copy, Debug)]
+struct MessageAt {
+    start: i32,
+    end: i32,
+    id: u64,
 }
 
 #[derive(Clone)]
@@ -47,6 +67,7 @@ pub struct MainWidgets {
     pub search: Input,
     pub search_button: Button,
     pub rooms_label: Frame,
+    pub new_room: Button,
     pub rooms: HoldBrowser,
     pub join: Input,
     pub join_button: Button,
@@ -54,20 +75,30 @@ pub struct MainWidgets {
     pub private: HoldBrowser,
     pub title: Frame,
     pub leave: Button,
+    pub topic: Frame,
+    pub topic_button: Button,
     pub conversation: TextDisplay,
     pub text: TextBuffer,
     pub styles: TextBuffer,
+    pub compose: Frame,
+    pub compose_cancel: Button,
     pub input: Input,
     pub send: Button,
-    pub online_label: Frame,
-    pub online: HoldBrowser,
+    pub members_label: Frame,
+    pub invite: Button,
+    pub members: HoldBrowser,
+    pub people_label: Frame,
+    pub people: HoldBrowser,
     pub status: Frame,
+    /// The context menus (filled just before they pop up).
+    pub popup: MenuButton,
     /// Set once the conversation has been drawn: FLTK measures its font only then, and asking
     /// it for positions before that divides by zero.
     pub drawn: Rc<Cell<bool>>,
     /// Scroll to the end once drawn.
     pub pending_end: Rc<Cell<bool>>,
     links: Rc<RefCell<Vec<LinkAt>>>,
+    messages: Rc<RefCell<Vec<MessageAt>>>,
     pub placeholder_color: Rc<Cell<u32>>,
     /// The width the conversation was last wrapped to.
     pub wrapped_at: Rc<Cell<f64>>,
@@ -98,10 +129,31 @@ fn menu_bar(sender: app::Sender<Message>) -> MenuBar {
     let ctrl = Shortcut::Ctrl;
     item(
         &mut menu,
+        "&Chat/&New room…",
+        ctrl | 'n',
+        MenuFlag::Normal,
+        Message::NewRoom,
+    );
+    item(
+        &mut menu,
+        "&Chat/&Invite to this room…",
+        none,
+        MenuFlag::Normal,
+        Message::InviteDialog,
+    );
+    item(
+        &mut menu,
         "&Chat/&Search messages",
         ctrl | 'f',
         MenuFlag::Normal,
         Message::Search,
+    );
+    item(
+        &mut menu,
+        "&Chat/Change &password…",
+        ctrl | Shortcut::Shift | 'p',
+        MenuFlag::Normal,
+        Message::PasswordDialog,
     );
     item(
         &mut menu,
@@ -202,8 +254,13 @@ impl MainWidgets {
         search_button.emit(sender, Message::Search);
 
         let mut rooms_label = Frame::default().with_label("Rooms");
+        let mut new_room = Button::default().with_label("+");
+        new_room.set_tooltip("Create a new room (Ctrl+N)");
+        new_room.emit(sender, Message::NewRoom);
         let mut rooms = HoldBrowser::default();
-        rooms.set_tooltip("Click a room to show it; double-click one you are not in to join");
+        rooms.set_tooltip(
+            "Click a room to show it; double-click one you are not in to join. 🔒: private",
+        );
         rooms.set_column_widths(&[layout::MAIN_MIN.0 / 5, 40]);
         rooms.set_trigger(CallbackTrigger::ReleaseAlways);
         rooms.set_callback(move |b| {
@@ -213,7 +270,7 @@ impl MainWidgets {
             })
         });
         let mut join = Input::default();
-        join.set_tooltip("A room to join; a new name creates the room");
+        join.set_tooltip("A room to join (to make a new one, press + above)");
         join.set_trigger(CallbackTrigger::EnterKeyAlways);
         join.emit(sender, Message::Join);
         placeholder(&mut join, "Room name", placeholder_color.clone());
@@ -230,6 +287,11 @@ impl MainWidgets {
         let mut leave = Button::default().with_label("Leave");
         leave.set_tooltip("Leave this room (or close this conversation)");
         leave.emit(sender, Message::Leave);
+        let mut topic = Frame::default();
+        topic.set_label_size(13);
+        let mut topic_button = Button::default().with_label("Topic…");
+        topic_button.set_tooltip("Change the room's topic (owners and moderators)");
+        topic_button.emit(sender, Message::EditTopic);
 
         let text = TextBuffer::default();
         let styles = TextBuffer::default();
@@ -240,6 +302,8 @@ impl MainWidgets {
         conversation.wrap_mode(WrapMode::AtBounds, 0);
         conversation.set_color(Color::Background2);
         conversation.set_scrollbar_size(14);
+        // Our handler first: a right-click on a message opens its menu, not FLTK's own.
+        conversation.super_handle_first(false);
         let drawn = Rc::new(Cell::new(false));
         let first_draw = drawn.clone();
         conversation.draw(move |_| {
@@ -249,6 +313,8 @@ impl MainWidgets {
         });
         let links: Rc<RefCell<Vec<LinkAt>>> = Rc::default();
         let link_map = links.clone();
+        let messages: Rc<RefCell<Vec<MessageAt>>> = Rc::default();
+        let message_map = messages.clone();
         let link_drawn = drawn.clone();
         conversation.handle(move |c, event| {
             if matches!(
@@ -268,16 +334,30 @@ impl MainWidgets {
                     .find(|l| l.start <= pos && pos < l.end)
                     .map(|l| l.url.clone())
             };
+            let message_here = || {
+                let pos = c.xy_to_position(app::event_x(), app::event_y(), PositionType::Character);
+                message_map
+                    .borrow()
+                    .iter()
+                    .find(|m| m.start <= pos && pos <= m.end)
+                    .map(|m| m.id)
+            };
             match event {
-                Event::Push if app::event_mouse_button() == app::MouseButton::Left => {
-                    match link_here() {
-                        Some(url) => {
-                            sender.send(Message::OpenLink(url));
-                            true
-                        }
-                        None => false,
+                Event::Push if app::event_button() == 3 => match message_here() {
+                    Some(id) => {
+                        sender.send(Message::EntryMenu { id });
+                        true
                     }
-                }
+                    // Elsewhere FLTK's own menu (copy the selection) is right.
+                    None => false,
+                },
+                Event::Push if app::event_button() == 1 => match link_here() {
+                    Some(url) => {
+                        sender.send(Message::OpenLink(url));
+                        true
+                    }
+                    None => false,
+                },
                 Event::Move | Event::Enter => {
                     let over = link_here().is_some();
                     if let Some(mut window) = c.window() {
@@ -295,6 +375,12 @@ impl MainWidgets {
             }
         });
 
+        let mut compose = Frame::default();
+        compose.set_label_size(13);
+        let mut compose_cancel = Button::default().with_label("×");
+        compose_cancel.set_tooltip("Write a new message instead (Escape)");
+        compose_cancel.emit(sender, Message::ComposeCancel);
+
         let mut input = Input::default();
         input.set_tooltip("Type a message; Enter sends it");
         input.set_trigger(CallbackTrigger::EnterKeyAlways);
@@ -307,34 +393,65 @@ impl MainWidgets {
         let mut send = Button::default().with_label("Send");
         send.emit(sender, Message::Send);
 
-        let mut online_label = Frame::default().with_label("Online");
-        let mut online = HoldBrowser::default();
-        online.set_tooltip("Double-click someone to talk privately");
-        online.set_trigger(CallbackTrigger::ReleaseAlways);
-        online.set_callback(move |b| {
-            sender.send(Message::OnlinePicked {
-                line: b.value(),
-                double: app::event_clicks(),
-            })
-        });
+        let mut members_label = Frame::default().with_label("Members");
+        let mut invite = Button::default().with_label("Invite…");
+        invite.set_tooltip("Invite someone into this room (owners and moderators)");
+        invite.set_label_size(12);
+        invite.emit(sender, Message::InviteDialog);
+        let mut members = HoldBrowser::default();
+        members
+            .set_tooltip("The room's members and their roles; right-click one for what you may do");
+        members.set_column_widths(&[RIGHT_NAME_W, 56]);
+        let mut people_label = Frame::default().with_label("People");
+        let mut people = HoldBrowser::default();
+        people.set_tooltip("Everybody (● online); double-click someone to talk privately");
+        for (browser, list) in [(&mut members, List::Members), (&mut people, List::People)] {
+            browser.set_trigger(CallbackTrigger::ReleaseAlways);
+            browser.set_callback(move |b| {
+                // The button is asked only of mouse events (keys move the selection too).
+                let mouse = matches!(app::event(), Event::Push | Event::Released);
+                if mouse && app::event_button() == 3 {
+                    sender.send(Message::ListMenu {
+                        list,
+                        line: b.value(),
+                    });
+                } else {
+                    sender.send(Message::ListPicked {
+                        list,
+                        line: b.value(),
+                        double: app::event_clicks(),
+                    });
+                }
+            });
+        }
+        let mut popup = MenuButton::new(0, 0, 1, 1, None);
+        popup.set_type(MenuButtonType::Popup3);
 
         let mut status = Frame::default();
         status.set_frame(FrameType::FlatBox);
         status.set_label_size(13);
 
-        for label in [&mut rooms_label, &mut private_label, &mut online_label] {
+        for label in [
+            &mut rooms_label,
+            &mut private_label,
+            &mut members_label,
+            &mut people_label,
+        ] {
             label.set_label_font(Font::HelveticaBold);
         }
         for frame in [
             &mut rooms_label,
             &mut private_label,
-            &mut online_label,
+            &mut members_label,
+            &mut people_label,
             &mut title,
+            &mut topic,
+            &mut compose,
             &mut status,
         ] {
             frame.set_align(Align::Left | Align::Inside | Align::Clip);
         }
-        for browser in [&mut rooms, &mut private, &mut online] {
+        for browser in [&mut rooms, &mut private, &mut members, &mut people] {
             browser.set_color(Color::Background2);
         }
         win.end();
@@ -345,6 +462,7 @@ impl MainWidgets {
             search,
             search_button,
             rooms_label,
+            new_room,
             rooms,
             join,
             join_button,
@@ -352,17 +470,26 @@ impl MainWidgets {
             private,
             title,
             leave,
+            topic,
+            topic_button,
             conversation,
             text,
             styles,
+            compose,
+            compose_cancel,
             input,
             send,
-            online_label,
-            online,
+            members_label,
+            invite,
+            members,
+            people_label,
+            people,
             status,
+            popup,
             drawn,
             pending_end: Rc::new(Cell::new(false)),
             links,
+            messages,
             placeholder_color,
             wrapped_at: Rc::new(Cell::new(0.0)),
         };
@@ -378,7 +505,11 @@ impl MainWidgets {
             }
             let ctrl = app::event_state().contains(Shortcut::Ctrl);
             match app::event_key() {
-                Key::Escape => true, // never close the chat by accident
+                // Never closes the chat by accident; drops a reply or edit being written.
+                Key::Escape => {
+                    sender.send(Message::ComposeCancel);
+                    true
+                }
                 // Ctrl and "+" as well as the menu's Ctrl and "=".
                 k if ctrl && k == Key::from_char('+') => {
                     sender.send(Message::View(ViewAction::ZoomIn));
@@ -400,6 +531,7 @@ impl MainWidgets {
         place(&mut self.search, l.search);
         place(&mut self.search_button, l.search_button);
         place(&mut self.rooms_label, l.rooms_label);
+        place(&mut self.new_room, l.new_room);
         place(&mut self.rooms, l.rooms);
         self.rooms.set_column_widths(&[l.rooms.w - 60, 40]);
         place(&mut self.join, l.join);
@@ -408,11 +540,18 @@ impl MainWidgets {
         place(&mut self.private, l.private);
         place(&mut self.title, l.title);
         place(&mut self.leave, l.leave_button);
+        place(&mut self.topic, l.topic);
+        place(&mut self.topic_button, l.topic_button);
         place(&mut self.conversation, l.conversation);
+        place(&mut self.compose, l.compose);
+        place(&mut self.compose_cancel, l.compose_cancel);
         place(&mut self.input, l.input);
         place(&mut self.send, l.send_button);
-        place(&mut self.online_label, l.online_label);
-        place(&mut self.online, l.online);
+        place(&mut self.members_label, l.members_label);
+        place(&mut self.invite, l.invite);
+        place(&mut self.members, l.members);
+        place(&mut self.people_label, l.people_label);
+        place(&mut self.people, l.people);
         place(&mut self.status, l.status);
         self.win.redraw();
     }
@@ -424,14 +563,22 @@ impl MainWidgets {
         for label in [
             &mut self.rooms_label,
             &mut self.private_label,
-            &mut self.online_label,
+            &mut self.members_label,
+            &mut self.people_label,
+            &mut self.topic,
+            &mut self.compose,
         ] {
             label.set_label_color(rgb(p.muted));
         }
         self.conversation
             .set_highlight_data_ext(self.styles.clone(), look.style_table());
         self.conversation.set_text_size(look.text_size);
-        for browser in [&mut self.rooms, &mut self.private, &mut self.online] {
+        for browser in [
+            &mut self.rooms,
+            &mut self.private,
+            &mut self.members,
+            &mut self.people,
+        ] {
             browser.set_text_size(look.text_size);
             browser.set_selection_color(rgb(p.selection));
         }
@@ -517,19 +664,21 @@ impl MainWidgets {
 
     /// Replaces the conversation's text with `lines`, wrapped to the width with the rows after
     /// the first of each line hanging under its text; remembers where the links are.
-    pub fn show_lines(&mut self, lines: &[Line], measure: &mut Measure) {
+    pub fn show_lines(&mut self, lines: &[(Line, u64)], measure: &mut Measure) {
         let width = self.text_width();
         self.wrapped_at.set(width);
         let mut text = String::new();
         let mut styles: Vec<u8> = Vec::new();
         let mut links = Vec::new();
+        let mut messages: Vec<MessageAt> = Vec::new();
         let pad_char = look::style_char(Style::Time);
         let space = measure.width(Style::Time, " ").max(1.0);
-        for (i, line) in lines.iter().enumerate() {
+        for (i, (line, id)) in lines.iter().enumerate() {
             if i > 0 {
                 text.push('\n');
                 styles.push(pad_char);
             }
+            let start = text.len() as i32;
             let wrapped = wrap::wrap(line, width, &mut |style, s| measure.width(style, s));
             let pad = " ".repeat((wrapped.indent / space).round() as usize);
             for (r, row) in wrapped.rows.iter().enumerate() {
@@ -555,11 +704,60 @@ impl MainWidgets {
                     ));
                 }
             }
+            if *id != 0 {
+                messages.push(MessageAt {
+                    start,
+                    end: text.len() as i32,
+                    id: *id,
+                });
+            }
         }
         // Style bytes are ASCII letters, one per byte of text.
         self.styles.set_text(&String::from_utf8_lossy(&styles));
         self.text.set_text(&text);
         *self.links.borrow_mut() = links;
+        *self.messages.borrow_mut() = messages;
+    }
+
+    /// Where the message `id` is shown, in window coordinates (for the transcript, so a test
+    /// can right-click it), if it is in view.
+    pub fn message_spot(&self, id: u64) -> Option<(i32, i32)> {
+        if !self.drawn.get() {
+            return None;
+        }
+        let c = &self.conversation;
+        let at = self
+            .messages
+            .borrow()
+            .iter()
+            .rev()
+            .find(|m| m.id == id)
+            .copied()?;
+        let (x, y) = c.position_to_xy(at.end.max(at.start + 1) - 1);
+        let spot = (x.max(c.x() + 40), y + c.text_size() / 2);
+        let inside =
+            spot.0 > c.x() && spot.0 < c.x() + c.w() && spot.1 > c.y() && spot.1 < c.y() + c.h();
+        inside.then_some(spot)
+    }
+
+    /// Pops the context menu with `labels` up at the mouse; the index picked.
+    pub fn popup_menu(&mut self, labels: &[String]) -> Option<usize> {
+        self.popup.clear();
+        for label in labels {
+            // Menu paths read `/`, `&` and backslashes specially.
+            let escaped = label
+                .replace('\\', "\\\\")
+                .replace('/', "\\/")
+                .replace('&', "&&");
+            self.popup
+                .add(&escaped, Shortcut::None, MenuFlag::Normal, |_| {});
+        }
+        let picked = self
+            .popup
+            .popup()
+            .and_then(|_| usize::try_from(self.popup.value()).ok());
+        self.popup.clear();
+        picked
     }
 
     /// Where the visible links are: each address with a point on it, in window coordinates
