@@ -132,7 +132,7 @@ impl Request {
             Request::Delete(id) => Message::Delete { id: *id },
             Request::React { id, reaction } => Message::React { id: *id, reaction },
             Request::MarkRead { conv, id } => Message::MarkRead { conv, id: *id },
-            Request::Unread(cursor) => Message::UnreadReq { cursor },
+            Request::Unread(cursor) => Message::UnreadReq { cursor, all: false },
             Request::Fetch {
                 conv,
                 before_id,
