@@ -571,7 +571,11 @@ fn a_read_shows_the_requests_before_it_and_none_after_it() {
     assert_eq!(texts, ["before"]);
     // The echoes come in order around the page: "before" first, then "after".
     assert_eq!(next_message(&mut alice).text, "before");
-    assert_eq!(next_message(&mut alice).text, "after", "the later post still went through");
+    assert_eq!(
+        next_message(&mut alice).text,
+        "after",
+        "the later post still went through"
+    );
 }
 
 #[test]

@@ -10,8 +10,8 @@ use log::LevelFilter;
 
 use super::spec::{Field, KeySpec, Reload, config_keys};
 use super::value::{
-    Addr, DAY, FsPath, GIB, HOUR, KIB, MIB, MS, OptionalPath, Psk, SEC, WEEK, choice,
-    choice_any_case, count, duration, forever_or, size, whole_seconds,
+    Addr, DAY, FsPath, GIB, HOUR, KIB, MIB, MS, Name, OptionalPath, Psk, SEC, UrlList, WEEK,
+    choice, choice_any_case, count, duration, forever_or, size, whole_seconds,
 };
 use super::{Durability, Registration, RoomCreation};
 use crate::wire::crypto::Secret;
@@ -247,4 +247,29 @@ is lost."]
 
     /// Age of a key epoch.
     rekey_interval: Duration = HOUR, duration(MS, HOUR), Live;
+
+    ["Cluster: several instances sharing rooms over NATS JetStream (only in a chatd built with the
+`cluster` feature; without cluster_urls, chatd is one process on its own SQLite). Every instance
+of a cluster needs the same server_x25519.key and auth_secret.key, and the same settings for
+everything that decides what a request does (limits, quotas, edit_window, room_creation)."]
+    /// NATS servers with JetStream, comma-separated; empty = no cluster.
+    cluster_urls: Vec<String> = Vec::new(), UrlList, Restart, example "nats://10.0.0.5:4222,nats://10.0.0.6:4222";
+
+    /// A NATS credentials file (.creds), if the NATS servers require one.
+    cluster_creds: Option<PathBuf> = None, OptionalPath, Restart, example "/etc/chatd/nats.creds";
+
+    /// This instance's name, unique in the cluster (needed with cluster_urls).
+    cluster_instance: String = String::new(), Name, Restart, example "office-a";
+
+    /// The JetStream stream that holds the cluster's history of requests; every instance of a
+    /// cluster names the same one.
+    cluster_stream: String = "CHAT".to_owned(), Name, Restart;
+
+    /// How long a request waits for JetStream to acknowledge it before its sender gets error
+    /// 0304 ("try again").
+    cluster_ack_timeout: Duration = Duration::from_secs(5), duration(Duration::from_millis(100), TEN_MINUTES), Live;
+
+    /// Requests sent to JetStream and not yet back: past this many the instance stops reading
+    /// its clients until the stream catches up.
+    cluster_max_inflight: usize = 10_000, count(1, 1_000_000, "requests"), Live;
 }

@@ -703,7 +703,16 @@ mod tests {
             .collect();
         assert_eq!(
             restart,
-            ["listen", "data_dir", "durability", "max_connections"]
+            [
+                "listen",
+                "data_dir",
+                "durability",
+                "max_connections",
+                "cluster_urls",
+                "cluster_creds",
+                "cluster_instance",
+                "cluster_stream"
+            ]
         );
     }
 

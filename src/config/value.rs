@@ -373,6 +373,63 @@ impl Kind for OptionalPath {
     }
 }
 
+/// A comma-separated list of NATS server URLs (`nats://host:port`, `tls://host:port`);
+/// empty for none.
+pub(super) struct UrlList;
+
+impl Kind for UrlList {
+    type Value = Vec<String>;
+
+    fn parse(&self, text: &str) -> Result<Vec<String>, String> {
+        let mut urls = Vec::new();
+        for url in text.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+            let rest = url
+                .strip_prefix("nats://")
+                .or_else(|| url.strip_prefix("tls://"))
+                .ok_or_else(|| format!("{url:?} is not a nats:// or tls:// URL"))?;
+            if rest.is_empty() || rest.contains(char::is_whitespace) {
+                return Err(format!("{url:?} names no server"));
+            }
+            urls.push(url.to_owned());
+        }
+        Ok(urls)
+    }
+
+    fn render(&self, value: &Vec<String>) -> Option<String> {
+        (!value.is_empty()).then(|| value.join(","))
+    }
+
+    fn describe(&self) -> String {
+        "comma-separated nats:// or tls:// URLs".into()
+    }
+}
+
+/// A name of 1 to 32 letters, digits, `_` and `-` (streams, instances); empty for none.
+pub(super) struct Name;
+
+impl Kind for Name {
+    type Value = String;
+
+    fn parse(&self, text: &str) -> Result<String, String> {
+        let ok = (1..=32).contains(&text.len())
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !ok {
+            return Err("must be 1 to 32 letters, digits, _ or -".into());
+        }
+        Ok(text.to_owned())
+    }
+
+    fn render(&self, value: &String) -> Option<String> {
+        (!value.is_empty()).then(|| value.clone())
+    }
+
+    fn describe(&self) -> String {
+        "1 to 32 letters, digits, _ or -".into()
+    }
+}
+
 /// The handshake PSK: base64 of 32 bytes. Rendered only as `<set>`.
 pub(super) struct Psk;
 
