@@ -9,8 +9,9 @@ use std::time::Instant;
 use super::access::{self, Context, Grant, Policy};
 use super::login::Verifier;
 use super::queries::Query;
+use super::requester::Req;
 use super::{Server, now_ms};
-use crate::wire::message::{Cost, Dir, Message, Phase as TypePhase, code};
+use crate::wire::message::{Cost, Dir, EntryKind, Message, Phase as TypePhase, code};
 use crate::wire::text::Conv;
 
 impl Server {
@@ -159,7 +160,8 @@ impl Server {
         }
     }
 
-    /// A logged-in user's request, past the guard.
+    /// A logged-in user's request, past the guard: reads are answered here, durable requests
+    /// are executed.
     fn act_ready(
         &mut self,
         key: usize,
@@ -170,75 +172,32 @@ impl Server {
     ) {
         let ref_type = message.kind();
         match message {
-            Message::Join { room } => self.join(key, room, now),
-            Message::Leave { room } => self.leave(key, room, now),
-            Message::Say { room, text } => self.post(
-                key,
-                Conv::Room(room),
-                crate::wire::message::EntryKind::Text,
-                0,
-                text,
-                ref_type,
-                now,
-            ),
-            Message::PrivMsg { to, text } => self.post(
-                key,
-                Conv::Private(to),
-                crate::wire::message::EntryKind::Text,
-                0,
-                text,
-                ref_type,
-                now,
-            ),
-            Message::Post {
-                conv,
-                kind: entry_kind,
-                reply_to,
-                text,
-            } => match Conv::parse(conv) {
-                Some(conv) => self.post(key, conv, entry_kind, reply_to, text, ref_type, now),
-                None => self.reply_error(key, code::BAD_ROOM, ref_type, "not a room or @user", now),
-            },
-            Message::Edit { text, .. } => match grant.entry {
-                Some(entry) => self.edit(key, entry, text, now),
-                None => {
-                    self.reply_error(key, code::NO_SUCH_MESSAGE, ref_type, "no such message", now)
-                }
-            },
-            Message::Delete { .. } => match grant.entry {
-                Some(entry) => self.delete(key, entry),
-                None => {
-                    self.reply_error(key, code::NO_SUCH_MESSAGE, ref_type, "no such message", now)
-                }
-            },
-            Message::React { reaction, .. } => match grant.entry {
-                Some(entry) => self.react(key, entry, reaction, now),
-                None => {
-                    self.reply_error(key, code::NO_SUCH_MESSAGE, ref_type, "no such message", now)
-                }
-            },
-            Message::MarkRead { conv, id } => self.mark_read(key, conv, id, now),
-            Message::Create { room, flags, topic } => self.create(key, room, flags, topic, now),
-            Message::Invite { room, user: target } => self.invite(key, room, target, now),
-            Message::Kick {
-                room,
-                user: target,
-                reason,
-            } => self.remove_member(key, room, target, reason, false, now),
-            Message::Ban {
-                room,
-                user: target,
-                reason,
-            } => self.remove_member(key, room, target, reason, true, now),
-            Message::Unban { room, user: target } => self.unban(key, room, target, now),
-            Message::SetTopic { room, topic } => self.set_topic(key, room, topic, now),
-            Message::SetMode { room, mode } => self.set_mode(key, room, mode, now),
-            Message::SetRole {
-                room,
-                user: target,
-                role,
-            } => self.set_role(key, room, target, role, now),
-            Message::SetRetention { room, hours } => self.set_retention(key, room, hours),
+            Message::Join { .. }
+            | Message::Leave { .. }
+            | Message::Say { .. }
+            | Message::PrivMsg { .. }
+            | Message::Post { .. }
+            | Message::Edit { .. }
+            | Message::Delete { .. }
+            | Message::React { .. }
+            | Message::MarkRead { .. }
+            | Message::Create { .. }
+            | Message::Invite { .. }
+            | Message::Kick { .. }
+            | Message::Ban { .. }
+            | Message::Unban { .. }
+            | Message::SetTopic { .. }
+            | Message::SetMode { .. }
+            | Message::SetRole { .. }
+            | Message::SetRetention { .. } => {
+                let req = Req {
+                    conn: Some(key),
+                    user,
+                    version: self.conns[key].version(),
+                    ts: now_ms(),
+                };
+                self.execute(&req, message, grant)
+            }
             Message::ListRooms => self.ask(key, Query::ListRooms { user }),
             Message::Who { room } => self.ask(
                 key,
@@ -423,6 +382,119 @@ impl Server {
             | Message::Unknown { .. } => {
                 self.reply_error(key, code::WRONG_STATE, ref_type, "not in this state", now)
             }
+        }
+    }
+
+    /// Carries out a durable request of `req.user`, already past the guard: records it, changes
+    /// the directory, and queues what it delivers. Every durable request type is listed here.
+    pub(super) fn execute(&mut self, req: &Req, message: Message<'_>, grant: Grant) {
+        let ref_type = message.kind();
+        match message {
+            Message::Join { room } => self.join(req, room),
+            Message::Leave { room } => self.leave(req, room),
+            Message::Say { room, text } => {
+                self.post(req, Conv::Room(room), EntryKind::Text, 0, text, ref_type)
+            }
+            Message::PrivMsg { to, text } => {
+                self.post(req, Conv::Private(to), EntryKind::Text, 0, text, ref_type)
+            }
+            Message::Post {
+                conv,
+                kind: entry_kind,
+                reply_to,
+                text,
+            } => match Conv::parse(conv) {
+                Some(conv) => self.post(req, conv, entry_kind, reply_to, text, ref_type),
+                None => self.refuse(req, code::BAD_ROOM, ref_type, "not a room or @user"),
+            },
+            Message::Edit { text, .. } => match grant.entry {
+                Some(entry) => self.edit(req, entry, text),
+                None => self.refuse(req, code::NO_SUCH_MESSAGE, ref_type, "no such message"),
+            },
+            Message::Delete { .. } => match grant.entry {
+                Some(entry) => self.delete(req, entry),
+                None => self.refuse(req, code::NO_SUCH_MESSAGE, ref_type, "no such message"),
+            },
+            Message::React { reaction, .. } => match grant.entry {
+                Some(entry) => self.react(req, entry, reaction),
+                None => self.refuse(req, code::NO_SUCH_MESSAGE, ref_type, "no such message"),
+            },
+            Message::MarkRead { conv, id } => self.mark_read(req, conv, id),
+            Message::Create { room, flags, topic } => self.create(req, room, flags, topic),
+            Message::Invite { room, user: target } => self.invite(req, room, target),
+            Message::Kick {
+                room,
+                user: target,
+                reason,
+            } => self.remove_member(req, room, target, reason, false),
+            Message::Ban {
+                room,
+                user: target,
+                reason,
+            } => self.remove_member(req, room, target, reason, true),
+            Message::Unban { room, user: target } => self.unban(req, room, target),
+            Message::SetTopic { room, topic } => self.set_topic(req, room, topic),
+            Message::SetMode { room, mode } => self.set_mode(req, room, mode),
+            Message::SetRole {
+                room,
+                user: target,
+                role,
+            } => self.set_role(req, room, target, role),
+            Message::SetRetention { room, hours } => self.set_retention(req, room, hours),
+            // Not durable requests: reads, login, the session's own types, server-to-client
+            // types.
+            Message::ListRooms
+            | Message::Who { .. }
+            | Message::HistoryReq { .. }
+            | Message::SearchReq { .. }
+            | Message::Fetch { .. }
+            | Message::Find { .. }
+            | Message::Members { .. }
+            | Message::Rooms { .. }
+            | Message::Users { .. }
+            | Message::UnreadReq { .. }
+            | Message::GetEntry { .. }
+            | Message::PasswdStart { .. }
+            | Message::PasswdSet { .. }
+            | Message::Ping { .. }
+            | Message::Pong { .. }
+            | Message::Quit { .. }
+            | Message::Rekey
+            | Message::Register { .. }
+            | Message::AuthStart { .. }
+            | Message::AuthProof { .. }
+            | Message::RegisterOk
+            | Message::AuthChallenge { .. }
+            | Message::AuthOk { .. }
+            | Message::AuthFail { .. }
+            | Message::Msg { .. }
+            | Message::Priv { .. }
+            | Message::RoomList { .. }
+            | Message::WhoList { .. }
+            | Message::History { .. }
+            | Message::Notice { .. }
+            | Message::SearchResult { .. }
+            | Message::Error { .. }
+            | Message::NewEntry { .. }
+            | Message::Entries { .. }
+            | Message::Found { .. }
+            | Message::Edited { .. }
+            | Message::Deleted { .. }
+            | Message::Reacted { .. }
+            | Message::Marker { .. }
+            | Message::Unread { .. }
+            | Message::RoomInfoMsg { .. }
+            | Message::RoomPage { .. }
+            | Message::MemberPage { .. }
+            | Message::UserPage { .. }
+            | Message::Presence { .. }
+            | Message::PasswdOk { .. }
+            | Message::Unknown { .. } => self.refuse(
+                req,
+                code::WRONG_STATE,
+                ref_type,
+                "not a request that changes anything",
+            ),
         }
     }
 

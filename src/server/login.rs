@@ -88,7 +88,7 @@ impl Server {
             disabled: false,
         })));
         self.turn
-            .request(key, kind::REGISTER)
+            .request(Some(key), kind::REGISTER)
             .undo(undo)
             .write(Write::AddUser {
                 record,
@@ -501,7 +501,7 @@ impl Server {
             .map(|o| o.conn)
             .filter(|&c| c != key)
             .collect();
-        let mut req = self.turn.request(key, kind::PASSWD_SET);
+        let mut req = self.turn.request(Some(key), kind::PASSWD_SET);
         req.undo(undo)
             .write(Write::SetVerifier(record))
             .write(Write::Audit(AuditRecord {

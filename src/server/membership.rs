@@ -4,10 +4,9 @@
 //! room and delivered to its members and to the user concerned. Access was checked by the
 //! guard before any of these run.
 
-use std::time::Instant;
-
+use super::Server;
 use super::directory::{Change, GENERAL, RoomSettings};
-use super::{Server, now_ms};
+use super::requester::Req;
 use crate::store::{AuditRecord, BanRecord, NewEntry, Write};
 use crate::wire::message::{
     Entry, EntryKind, Message, NoticeKind, Role, RoomMode, VERSION_1, code, create_flag, kind,
@@ -35,10 +34,10 @@ fn retention_text(hours: u32) -> String {
 
 impl Server {
     /// An audit row of the current request.
-    fn audit(&mut self, actor: &str, action: &str, target: &str, room: &str, detail: &str) {
+    fn audit(&mut self, req: &Req, action: &str, target: &str, room: &str, detail: &str) {
         self.turn.same_request().write(Write::Audit(AuditRecord {
-            ts: now_ms(),
-            actor: actor.to_owned(),
+            ts: req.ts,
+            actor: req.user.clone(),
             action: action.to_owned(),
             target: target.to_owned(),
             room: room.to_owned(),
@@ -51,15 +50,15 @@ impl Server {
     /// `notice_max_members` only to the user concerned).
     pub(super) fn room_event(
         &mut self,
+        req: &Req,
         room: &str,
         event: EntryKind,
-        actor: &str,
         concerns: Option<&str>,
         text: &str,
     ) {
-        let id = self.next_id;
-        self.next_id += 1;
-        let ts = now_ms();
+        let actor = req.user.as_str();
+        let id = self.new_id();
+        let ts = req.ts;
         let undo = self.apply(Change::SetNewest {
             room: room.to_owned(),
             id,
@@ -173,8 +172,8 @@ impl Server {
         }
     }
 
-    pub(super) fn create(&mut self, key: usize, room: &str, flags: u8, topic: &str, now: Instant) {
-        let user = self.user_of(key);
+    pub(super) fn create(&mut self, req: &Req, room: &str, flags: u8, topic: &str) {
+        let user = req.user.clone();
         let refusal = if !is_valid_room(room) {
             Some((code::BAD_ROOM, "room names are 1-32 of a-z, 0-9, _ and -"))
         } else if let Err(e) = check_line(topic, MAX_TOPIC) {
@@ -194,7 +193,7 @@ impl Server {
             None
         };
         if let Some((error, detail)) = refusal {
-            self.reply_error(key, error, kind::CREATE, detail, now);
+            self.refuse(req, error, kind::CREATE, detail);
             return;
         }
         let private = flags & create_flag::PRIVATE != 0;
@@ -215,7 +214,7 @@ impl Server {
             role: Some(Role::Owner),
         });
         self.turn
-            .request(key, kind::CREATE)
+            .request(req.conn, kind::CREATE)
             .undo(created)
             .undo(joined)
             .write(Write::CreateRoom {
@@ -224,7 +223,7 @@ impl Server {
                 read_only,
                 topic: topic.to_owned(),
                 creator: user.clone(),
-                ts: now_ms(),
+                ts: req.ts,
             })
             .write(Write::Join {
                 user: user.clone(),
@@ -232,38 +231,37 @@ impl Server {
                 role: Role::Owner,
             });
         let detail = if private { "private" } else { "public" };
-        self.audit(&user, "room.create", "", room, detail);
+        self.audit(req, "room.create", "", room, detail);
         self.send_room_info(room, &user);
-        self.room_event(room, EntryKind::Created, &user, None, topic);
+        self.room_event(req, room, EntryKind::Created, None, topic);
     }
 
-    pub(super) fn join(&mut self, key: usize, room: &str, now: Instant) {
-        let user = self.user_of(key);
+    pub(super) fn join(&mut self, req: &Req, room: &str) {
+        let user = req.user.clone();
         if self.directory.role(room, &user).is_some() {
             // Already in: repeat what a join answers, to this connection only.
             let mut answer = Vec::new();
-            if self.conns[key].version() == VERSION_1 {
+            if req.version == VERSION_1 {
                 Message::Notice {
                     kind: NoticeKind::Join,
                     room,
                     user: &user,
-                    ts: now_ms(),
+                    ts: req.ts,
                 }
                 .encode(&mut answer);
             } else {
                 self.encode_room_info(room, &user, &mut answer);
             }
             self.turn
-                .reply(&[key], |out| out.extend_from_slice(&answer));
+                .reply(req.conns(), |out| out.extend_from_slice(&answer));
             return;
         }
         if self.directory.room_count_of(&user) >= self.config.max_rooms_per_user {
-            self.reply_error(
-                key,
+            self.refuse(
+                req,
                 code::TOO_MANY_ROOMS,
                 kind::JOIN,
                 "too many rooms; leave one first",
-                now,
             );
             return;
         }
@@ -274,7 +272,7 @@ impl Server {
             role: Some(role),
         });
         self.turn
-            .request(key, kind::JOIN)
+            .request(req.conn, kind::JOIN)
             .undo(undo)
             .write(Write::Join {
                 user: user.clone(),
@@ -282,24 +280,23 @@ impl Server {
                 role,
             });
         self.send_room_info(room, &user);
-        self.room_event(room, EntryKind::Joined, &user, None, "");
+        self.room_event(req, room, EntryKind::Joined, None, "");
     }
 
-    pub(super) fn leave(&mut self, key: usize, room: &str, now: Instant) {
-        let user = self.user_of(key);
+    pub(super) fn leave(&mut self, req: &Req, room: &str) {
+        let user = req.user.clone();
         if self.loses_last_owner(room, &user, None) {
-            self.reply_error(
-                key,
+            self.refuse(
+                req,
                 code::LAST_OWNER,
                 kind::LEAVE,
                 "make someone else owner before you leave",
-                now,
             );
             return;
         }
-        self.turn.request(key, kind::LEAVE);
+        self.turn.request(req.conn, kind::LEAVE);
         // The leaver hears the event too: it is the acknowledgement.
-        self.room_event(room, EntryKind::Left, &user, None, "");
+        self.room_event(req, room, EntryKind::Left, None, "");
         let undo = self.apply(Change::SetMember {
             room: room.to_owned(),
             user: user.clone(),
@@ -326,8 +323,7 @@ impl Server {
         is_owner && !stays_owner && state.count_role(Role::Owner) == 1 && others_remain
     }
 
-    pub(super) fn invite(&mut self, key: usize, room: &str, target: &str, now: Instant) {
-        let actor = self.user_of(key);
+    pub(super) fn invite(&mut self, req: &Req, room: &str, target: &str) {
         let refusal = if self.directory.role(room, target).is_some() {
             Some((code::NOT_ALLOWED, "already a member"))
         } else if self.directory.is_banned(room, target) {
@@ -341,7 +337,7 @@ impl Server {
             None
         };
         if let Some((error, detail)) = refusal {
-            self.reply_error(key, error, kind::INVITE, detail, now);
+            self.refuse(req, error, kind::INVITE, detail);
             return;
         }
         let role = self.new_member_role(room);
@@ -351,31 +347,29 @@ impl Server {
             role: Some(role),
         });
         self.turn
-            .request(key, kind::INVITE)
+            .request(req.conn, kind::INVITE)
             .undo(undo)
             .write(Write::Join {
                 user: target.to_owned(),
                 room: room.to_owned(),
                 role,
             });
-        self.audit(&actor, "room.invite", target, room, "");
+        self.audit(req, "room.invite", target, room, "");
         self.send_room_info(room, target);
-        self.room_event(room, EntryKind::Invited, &actor, Some(target), "");
+        self.room_event(req, room, EntryKind::Invited, Some(target), "");
     }
 
     /// KICK (`ban` false) and BAN (`ban` true): the user leaves the room; a ban also keeps
     /// them out until UNBAN.
     pub(super) fn remove_member(
         &mut self,
-        key: usize,
+        req: &Req,
         room: &str,
         target: &str,
         reason: &str,
         ban: bool,
-        now: Instant,
     ) {
         let ref_type = if ban { kind::BAN } else { kind::KICK };
-        let actor = self.user_of(key);
         let member = self.directory.role(room, target).is_some();
         let refusal = if let Err(e) = check_line(reason, MAX_REASON) {
             Some((e.code(), "a reason is one line of at most 200 bytes"))
@@ -387,17 +381,17 @@ impl Server {
             None
         };
         if let Some((error, detail)) = refusal {
-            self.reply_error(key, error, ref_type, detail, now);
+            self.refuse(req, error, ref_type, detail);
             return;
         }
-        self.turn.request(key, ref_type);
+        self.turn.request(req.conn, ref_type);
         let event = if ban {
             EntryKind::Banned
         } else {
             EntryKind::Kicked
         };
         // Delivered before the removal, so the user concerned hears it with the room.
-        self.room_event(room, event, &actor, Some(target), reason);
+        self.room_event(req, room, event, Some(target), reason);
         if member {
             let undo = self.apply(Change::SetMember {
                 room: room.to_owned(),
@@ -421,25 +415,23 @@ impl Server {
                 .write(Write::Ban(BanRecord {
                     room: room.to_owned(),
                     user: target.to_owned(),
-                    by: actor.clone(),
-                    ts: now_ms(),
+                    by: req.user.clone(),
+                    ts: req.ts,
                     reason: reason.to_owned(),
                 }));
         }
         let action = if ban { "room.ban" } else { "room.kick" };
-        self.audit(&actor, action, target, room, reason);
+        self.audit(req, action, target, room, reason);
         self.send_room_info(room, target);
     }
 
-    pub(super) fn unban(&mut self, key: usize, room: &str, target: &str, now: Instant) {
-        let actor = self.user_of(key);
+    pub(super) fn unban(&mut self, req: &Req, room: &str, target: &str) {
         if !self.directory.is_banned(room, target) {
-            self.reply_error(
-                key,
+            self.refuse(
+                req,
                 code::NOT_ALLOWED,
                 kind::UNBAN,
                 "that user is not banned",
-                now,
             );
             return;
         }
@@ -449,21 +441,21 @@ impl Server {
             banned: false,
         });
         self.turn
-            .request(key, kind::UNBAN)
+            .request(req.conn, kind::UNBAN)
             .undo(undo)
             .write(Write::Unban {
                 room: room.to_owned(),
                 user: target.to_owned(),
             });
-        self.audit(&actor, "room.unban", target, room, "");
-        self.room_event(room, EntryKind::Unbanned, &actor, Some(target), "");
+        self.audit(req, "room.unban", target, room, "");
+        self.room_event(req, room, EntryKind::Unbanned, Some(target), "");
     }
 
     /// Replaces a room's settings as part of a new request of `ref_type`, with the write that
     /// stores them.
     fn change_settings(
         &mut self,
-        key: usize,
+        req: &Req,
         ref_type: u8,
         room: &str,
         settings: RoomSettings,
@@ -473,7 +465,10 @@ impl Server {
             room: room.to_owned(),
             settings,
         });
-        self.turn.request(key, ref_type).undo(undo).write(write);
+        self.turn
+            .request(req.conn, ref_type)
+            .undo(undo)
+            .write(write);
     }
 
     fn settings_of(&self, room: &str) -> RoomSettings {
@@ -483,24 +478,22 @@ impl Server {
             .unwrap_or_default()
     }
 
-    pub(super) fn set_topic(&mut self, key: usize, room: &str, topic: &str, now: Instant) {
+    pub(super) fn set_topic(&mut self, req: &Req, room: &str, topic: &str) {
         if let Err(e) = check_line(topic, MAX_TOPIC) {
-            self.reply_error(
-                key,
+            self.refuse(
+                req,
                 e.code(),
                 kind::SET_TOPIC,
                 "a topic is one line of at most 512 bytes",
-                now,
             );
             return;
         }
-        let actor = self.user_of(key);
         let settings = RoomSettings {
             topic: topic.to_owned(),
             ..self.settings_of(room)
         };
         self.change_settings(
-            key,
+            req,
             kind::SET_TOPIC,
             room,
             settings,
@@ -509,12 +502,11 @@ impl Server {
                 topic: topic.to_owned(),
             },
         );
-        self.audit(&actor, "room.topic", "", room, topic);
-        self.room_event(room, EntryKind::TopicChanged, &actor, None, topic);
+        self.audit(req, "room.topic", "", room, topic);
+        self.room_event(req, room, EntryKind::TopicChanged, None, topic);
     }
 
-    pub(super) fn set_mode(&mut self, key: usize, room: &str, mode: RoomMode, now: Instant) {
-        let actor = self.user_of(key);
+    pub(super) fn set_mode(&mut self, req: &Req, room: &str, mode: RoomMode) {
         let old = self.settings_of(room);
         let (settings, name) = match mode {
             RoomMode::Public => (
@@ -547,12 +539,11 @@ impl Server {
             ),
         };
         if room == GENERAL && settings.private {
-            self.reply_error(
-                key,
+            self.refuse(
+                req,
                 code::NOT_ALLOWED,
                 kind::SET_MODE,
                 "#general stays public",
-                now,
             );
             return;
         }
@@ -561,20 +552,12 @@ impl Server {
             private: settings.private,
             read_only: settings.read_only,
         };
-        self.change_settings(key, kind::SET_MODE, room, settings, write);
-        self.audit(&actor, "room.mode", "", room, name);
-        self.room_event(room, EntryKind::ModeChanged, &actor, None, name);
+        self.change_settings(req, kind::SET_MODE, room, settings, write);
+        self.audit(req, "room.mode", "", room, name);
+        self.room_event(req, room, EntryKind::ModeChanged, None, name);
     }
 
-    pub(super) fn set_role(
-        &mut self,
-        key: usize,
-        room: &str,
-        target: &str,
-        role: Role,
-        now: Instant,
-    ) {
-        let actor = self.user_of(key);
+    pub(super) fn set_role(&mut self, req: &Req, room: &str, target: &str, role: Role) {
         let refusal = if self.directory.role(room, target).is_none() {
             Some((code::NOT_IN_ROOM, "that user is not in the room"))
         } else if self.loses_last_owner(room, target, Some(role)) {
@@ -583,7 +566,7 @@ impl Server {
             None
         };
         if let Some((error, detail)) = refusal {
-            self.reply_error(key, error, kind::SET_ROLE, detail, now);
+            self.refuse(req, error, kind::SET_ROLE, detail);
             return;
         }
         let undo = self.apply(Change::SetMember {
@@ -592,32 +575,31 @@ impl Server {
             role: Some(role),
         });
         self.turn
-            .request(key, kind::SET_ROLE)
+            .request(req.conn, kind::SET_ROLE)
             .undo(undo)
             .write(Write::Join {
                 user: target.to_owned(),
                 room: room.to_owned(),
                 role,
             });
-        self.audit(&actor, "room.role", target, room, role_name(role));
+        self.audit(req, "room.role", target, room, role_name(role));
         self.send_room_info(room, target);
         self.room_event(
+            req,
             room,
             EntryKind::RoleChanged,
-            &actor,
             Some(target),
             role_name(role),
         );
     }
 
-    pub(super) fn set_retention(&mut self, key: usize, room: &str, hours: u32) {
-        let actor = self.user_of(key);
+    pub(super) fn set_retention(&mut self, req: &Req, room: &str, hours: u32) {
         let settings = RoomSettings {
             retention_h: hours,
             ..self.settings_of(room)
         };
         self.change_settings(
-            key,
+            req,
             kind::SET_RETENTION,
             room,
             settings,
@@ -627,7 +609,7 @@ impl Server {
             },
         );
         let text = retention_text(hours);
-        self.audit(&actor, "room.retention", "", room, &text);
-        self.room_event(room, EntryKind::RetentionChanged, &actor, None, &text);
+        self.audit(req, "room.retention", "", room, &text);
+        self.room_event(req, room, EntryKind::RetentionChanged, None, &text);
     }
 }

@@ -16,6 +16,7 @@ mod membership;
 mod outbuf;
 mod posting;
 mod queries;
+mod requester;
 mod rooms;
 mod stats;
 mod turn;
@@ -499,13 +500,18 @@ impl Server {
         }
     }
 
-    /// The logged-in user of connection `key` ("" if none).
-    fn user_of(&self, key: usize) -> String {
-        self.conns
-            .get(key)
-            .and_then(Connection::user)
-            .unwrap_or_default()
-            .to_owned()
+    /// A new entry id: one global, increasing sequence.
+    fn new_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// Refuses a request with an ERROR to its asker, if the asker is connected here.
+    fn refuse(&mut self, req: &requester::Req, error: u16, ref_type: u8, detail: &str) {
+        if let Some(key) = req.conn {
+            self.reply_error(key, error, ref_type, detail, Instant::now());
+        }
     }
 
     /// Reads and acts on everything the connection may give now: first the rest of a frame
@@ -971,12 +977,15 @@ impl Server {
             }
         }
         for origin in turn.failed_origins(committed) {
+            let Some(conn) = origin.conn else {
+                continue;
+            };
             let error = Message::Error {
                 code: code::STORAGE_FAILED,
                 ref_type: origin.ref_type,
                 detail: "the server could not store this; not sent",
             };
-            self.deliver(&[origin.conn], &error.to_bytes());
+            self.deliver(&[conn], &error.to_bytes());
         }
         for &key in turn.closes(committed) {
             self.close_after_flush(key, now);

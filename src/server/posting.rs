@@ -2,11 +2,10 @@
 //! edits, deletions, reactions and read markers, and the daily storage quota they count
 //! against. Access was checked by the guard before any of these run.
 
-use std::time::Instant;
-
+use super::Server;
 use super::directory::Change;
+use super::requester::Req;
 use super::turn::Undo;
-use super::{Server, now_ms};
 use crate::store::{AuditRecord, ConvKey, NewEntry, StoredEntry, Write};
 use crate::wire::event::mentioned_names;
 use crate::wire::message::{Entry, EntryKind, Message, VERSION_1, code, kind};
@@ -75,16 +74,9 @@ impl Server {
 
     /// Counts `bytes` of text (and one message if `message`) against `user`'s daily quota, or
     /// refuses with ERROR 0007 when it is used up.
-    fn charge_quota(
-        &mut self,
-        key: usize,
-        user: &str,
-        message: bool,
-        bytes: u64,
-        ref_type: u8,
-        now: Instant,
-    ) -> bool {
-        let today = now_ms() / DAY_MS;
+    fn charge_quota(&mut self, req: &Req, message: bool, bytes: u64, ref_type: u8) -> bool {
+        let user = req.user.as_str();
+        let today = req.ts / DAY_MS;
         let used = match self.quotas.get(user).filter(|q| q.day == today) {
             Some(q) => *q,
             None => {
@@ -109,12 +101,11 @@ impl Server {
             && used.bytes + bytes > self.config.quota_bytes_per_day as u64;
         if over_messages || over_bytes {
             self.quotas.insert(user.to_owned(), used);
-            self.reply_error(
-                key,
+            self.refuse(
+                req,
                 code::QUOTA_EXCEEDED,
                 ref_type,
                 "your daily storage quota is used up; try again tomorrow (UTC)",
-                now,
             );
             return false;
         }
@@ -146,27 +137,25 @@ impl Server {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn post(
         &mut self,
-        key: usize,
+        req: &Req,
         conv: Conv<'_>,
         entry_kind: EntryKind,
         reply_to: u64,
         text: &str,
         ref_type: u8,
-        now: Instant,
     ) {
-        let user = self.user_of(key);
+        let user = req.user.clone();
         if !entry_kind.is_post() {
-            self.reply_error(
-                key,
+            self.refuse(
+                req,
                 code::MALFORMED,
                 ref_type,
                 "kind must be text or action",
-                now,
             );
             return;
         }
         if let Err(e) = check_text(text, self.config.max_text) {
-            self.reply_error(key, e.code(), ref_type, &e.to_string(), now);
+            self.refuse(req, e.code(), ref_type, &e.to_string());
             return;
         }
         let (room, to) = match conv {
@@ -174,21 +163,19 @@ impl Server {
             Conv::Private(peer) => (None, Some(peer)),
         };
         if reply_to != 0 && !self.replies_within(reply_to, room, &user, to) {
-            self.reply_error(
-                key,
+            self.refuse(
+                req,
                 code::NO_SUCH_MESSAGE,
                 ref_type,
                 "the message replied to is not in this conversation",
-                now,
             );
             return;
         }
-        if !self.charge_quota(key, &user, true, text.len() as u64, ref_type, now) {
+        if !self.charge_quota(req, true, text.len() as u64, ref_type) {
             return;
         }
-        let id = self.next_id;
-        self.next_id += 1;
-        let ts = now_ms();
+        let id = self.new_id();
+        let ts = req.ts;
         let mentions: Vec<String> = match room {
             Some(room) => self.mentions_in(room, &user, text),
             None => Vec::new(),
@@ -209,7 +196,7 @@ impl Server {
             }
             _ => text,
         };
-        let mut req = self.turn.request(key, ref_type);
+        let mut req = self.turn.request(req.conn, ref_type);
         if let Some(undo) = newest {
             req.undo(undo);
         }
@@ -307,13 +294,13 @@ impl Server {
         )
     }
 
-    pub(super) fn edit(&mut self, key: usize, entry: StoredEntry, text: &str, now: Instant) {
-        let user = self.user_of(key);
+    pub(super) fn edit(&mut self, req: &Req, entry: StoredEntry, text: &str) {
+        let user = req.user.clone();
         if let Err(e) = check_text(text, self.config.max_text) {
-            self.reply_error(key, e.code(), kind::EDIT, &e.to_string(), now);
+            self.refuse(req, e.code(), kind::EDIT, &e.to_string());
             return;
         }
-        if !self.charge_quota(key, &user, false, text.len() as u64, kind::EDIT, now) {
+        if !self.charge_quota(req, false, text.len() as u64, kind::EDIT) {
             return;
         }
         let mentions = match &entry.room {
@@ -321,11 +308,11 @@ impl Server {
             None => Vec::new(),
         };
         let (_, v2) = self.entry_recipients(&entry);
-        let ts = now_ms();
+        let ts = req.ts;
         let room = entry.room.as_deref().unwrap_or("");
         let to = entry.to.as_deref().unwrap_or("");
         self.turn
-            .request(key, kind::EDIT)
+            .request(req.conn, kind::EDIT)
             .write(Write::Edit {
                 id: entry.id,
                 ts,
@@ -345,14 +332,14 @@ impl Server {
             });
     }
 
-    pub(super) fn delete(&mut self, key: usize, entry: StoredEntry) {
-        let user = self.user_of(key);
+    pub(super) fn delete(&mut self, req: &Req, entry: StoredEntry) {
+        let user = req.user.clone();
         let (_, v2) = self.entry_recipients(&entry);
         let room = entry.room.as_deref().unwrap_or("");
         let to = entry.to.as_deref().unwrap_or("");
         self.turn.deleted.push(entry.id);
         self.turn
-            .request(key, kind::DELETE)
+            .request(req.conn, kind::DELETE)
             .write(Write::Delete { id: entry.id })
             .deliver(&v2, |out| {
                 Message::Deleted {
@@ -367,7 +354,7 @@ impl Server {
         if entry.sender != user {
             // A moderator removing someone else's message is a moderation act.
             self.turn.same_request().write(Write::Audit(AuditRecord {
-                ts: now_ms(),
+                ts: req.ts,
                 actor: user.clone(),
                 action: "message.delete".into(),
                 target: entry.sender.clone(),
@@ -377,10 +364,10 @@ impl Server {
         }
     }
 
-    pub(super) fn react(&mut self, key: usize, entry: StoredEntry, reaction: &str, now: Instant) {
-        let user = self.user_of(key);
+    pub(super) fn react(&mut self, req: &Req, entry: StoredEntry, reaction: &str) {
+        let user = req.user.clone();
         if let Err(e) = check_reaction(reaction) {
-            self.reply_error(key, e.code(), kind::REACT, &e.to_string(), now);
+            self.refuse(req, e.code(), kind::REACT, &e.to_string());
             return;
         }
         let (mut had, mut count, distinct) = match (
@@ -390,7 +377,7 @@ impl Server {
             (Ok((had, count)), Ok(distinct)) => (had, count, distinct),
             (Err(e), _) | (_, Err(e)) => {
                 log::warn!("cannot read reactions of {}: {e}", entry.id);
-                self.reply_error(key, code::STORAGE_FAILED, kind::REACT, "try again", now);
+                self.refuse(req, code::STORAGE_FAILED, kind::REACT, "try again");
                 return;
             }
         };
@@ -409,12 +396,11 @@ impl Server {
         }
         let add = !had;
         if add && count == 0 && distinct >= MAX_REACTIONS {
-            self.reply_error(
-                key,
+            self.refuse(
+                req,
                 code::TOO_MANY_REACTIONS,
                 kind::REACT,
                 "that message has too many different reactions",
-                now,
             );
             return;
         }
@@ -430,13 +416,13 @@ impl Server {
         let room = entry.room.as_deref().unwrap_or("");
         let to = entry.to.as_deref().unwrap_or("");
         self.turn
-            .request(key, kind::REACT)
+            .request(req.conn, kind::REACT)
             .write(Write::React {
                 id: entry.id,
                 user: user.clone(),
                 reaction: reaction.to_owned(),
                 add,
-                ts: now_ms(),
+                ts: req.ts,
             })
             .deliver(&v2, |out| {
                 Message::Reacted {
@@ -455,8 +441,8 @@ impl Server {
 
     /// MARK_READ: moves the user's marker forward (never past the conversation's newest entry)
     /// and tells all their v2 sessions.
-    pub(super) fn mark_read(&mut self, key: usize, conv: &str, id: u64, now: Instant) {
-        let user = self.user_of(key);
+    pub(super) fn mark_read(&mut self, req: &Req, conv: &str, id: u64) {
+        let user = req.user.clone();
         let (store_key, newest) = match Conv::parse(conv) {
             Some(Conv::Room(room)) => (
                 ConvKey::Room(room),
@@ -478,7 +464,7 @@ impl Server {
             (Ok(newest), Ok(current)) => (newest, current),
             (Err(e), _) | (_, Err(e)) => {
                 log::warn!("cannot read markers of {user}: {e}");
-                self.reply_error(key, code::STORAGE_FAILED, kind::MARK_READ, "try again", now);
+                self.refuse(req, code::STORAGE_FAILED, kind::MARK_READ, "try again");
                 return;
             }
         };
@@ -495,7 +481,7 @@ impl Server {
             .map(|o| o.conn)
             .collect();
         self.turn
-            .request(key, kind::MARK_READ)
+            .request(req.conn, kind::MARK_READ)
             .write(Write::Marker {
                 user: user.clone(),
                 conv: conv.to_owned(),

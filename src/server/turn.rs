@@ -11,10 +11,11 @@ use super::directory::Change;
 use super::queries::Query;
 use crate::store::{Batch, Write};
 
-/// The connection a durable request came from, and the type of that request.
+/// The connection a durable request came from (none when nobody here waits for its answer),
+/// and the type of that request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Origin {
-    pub conn: usize,
+    pub conn: Option<usize>,
     pub ref_type: u8,
 }
 
@@ -113,7 +114,7 @@ impl Turn {
     }
 
     /// Starts a durable request from connection `conn`, answering a request of `ref_type`.
-    pub fn request(&mut self, conn: usize, ref_type: u8) -> Request<'_> {
+    pub fn request(&mut self, conn: Option<usize>, ref_type: u8) -> Request<'_> {
         self.origins.push(Origin { conn, ref_type });
         Request { turn: self }
     }
@@ -177,7 +178,7 @@ impl Turn {
     /// own, a reply or a query for it. (Others' messages delivered to it do not count: they are
     /// not answers, so a later answer to `conn` may go out before them.)
     pub fn holds_answers_for(&self, conn: usize) -> bool {
-        self.origins.iter().any(|o| o.conn == conn)
+        self.origins.iter().any(|o| o.conn == Some(conn))
             || self.items.iter().any(|item| {
                 !item.durable && self.recipients[item.recipients.clone()].contains(&conn)
             })
@@ -260,7 +261,7 @@ mod tests {
     /// A turn with two durable requests and a reply between them.
     fn busy_turn() -> Turn {
         let mut turn = Turn::new(10);
-        turn.request(1, kind::SAY)
+        turn.request(Some(1), kind::SAY)
             .write(Write::Leave {
                 user: "a".into(),
                 room: "r".into(),
@@ -272,7 +273,7 @@ mod tests {
             })
             .deliver(&[1, 2, 3], ping(1));
         turn.reply(&[2], ping(2));
-        turn.request(4, kind::JOIN)
+        turn.request(Some(4), kind::JOIN)
             .undo(Undo::Directory(Change::DropRoom("r".into())))
             .deliver(&[4], ping(3));
         turn
@@ -312,11 +313,11 @@ mod tests {
             turn.failed_origins(false),
             [
                 Origin {
-                    conn: 1,
+                    conn: Some(1),
                     ref_type: kind::SAY
                 },
                 Origin {
-                    conn: 4,
+                    conn: Some(4),
                     ref_type: kind::JOIN
                 }
             ]
@@ -362,7 +363,7 @@ mod tests {
     fn deliveries_to_nobody_are_not_queued() {
         let mut turn = Turn::new(1);
         turn.reply(&[], ping(1));
-        turn.request(1, kind::SAY).deliver(&[], ping(2));
+        turn.request(Some(1), kind::SAY).deliver(&[], ping(2));
         assert_eq!(turn.deliveries(true).count(), 0);
         assert_eq!(turn.failed_origins(false).len(), 1);
     }
