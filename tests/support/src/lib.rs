@@ -3,6 +3,8 @@
 //! restarted on the same address (so that clients reconnect to it), and helpers that register and
 //! log in through `chat::client`. Shared by the tests of every package in the workspace.
 
+pub mod nats;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
