@@ -2,3 +2,4 @@
 //! stream of commands is the truth; each instance applies it in order to its own SQLite.
 
 pub mod bridge;
+pub mod command;
