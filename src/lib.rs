@@ -17,6 +17,8 @@ pub mod store;
 
 #[cfg(feature = "server")]
 pub mod admin;
+#[cfg(feature = "cluster")]
+pub mod cluster;
 #[cfg(feature = "server")]
 pub mod config;
 #[cfg(feature = "server")]

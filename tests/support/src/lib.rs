@@ -8,6 +8,8 @@ pub mod raw;
 
 pub use raw::{RawClient, RawEnd};
 
+pub mod nats;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;

@@ -1,0 +1,446 @@
+//! The bridge to NATS JetStream: one thread running a current-thread tokio runtime with the
+//! `async-nats` client. The event loop talks to it through two channels and wakes up through
+//! its `mio::Waker`; nothing in the loop ever waits for NATS.
+//!
+//! What it does: publishes commands to the stream (each acknowledged by JetStream, or failed
+//! after a bounded wait), consumes the stream in order from a given sequence and hands every
+//! command to the loop, says when that consumption has caught up, and keeps presence: this
+//! instance's online users in a key-value bucket (refreshed as a heartbeat), and everyone
+//! else's, with instances that stop refreshing forgotten.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_nats::jetstream::{self, consumer, kv, stream};
+use futures_util::StreamExt;
+use log::{info, warn};
+use mio::Waker;
+use tokio::sync::mpsc as tmpsc;
+
+/// How to reach the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSettings {
+    /// NATS server URLs (tried in order, reconnected automatically).
+    pub urls: Vec<String>,
+    /// A NATS credentials file, if the servers need one.
+    pub creds: Option<std::path::PathBuf>,
+    /// The JetStream stream holding the commands (its subject is `<stream>.cmd`).
+    pub stream: String,
+    /// This instance's name, unique in the cluster.
+    pub instance: String,
+    /// How long a publish may wait for JetStream's acknowledgement.
+    pub ack_timeout: Duration,
+    /// How long commands are kept in the stream (the chat's retention), `None` for ever.
+    pub max_age: Option<Duration>,
+}
+
+/// What the loop asks of the bridge.
+#[derive(Debug)]
+pub enum ToBridge {
+    /// Publish a command; `tag` comes back with the answer.
+    Publish { tag: u64, payload: Vec<u8> },
+    /// This instance's online users changed: the whole set.
+    Presence(Vec<String>),
+}
+
+/// What the bridge tells the loop.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FromBridge {
+    /// JetStream stored the command `tag` as sequence `seq`.
+    Acked { tag: u64, seq: u64 },
+    /// The command `tag` could not be published (NATS down, no acknowledgement in time).
+    Failed { tag: u64, error: String },
+    /// The next command of the stream, in order.
+    Command { seq: u64, payload: Vec<u8> },
+    /// The consumer has delivered everything the stream held when it started (sent once).
+    CaughtUp { last: u64 },
+    /// Another instance's online users (its whole set).
+    RemotePresence {
+        instance: String,
+        users: Vec<String>,
+    },
+    /// Another instance stopped refreshing its presence: its users are offline.
+    RemoteGone { instance: String },
+    /// The connection to NATS is down or back; commands wait meanwhile.
+    Connection { up: bool },
+    /// The bridge cannot go on (the stream cannot be created, the consumer fails for good).
+    Fatal(String),
+}
+
+/// How often this instance refreshes its presence, and after how long without a refresh
+/// another instance counts as gone.
+const HEARTBEAT: Duration = Duration::from_secs(3);
+const PRESENCE_TTL: Duration = Duration::from_secs(10);
+
+/// The loop's end of the bridge.
+pub struct Bridge {
+    to: tmpsc::UnboundedSender<ToBridge>,
+    from: mpsc::Receiver<FromBridge>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Bridge {
+    /// Starts the bridge thread; it connects, makes sure the stream and the presence bucket
+    /// exist, and consumes the stream from sequence `after + 1`.
+    pub fn start(settings: ClusterSettings, after: u64, waker: Arc<Waker>) -> std::io::Result<Bridge> {
+        let (to, to_rx) = tmpsc::unbounded_channel();
+        let (from_tx, from) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("nats-bridge".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(runtime) => runtime,
+                    Err(e) => {
+                        let _ = from_tx.send(FromBridge::Fatal(format!("cannot start the runtime: {e}")));
+                        let _ = waker.wake();
+                        return;
+                    }
+                };
+                let out = Outbox { tx: from_tx, waker };
+                runtime.block_on(run(settings, after, to_rx, out));
+            })?;
+        Ok(Bridge {
+            to,
+            from,
+            thread: Some(thread),
+        })
+    }
+
+    /// Asks the bridge to do something (never blocks).
+    pub fn send(&self, message: ToBridge) {
+        let _ = self.to.send(message);
+    }
+
+    /// The next thing the bridge said, if any (never blocks).
+    pub fn try_recv(&self) -> Option<FromBridge> {
+        self.from.try_recv().ok()
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        // Closing the channel ends the bridge's tasks.
+        let (closed, _) = tmpsc::unbounded_channel();
+        drop(std::mem::replace(&mut self.to, closed));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Sends to the loop and wakes it.
+#[derive(Clone)]
+struct Outbox {
+    tx: mpsc::Sender<FromBridge>,
+    waker: Arc<Waker>,
+}
+
+impl Outbox {
+    fn send(&self, message: FromBridge) -> bool {
+        let sent = self.tx.send(message).is_ok();
+        if let Err(e) = self.waker.wake() {
+            warn!("cannot wake the server loop: {e}");
+        }
+        sent
+    }
+}
+
+async fn connect(settings: &ClusterSettings, out: &Outbox) -> Result<async_nats::Client, String> {
+    let events = out.clone();
+    let mut options = async_nats::ConnectOptions::new()
+        .name(format!("chatd {}", settings.instance))
+        .retry_on_initial_connect()
+        .event_callback(move |event| {
+            let events = events.clone();
+            async move {
+                match event {
+                    async_nats::Event::Disconnected => {
+                        events.send(FromBridge::Connection { up: false });
+                    }
+                    async_nats::Event::Connected => {
+                        events.send(FromBridge::Connection { up: true });
+                    }
+                    other => info!("nats: {other}"),
+                }
+            }
+        });
+    if let Some(creds) = &settings.creds {
+        options = options
+            .credentials_file(creds)
+            .await
+            .map_err(|e| format!("cannot read {}: {e}", creds.display()))?;
+    }
+    options
+        .connect(settings.urls.as_slice())
+        .await
+        .map_err(|e| format!("cannot connect to {}: {e}", settings.urls.join(",")))
+}
+
+async fn run(
+    settings: ClusterSettings,
+    after: u64,
+    mut requests: tmpsc::UnboundedReceiver<ToBridge>,
+    out: Outbox,
+) {
+    let client = match connect(&settings, &out).await {
+        Ok(client) => client,
+        Err(e) => {
+            out.send(FromBridge::Fatal(e));
+            return;
+        }
+    };
+    let js = jetstream::new(client);
+    let subject = format!("{}.cmd", settings.stream);
+    let stream = match js
+        .get_or_create_stream(stream::Config {
+            name: settings.stream.clone(),
+            subjects: vec![subject.clone()],
+            storage: stream::StorageType::File,
+            max_age: settings.max_age.unwrap_or_default(),
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        })
+        .await
+    {
+        Ok(stream) => stream,
+        Err(e) => {
+            out.send(FromBridge::Fatal(format!("stream {}: {e}", settings.stream)));
+            return;
+        }
+    };
+    let presence = match presence_bucket(&js, &format!("{}_presence", settings.stream)).await {
+        Ok(store) => store,
+        Err(e) => {
+            out.send(FromBridge::Fatal(format!("presence bucket: {e}")));
+            return;
+        }
+    };
+    tokio::spawn(consume(stream, after, out.clone()));
+    tokio::spawn(watch_presence(presence.clone(), settings.instance.clone(), out.clone()));
+    let mut online: Vec<String> = Vec::new();
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    loop {
+        tokio::select! {
+            request = requests.recv() => match request {
+                Some(ToBridge::Publish { tag, payload }) => {
+                    let js = js.clone();
+                    let subject = subject.clone();
+                    let out = out.clone();
+                    let id = format!("{}-{tag}", settings.instance);
+                    let timeout = settings.ack_timeout;
+                    tokio::spawn(async move {
+                        out.send(publish(&js, subject, id, payload, timeout, tag).await);
+                    });
+                }
+                Some(ToBridge::Presence(users)) => {
+                    online = users;
+                    put_presence(&presence, &settings.instance, &online).await;
+                }
+                None => {
+                    // The loop is gone: say so to the others at once.
+                    let _ = presence.delete(&settings.instance).await;
+                    return;
+                }
+            },
+            _ = heartbeat.tick() => put_presence(&presence, &settings.instance, &online).await,
+        }
+    }
+}
+
+/// The presence key-value bucket, made as the stream a bucket is (`KV_<name>`, one value per
+/// key, values expiring) and then opened as a bucket. `create_key_value` would first ask for
+/// the account's JetStream limits, an answer nats-server 2.9 words differently from what
+/// this client expects; the stream itself is the same.
+async fn presence_bucket(js: &jetstream::Context, bucket: &str) -> Result<kv::Store, String> {
+    js.get_or_create_stream(stream::Config {
+        name: format!("KV_{bucket}"),
+        subjects: vec![format!("$KV.{bucket}.>")],
+        max_messages_per_subject: 1,
+        max_age: PRESENCE_TTL * 3,
+        storage: stream::StorageType::Memory,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: stream::DiscardPolicy::New,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    js.get_key_value(bucket).await.map_err(|e| e.to_string())
+}
+
+async fn publish(
+    js: &jetstream::Context,
+    subject: String,
+    id: String,
+    payload: Vec<u8>,
+    timeout: Duration,
+    tag: u64,
+) -> FromBridge {
+    let message = jetstream::message::PublishMessage::build()
+        .payload(payload.into())
+        .message_id(id);
+    let attempt = async {
+        let ack = js
+            .send_publish(subject, message)
+            .await
+            .map_err(|e| e.to_string())?;
+        ack.await.map_err(|e| e.to_string())
+    };
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(Ok(ack)) => FromBridge::Acked {
+            tag,
+            seq: ack.sequence,
+        },
+        Ok(Err(error)) => FromBridge::Failed { tag, error },
+        Err(_) => FromBridge::Failed {
+            tag,
+            error: format!("no acknowledgement from JetStream within {timeout:?}"),
+        },
+    }
+}
+
+/// Hands every command after `after` to the loop, in order, and says once when it has caught
+/// up with what the stream held.
+async fn consume(mut stream: stream::Stream, after: u64, out: Outbox) {
+    let last = match stream.info().await {
+        Ok(info) => info.state.last_sequence,
+        Err(e) => {
+            out.send(FromBridge::Fatal(format!("stream info: {e}")));
+            return;
+        }
+    };
+    if last <= after {
+        out.send(FromBridge::CaughtUp { last: after });
+    }
+    let consumer = match stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: after + 1,
+            },
+            ..Default::default()
+        })
+        .await
+    {
+        Ok(consumer) => consumer,
+        Err(e) => {
+            out.send(FromBridge::Fatal(format!("consumer: {e}")));
+            return;
+        }
+    };
+    let mut messages = match consumer.messages().await {
+        Ok(messages) => messages,
+        Err(e) => {
+            out.send(FromBridge::Fatal(format!("consumer: {e}")));
+            return;
+        }
+    };
+    let mut caught_up = last <= after;
+    while let Some(message) = messages.next().await {
+        let message = match message {
+            Ok(message) => message,
+            Err(e) => {
+                // The ordered consumer recreates itself after gaps and reconnects; it only
+                // ends for good when the stream is gone.
+                warn!("stream consumer: {e}");
+                continue;
+            }
+        };
+        let (seq, pending) = match message.info() {
+            Ok(info) => (info.stream_sequence, info.pending),
+            Err(e) => {
+                warn!("stream message without info: {e}");
+                continue;
+            }
+        };
+        if !out.send(FromBridge::Command {
+            seq,
+            payload: message.payload.to_vec(),
+        }) {
+            return;
+        }
+        if !caught_up && (pending == 0 || seq >= last) {
+            caught_up = true;
+            out.send(FromBridge::CaughtUp { last: seq });
+        }
+    }
+    out.send(FromBridge::Fatal("the stream consumer ended".into()));
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// This instance's presence: `ts_ms` on the first line, then one user per line.
+async fn put_presence(store: &kv::Store, instance: &str, users: &[String]) {
+    let mut value = now_ms().to_string();
+    for user in users {
+        value.push('\n');
+        value.push_str(user);
+    }
+    if let Err(e) = store.put(instance, value.into()).await {
+        warn!("cannot publish presence: {e}");
+    }
+}
+
+/// Follows the other instances' presence; forgets an instance whose heartbeat stops.
+async fn watch_presence(store: kv::Store, me: String, out: Outbox) {
+    let mut watch = match store.watch_all().await {
+        Ok(watch) => watch,
+        Err(e) => {
+            out.send(FromBridge::Fatal(format!("presence watch: {e}")));
+            return;
+        }
+    };
+    // When each instance was last heard from, by this instance's clock (clocks of different
+    // machines are never compared).
+    let mut seen: HashMap<String, tokio::time::Instant> = HashMap::new();
+    let mut check = tokio::time::interval(PRESENCE_TTL / 2);
+    loop {
+        tokio::select! {
+            entry = watch.next() => {
+                let Some(Ok(entry)) = entry else {
+                    warn!("presence watch ended");
+                    return;
+                };
+                if entry.key == me {
+                    continue;
+                }
+                match entry.operation {
+                    kv::Operation::Put => {
+                        let text = String::from_utf8_lossy(&entry.value);
+                        let mut lines = text.lines();
+                        // The first line is the sender's time, for people reading the bucket.
+                        lines.next();
+                        seen.insert(entry.key.clone(), tokio::time::Instant::now());
+                        out.send(FromBridge::RemotePresence {
+                            instance: entry.key.clone(),
+                            users: lines.map(str::to_owned).collect(),
+                        });
+                    }
+                    kv::Operation::Delete | kv::Operation::Purge => {
+                        if seen.remove(&entry.key).is_some() {
+                            out.send(FromBridge::RemoteGone { instance: entry.key.clone() });
+                        }
+                    }
+                }
+            }
+            _ = check.tick() => {
+                let now = tokio::time::Instant::now();
+                let stale: Vec<String> = seen
+                    .iter()
+                    .filter(|(_, at)| now.duration_since(**at) > PRESENCE_TTL)
+                    .map(|(instance, _)| instance.clone())
+                    .collect();
+                for instance in stale {
+                    seen.remove(&instance);
+                    out.send(FromBridge::RemoteGone { instance });
+                }
+            }
+        }
+    }
+}

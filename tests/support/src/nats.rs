@@ -1,0 +1,76 @@
+//! A nats-server with JetStream on loopback, for the cluster tests and the load generator's
+//! cluster mode: a free port, its own storage directory, stopped when dropped.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running nats-server.
+pub struct NatsServer {
+    pub addr: SocketAddr,
+    store: PathBuf,
+    child: Option<Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl NatsServer {
+    /// Starts `nats-server -js` on a free loopback port (the binary must be on PATH, or named by
+    /// `NATS_SERVER`).
+    pub fn start() -> std::io::Result<NatsServer> {
+        let dir = tempfile::tempdir()?;
+        let addr = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let mut server = NatsServer {
+            addr,
+            store: dir.path().join("jetstream"),
+            child: None,
+            _dir: dir,
+        };
+        server.resume()?;
+        Ok(server)
+    }
+
+    /// `nats://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("nats://{}", self.addr)
+    }
+
+    /// Stops the server (kill), keeping its storage.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port and storage, and waits until it accepts connections.
+    pub fn resume(&mut self) -> std::io::Result<()> {
+        self.stop();
+        let binary = std::env::var("NATS_SERVER").unwrap_or_else(|_| "nats-server".into());
+        let child = Command::new(binary)
+            .args(["-a", "127.0.0.1", "-p"])
+            .arg(self.addr.port().to_string())
+            .arg("-js")
+            .arg("-sd")
+            .arg(&self.store)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(self.addr).is_err() {
+            if Instant::now() > deadline {
+                return Err(std::io::Error::other("nats-server did not start"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
