@@ -17,7 +17,7 @@ pub mod store;
 
 #[cfg(feature = "server")]
 pub mod admin;
-#[cfg(feature = "cluster")]
+#[cfg(feature = "server")]
 pub mod cluster;
 #[cfg(feature = "server")]
 pub mod config;

@@ -144,5 +144,8 @@ fn publishing_without_nats_fails_within_the_timeout() {
         payload: b"lost?".to_vec(),
     });
     let failed = a.wait(|m| matches!(m, FromBridge::Failed { .. }));
-    assert!(matches!(failed, FromBridge::Failed { tag: 7, .. }), "{failed:?}");
+    assert!(
+        matches!(failed, FromBridge::Failed { tag: 7, .. }),
+        "{failed:?}"
+    );
 }

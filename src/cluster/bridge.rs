@@ -19,55 +19,7 @@ use log::{info, warn};
 use mio::Waker;
 use tokio::sync::mpsc as tmpsc;
 
-/// How to reach the cluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClusterSettings {
-    /// NATS server URLs (tried in order, reconnected automatically).
-    pub urls: Vec<String>,
-    /// A NATS credentials file, if the servers need one.
-    pub creds: Option<std::path::PathBuf>,
-    /// The JetStream stream holding the commands (its subject is `<stream>.cmd`).
-    pub stream: String,
-    /// This instance's name, unique in the cluster.
-    pub instance: String,
-    /// How long a publish may wait for JetStream's acknowledgement.
-    pub ack_timeout: Duration,
-    /// How long commands are kept in the stream (the chat's retention), `None` for ever.
-    pub max_age: Option<Duration>,
-}
-
-/// What the loop asks of the bridge.
-#[derive(Debug)]
-pub enum ToBridge {
-    /// Publish a command; `tag` comes back with the answer.
-    Publish { tag: u64, payload: Vec<u8> },
-    /// This instance's online users changed: the whole set.
-    Presence(Vec<String>),
-}
-
-/// What the bridge tells the loop.
-#[derive(Debug, PartialEq, Eq)]
-pub enum FromBridge {
-    /// JetStream stored the command `tag` as sequence `seq`.
-    Acked { tag: u64, seq: u64 },
-    /// The command `tag` could not be published (NATS down, no acknowledgement in time).
-    Failed { tag: u64, error: String },
-    /// The next command of the stream, in order.
-    Command { seq: u64, payload: Vec<u8> },
-    /// The consumer has delivered everything the stream held when it started (sent once).
-    CaughtUp { last: u64 },
-    /// Another instance's online users (its whole set).
-    RemotePresence {
-        instance: String,
-        users: Vec<String>,
-    },
-    /// Another instance stopped refreshing its presence: its users are offline.
-    RemoteGone { instance: String },
-    /// The connection to NATS is down or back; commands wait meanwhile.
-    Connection { up: bool },
-    /// The bridge cannot go on (the stream cannot be created, the consumer fails for good).
-    Fatal(String),
-}
+pub use super::link::{ClusterSettings, FromBridge, ToBridge};
 
 /// How often this instance refreshes its presence, and after how long without a refresh
 /// another instance counts as gone.
@@ -84,16 +36,24 @@ pub struct Bridge {
 impl Bridge {
     /// Starts the bridge thread; it connects, makes sure the stream and the presence bucket
     /// exist, and consumes the stream from sequence `after + 1`.
-    pub fn start(settings: ClusterSettings, after: u64, waker: Arc<Waker>) -> std::io::Result<Bridge> {
+    pub fn start(
+        settings: ClusterSettings,
+        after: u64,
+        waker: Arc<Waker>,
+    ) -> std::io::Result<Bridge> {
         let (to, to_rx) = tmpsc::unbounded_channel();
         let (from_tx, from) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("nats-bridge".into())
             .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
                     Ok(runtime) => runtime,
                     Err(e) => {
-                        let _ = from_tx.send(FromBridge::Fatal(format!("cannot start the runtime: {e}")));
+                        let _ = from_tx
+                            .send(FromBridge::Fatal(format!("cannot start the runtime: {e}")));
                         let _ = waker.wake();
                         return;
                     }
@@ -206,7 +166,10 @@ async fn run(
     {
         Ok(stream) => stream,
         Err(e) => {
-            out.send(FromBridge::Fatal(format!("stream {}: {e}", settings.stream)));
+            out.send(FromBridge::Fatal(format!(
+                "stream {}: {e}",
+                settings.stream
+            )));
             return;
         }
     };
@@ -218,7 +181,11 @@ async fn run(
         }
     };
     tokio::spawn(consume(stream, after, out.clone()));
-    tokio::spawn(watch_presence(presence.clone(), settings.instance.clone(), out.clone()));
+    tokio::spawn(watch_presence(
+        presence.clone(),
+        settings.instance.clone(),
+        out.clone(),
+    ));
     let mut online: Vec<String> = Vec::new();
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     loop {

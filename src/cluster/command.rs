@@ -18,6 +18,8 @@ pub struct Origin {
     pub instance: String,
     /// That instance's connection serial (0 when no connection waits for an answer).
     pub serial: u64,
+    /// That instance's number for this publish (it matches acknowledgements and failures).
+    pub tag: u64,
 }
 
 /// What the command asks.
@@ -150,6 +152,7 @@ impl Command {
         let mut out = vec![FORMAT];
         put_str(&mut out, &self.origin.instance);
         out.extend_from_slice(&self.origin.serial.to_be_bytes());
+        out.extend_from_slice(&self.origin.tag.to_be_bytes());
         put_str(&mut out, &self.user);
         out.extend_from_slice(&self.version.to_be_bytes());
         out.extend_from_slice(&self.ts.to_be_bytes());
@@ -201,6 +204,7 @@ impl Command {
         let origin = Origin {
             instance: r.string()?,
             serial: r.u64()?,
+            tag: r.u64()?,
         };
         let user = r.string()?;
         let version = r.u16()?;
@@ -279,6 +283,7 @@ mod tests {
                 origin: Origin {
                     instance: "office-a".into(),
                     serial: 77,
+                    tag: 5,
                 },
                 user: "bob".into(),
                 version: 2,
@@ -288,7 +293,10 @@ mod tests {
             let bytes = command.encode();
             assert_eq!(Command::decode(&bytes), Ok(command.clone()));
             for cut in 0..bytes.len() {
-                assert!(Command::decode(&bytes[..cut]).is_err(), "{command:?} cut at {cut}");
+                assert!(
+                    Command::decode(&bytes[..cut]).is_err(),
+                    "{command:?} cut at {cut}"
+                );
             }
             let mut long = bytes.clone();
             long.push(0);

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::Server;
+use crate::cluster::command::Body;
 use crate::store::Write;
 use crate::wire::frame::MAX_PLAINTEXT;
 use crate::wire::message::Message;
@@ -46,11 +47,16 @@ impl Server {
             }
             let user = session.user.clone();
             for (peer, id) in std::mem::take(&mut backlog.unconfirmed) {
-                self.turn.background_write(Write::Marker {
-                    user: user.clone(),
-                    conv: format!("@{peer}"),
-                    last_read: id,
-                });
+                let conv = format!("@{peer}");
+                if self.replicated() {
+                    self.publish_record(&user, Body::Delivered { conv, id });
+                } else {
+                    self.turn.background_write(Write::Marker {
+                        user: user.clone(),
+                        conv,
+                        last_read: id,
+                    });
+                }
             }
             return self.pump_backlog(key);
         }

@@ -112,6 +112,9 @@ pub struct Connection {
     /// A query of this connection waits for the end of the turn; its next messages wait too,
     /// so that the answer shows nothing they do.
     pub awaiting_answer: bool,
+    /// In a cluster: requests of this connection sent to the stream and not yet applied. Its
+    /// reads and logins wait for them (they must see their effects).
+    pub unapplied: u32,
     /// Queued in this turn's list of connections to seal and flush.
     pub dirty: bool,
     /// The interest registered with the poller, if registered.
@@ -158,6 +161,7 @@ impl Connection {
             backpressured: false,
             quit: false,
             awaiting_answer: false,
+            unapplied: 0,
             dirty: false,
             interest: None,
             timer_at: None,

@@ -190,6 +190,11 @@ impl Server {
             | Message::SetMode { .. }
             | Message::SetRole { .. }
             | Message::SetRetention { .. } => {
+                // In a cluster the request goes to the stream; every instance executes it
+                // when it comes back, this one answering the asker.
+                if self.replicated() {
+                    return self.publish_request(key, &user, &message);
+                }
                 let req = Req {
                     conn: Some(key),
                     user,
@@ -517,5 +522,77 @@ impl Server {
                     .min(usize::from(crate::wire::message::MAX_PAGE)) as u16,
             ),
         )
+    }
+}
+
+/// Whether a message is a durable request: one that changes what the server stores (in a
+/// cluster, one that goes through the stream). Everything else is read or answered locally.
+pub(super) fn is_durable(message: &Message<'_>) -> bool {
+    match message {
+        Message::Register { .. }
+        | Message::PasswdSet { .. }
+        | Message::Join { .. }
+        | Message::Leave { .. }
+        | Message::Say { .. }
+        | Message::PrivMsg { .. }
+        | Message::Post { .. }
+        | Message::Edit { .. }
+        | Message::Delete { .. }
+        | Message::React { .. }
+        | Message::MarkRead { .. }
+        | Message::Create { .. }
+        | Message::Invite { .. }
+        | Message::Kick { .. }
+        | Message::Ban { .. }
+        | Message::Unban { .. }
+        | Message::SetTopic { .. }
+        | Message::SetMode { .. }
+        | Message::SetRole { .. }
+        | Message::SetRetention { .. } => true,
+        Message::AuthStart { .. }
+        | Message::AuthProof { .. }
+        | Message::ListRooms
+        | Message::Who { .. }
+        | Message::HistoryReq { .. }
+        | Message::SearchReq { .. }
+        | Message::Fetch { .. }
+        | Message::Find { .. }
+        | Message::Members { .. }
+        | Message::Rooms { .. }
+        | Message::Users { .. }
+        | Message::UnreadReq { .. }
+        | Message::GetEntry { .. }
+        | Message::PasswdStart { .. }
+        | Message::Ping { .. }
+        | Message::Pong { .. }
+        | Message::Quit { .. }
+        | Message::Rekey
+        | Message::RegisterOk
+        | Message::AuthChallenge { .. }
+        | Message::AuthOk { .. }
+        | Message::AuthFail { .. }
+        | Message::Msg { .. }
+        | Message::Priv { .. }
+        | Message::RoomList { .. }
+        | Message::WhoList { .. }
+        | Message::History { .. }
+        | Message::Notice { .. }
+        | Message::SearchResult { .. }
+        | Message::Error { .. }
+        | Message::NewEntry { .. }
+        | Message::Entries { .. }
+        | Message::Found { .. }
+        | Message::Edited { .. }
+        | Message::Deleted { .. }
+        | Message::Reacted { .. }
+        | Message::Marker { .. }
+        | Message::Unread { .. }
+        | Message::RoomInfoMsg { .. }
+        | Message::RoomPage { .. }
+        | Message::MemberPage { .. }
+        | Message::UserPage { .. }
+        | Message::Presence { .. }
+        | Message::PasswdOk { .. }
+        | Message::Unknown { .. } => false,
     }
 }

@@ -9,9 +9,11 @@ use super::auth::{self, PendingLogin};
 use super::backlog::Backlog;
 use super::conn::{Keys, LoginStep, Phase, Session};
 use super::directory::{AccountState, Change};
+use super::requester::Req;
 use super::rooms::Online;
 use super::turn::Undo;
 use super::{Server, now_ms};
+use crate::cluster::command::Body;
 use crate::config::Registration;
 use crate::store::{AuditRecord, UserRecord, Write};
 use crate::wire::crypto::random_bytes;
@@ -73,6 +75,18 @@ impl Server {
             self.reply_error(key, error, kind::REGISTER, detail, now);
             return;
         }
+        if self.replicated() {
+            // The name is claimed by the cluster's stream: the first REGISTER of it there wins.
+            let message = Message::Register {
+                user,
+                salt: v.salt,
+                iterations: v.iterations,
+                stored_key: v.stored_key,
+                server_key: v.server_key,
+            };
+            self.publish_request(key, user, &message);
+            return;
+        }
         let record = UserRecord {
             name: user.to_owned(),
             salt: v.salt.to_vec(),
@@ -80,6 +94,23 @@ impl Server {
             stored_key: v.stored_key,
             server_key: v.server_key,
         };
+        let req = Req {
+            conn: Some(key),
+            user: user.to_owned(),
+            version: self.conns[key].version(),
+            ts: now_ms(),
+        };
+        self.add_registered(&req, record);
+        info!("registered {user} from {ip}");
+    }
+
+    /// The durable part of REGISTER: the account, unless the name was taken meanwhile.
+    pub(super) fn add_registered(&mut self, req: &Req, record: UserRecord) {
+        if self.directory.account(&record.name).is_some() {
+            self.refuse(req, code::NAME_TAKEN, kind::REGISTER, "that name is taken");
+            return;
+        }
+        let user = record.name.clone();
         // The account exists in memory at once, so an AUTH_START right behind the REGISTER
         // (same frame or pipelined) logs into it.
         let undo = self.apply(Change::AddAccount(Box::new(AccountState {
@@ -88,22 +119,21 @@ impl Server {
             disabled: false,
         })));
         self.turn
-            .request(Some(key), kind::REGISTER)
+            .request(req.conn, kind::REGISTER)
             .undo(undo)
             .write(Write::AddUser {
                 record,
                 admin: false,
             })
             .write(Write::Audit(AuditRecord {
-                ts: now_ms(),
-                actor: user.to_owned(),
+                ts: req.ts,
+                actor: user.clone(),
                 action: "user.register".into(),
-                target: user.to_owned(),
+                target: user,
                 room: String::new(),
-                detail: format!("from {ip}"),
+                detail: String::new(),
             }))
-            .deliver(&[key], |out| Message::RegisterOk.encode(out));
-        info!("registered {user} from {ip}");
+            .deliver(req.conns(), |out| Message::RegisterOk.encode(out));
     }
 
     pub(super) fn auth_start(&mut self, key: usize, user: &str, start_body: &[u8], now: Instant) {
@@ -359,10 +389,14 @@ impl Server {
                 },
             );
         }
-        self.turn.background_write(Write::LastLogin {
-            user: user.clone(),
-            ts: now_ms(),
-        });
+        if self.replicated() {
+            self.publish_record(&user, Body::LoggedIn);
+        } else {
+            self.turn.background_write(Write::LastLogin {
+                user: user.clone(),
+                ts: now_ms(),
+            });
+        }
         if first {
             self.announce_presence(&user, true);
         }
@@ -493,26 +527,56 @@ impl Server {
             stored_key: v.stored_key,
             server_key: v.server_key,
         };
+        info!("{user} changed their password; their other sessions end");
+        if self.replicated() {
+            self.publish_verifier(key, record, signature);
+            return;
+        }
+        let req = Req {
+            conn: Some(key),
+            user,
+            version: self.conns[key].version(),
+            ts: now_ms(),
+        };
+        self.set_verifier(&req, record, Some(signature), "changed by the user");
+    }
+
+    /// The durable part of a password change: the new verifier, the asker answered (with the
+    /// server signature proving the old verifier, when the user changed it), and every other
+    /// session of the user ended.
+    pub(super) fn set_verifier(
+        &mut self,
+        req: &Req,
+        record: UserRecord,
+        signature: Option<[u8; 32]>,
+        how: &str,
+    ) {
+        let user = record.name.clone();
         let undo = self.apply(Change::SetVerifier(Box::new(record.clone())));
         let others: Vec<usize> = self
             .online
             .conns_of(&user)
             .iter()
             .map(|o| o.conn)
-            .filter(|&c| c != key)
+            .filter(|&c| Some(c) != req.conn)
             .collect();
-        let mut req = self.turn.request(Some(key), kind::PASSWD_SET);
-        req.undo(undo)
+        let actor = if signature.is_some() {
+            user.clone()
+        } else {
+            "operator".to_owned()
+        };
+        let mut request = self.turn.request(req.conn, kind::PASSWD_SET);
+        request
+            .undo(undo)
             .write(Write::SetVerifier(record))
             .write(Write::Audit(AuditRecord {
-                ts: now_ms(),
-                actor: user.clone(),
+                ts: req.ts,
+                actor,
                 action: "user.passwd".into(),
-                target: user.clone(),
+                target: user,
                 room: String::new(),
-                detail: "changed by the user".into(),
+                detail: how.to_owned(),
             }))
-            .deliver(&[key], |out| Message::PasswdOk { signature }.encode(out))
             .deliver(&others, |out| {
                 Message::Error {
                     code: code::PASSWORD_CHANGED,
@@ -521,10 +585,14 @@ impl Server {
                 }
                 .encode(out)
             });
-        for other in others {
-            req.close(other);
+        if let Some(signature) = signature {
+            request.deliver(req.conns(), |out| {
+                Message::PasswdOk { signature }.encode(out)
+            });
         }
-        info!("{user} changed their password; their other sessions end");
+        for other in others {
+            request.close(other);
+        }
     }
 
     /// Ends one connection's session with an ERROR (ref_type `ref_type`), flushing first.
@@ -553,6 +621,9 @@ impl Server {
     /// Sends PRESENCE about `user` to the v2 connections of those who share a small room with
     /// them, each once.
     pub(super) fn announce_presence(&mut self, user: &str, online: bool) {
+        if let Some(rep) = self.replication.as_mut() {
+            rep.presence_changed();
+        }
         let mut recipients: Vec<usize> = Vec::new();
         for room in self.directory.rooms_of(user) {
             let Some(state) = self.directory.room(room) else {

@@ -5,6 +5,7 @@
 //! token bucket, and its answer's size reserved, before it is acted on.
 
 mod access;
+mod accounts;
 mod auth;
 mod backlog;
 mod conn;
@@ -16,6 +17,7 @@ mod membership;
 mod outbuf;
 mod posting;
 mod queries;
+mod replication;
 mod requester;
 mod rooms;
 mod stats;
@@ -74,9 +76,17 @@ const HOUSEKEEPING: Duration = Duration::from_secs(60);
 /// Why the server could not start or had to stop.
 #[derive(Debug)]
 pub enum ServerError {
-    Io { what: String, source: io::Error },
+    Io {
+        what: String,
+        source: io::Error,
+    },
     Store(StoreError),
-    KeyFile { path: PathBuf, source: KeyFileError },
+    KeyFile {
+        path: PathBuf,
+        source: KeyFileError,
+    },
+    /// The cluster settings cannot be used.
+    Cluster(String),
 }
 
 impl fmt::Display for ServerError {
@@ -85,6 +95,7 @@ impl fmt::Display for ServerError {
             ServerError::Io { what, source } => write!(f, "{what}: {source}"),
             ServerError::Store(e) => write!(f, "database: {e}"),
             ServerError::KeyFile { path, source } => write!(f, "{}: {source}", path.display()),
+            ServerError::Cluster(why) => write!(f, "cluster: {why}"),
         }
     }
 }
@@ -159,12 +170,18 @@ pub struct Server {
     resume: Vec<usize>,
     /// Connections that reserved answer space (or wait for a query's answer) this turn.
     reserving: Vec<usize>,
+    /// Connections waiting until fewer requests are on their way through the cluster.
+    held_back: Vec<usize>,
     /// Since when commits have found the database locked by another process.
     commit_blocked: Option<Instant>,
     next_serial: u64,
     max_connections: usize,
     stopping: Option<Instant>,
     next_housekeeping: Instant,
+    /// This instance's cluster, if it is one.
+    replication: Option<replication::Replication>,
+    /// Whether the listener is registered (a cluster instance waits until it caught up).
+    listening: bool,
 }
 
 impl Server {
@@ -190,20 +207,18 @@ impl Server {
             .map_err(ServerError::Store)?
             .unwrap_or(config.scram_iterations);
         let poll = Poll::new().map_err(io_error("cannot create the poller"))?;
-        let mut listener = TcpListener::from_std(
+        let listener = TcpListener::from_std(
             listen(config.listen)
                 .map_err(io_error(format!("cannot listen on {}", config.listen)))?,
         );
         let local_addr = listener
             .local_addr()
             .map_err(io_error("listener address"))?;
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)
-            .map_err(io_error("cannot register the listener"))?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(io_error("waker"))?);
+        let replication = replication::Replication::start(&config, &store, waker.clone())?;
         let max_connections = raise_open_files_limit(config.max_connections);
         let now = Instant::now();
-        Ok(Server {
+        let mut server = Server {
             throttle: Throttle::new(&config),
             config,
             poll,
@@ -231,12 +246,31 @@ impl Server {
             read_buf: vec![0; READ_BUF],
             resume: Vec::new(),
             reserving: Vec::new(),
+            held_back: Vec::new(),
             commit_blocked: None,
             next_serial: 1,
             max_connections,
             stopping: None,
             next_housekeeping: now + HOUSEKEEPING,
-        })
+            replication,
+            listening: false,
+        };
+        // A cluster instance opens for clients once it has caught up with the stream.
+        if server.replication.is_none() {
+            server.listening = true;
+            server.register_listener()?;
+        }
+        Ok(server)
+    }
+
+    fn register_listener(&mut self) -> Result<(), ServerError> {
+        let Some(listener) = self.listener.as_mut() else {
+            return Ok(());
+        };
+        self.poll
+            .registry()
+            .register(listener, LISTENER, Interest::READABLE)
+            .map_err(io_error("cannot register the listener"))
     }
 
     /// The address actually bound (useful with port 0).
@@ -308,6 +342,7 @@ impl Server {
                         if self.stop_flag.load(Ordering::SeqCst) {
                             self.begin_shutdown(now);
                         }
+                        self.poll_bridge(now);
                     }
                     SIGNALS => {
                         self.drain_signal_pipe();
@@ -500,8 +535,11 @@ impl Server {
         }
     }
 
-    /// A new entry id: one global, increasing sequence.
+    /// A new entry id: one global, increasing sequence (in a cluster, from the stream's order).
     fn new_id(&mut self) -> u64 {
+        if let Some(rep) = self.replication.as_mut() {
+            return rep.new_id();
+        }
         let id = self.next_id;
         self.next_id += 1;
         id
@@ -697,6 +735,18 @@ impl Server {
             if self.commit_blocked.is_some() && !self.answerable_while_blocked(key, &message) {
                 self.resume.push(key);
                 return Progress::Paused(at);
+            }
+            if let Some(rep) = self.replication.as_ref() {
+                let durable = matches!(&message, Ok(m) if dispatch::is_durable(m));
+                // A read waits for the connection's requests still on their way through the
+                // stream; a request waits while too many are on their way.
+                if !durable && self.conns[key].unapplied > 0 {
+                    return Progress::Paused(at);
+                }
+                if durable && rep.in_flight() >= self.config.cluster_max_inflight {
+                    self.held_back.push(key);
+                    return Progress::Paused(at);
+                }
             }
             let conn = &mut self.conns[key];
             let message = match message {
@@ -949,6 +999,7 @@ impl Server {
                 false
             }
         };
+        self.settle_replication(committed);
         let mut turn = std::mem::replace(&mut self.turn, Turn::new(self.next_id));
         if !committed {
             self.next_id = turn.first_id;
@@ -976,7 +1027,14 @@ impl Server {
                 }
             }
         }
-        for origin in turn.failed_origins(committed) {
+        // In a cluster a failed commit is not the request's end: it is in the stream and is
+        // applied again on the next turn.
+        let refused = if self.replicated() {
+            &[][..]
+        } else {
+            turn.failed_origins(committed)
+        };
+        for origin in refused {
             let Some(conn) = origin.conn else {
                 continue;
             };

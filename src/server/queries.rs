@@ -432,10 +432,7 @@ impl Server {
             flags,
             role: role.unwrap_or(Role::Member),
             members: u32::try_from(state.members.len()).unwrap_or(u32::MAX),
-            online: self
-                .online
-                .room(room)
-                .map_or(0, |r| u32::try_from(r.user_count()).unwrap_or(u32::MAX)),
+            online: u32::try_from(self.online_in_room(room)).unwrap_or(u32::MAX),
             retention_h: state.settings.retention_h,
             topic: &state.settings.topic,
         })
@@ -533,15 +530,20 @@ impl Server {
         });
         let users: Vec<&str> = match room {
             None => self
-                .online
-                .users_after("")
+                .online_users()
+                .into_iter()
                 .take_while(|u| budget.take(len_str8(u)))
                 .collect(),
-            Some(room) => self
-                .online
-                .room(room)
-                .map(|r| r.users().take_while(|u| budget.take(len_str8(u))).collect())
-                .unwrap_or_default(),
+            Some(room) => match self.directory.room(room) {
+                Some(state) => state
+                    .members
+                    .keys()
+                    .map(String::as_str)
+                    .filter(|u| self.is_online(u))
+                    .take_while(|u| budget.take(len_str8(u)))
+                    .collect(),
+                None => Vec::new(),
+            },
         };
         Message::WhoList { room: name, users }.to_bytes()
     }
@@ -564,7 +566,7 @@ impl Server {
                 let member = Member {
                     user,
                     role: *role,
-                    online: self.online.is_online(user),
+                    online: self.is_online(user),
                 };
                 if members.len() == usize::from(limit) || !budget.take(member.encoded_len()) {
                     break;
@@ -590,7 +592,7 @@ impl Server {
         let mut next = "";
         let mut iter = self.directory.accounts_after(cursor).peekable();
         while let Some((name, account)) = iter.next() {
-            let flags = if self.online.is_online(name) {
+            let flags = if self.is_online(name) {
                 user_flag::ONLINE
             } else {
                 0

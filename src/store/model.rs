@@ -245,6 +245,11 @@ pub enum Write {
         last_read: u64,
     },
     Audit(AuditRecord),
+    /// Sets a fact about the database (`meta` table).
+    Meta {
+        key: &'static str,
+        value: u64,
+    },
 }
 
 /// The writes of one event-loop turn, committed together by [`super::Store::commit`].

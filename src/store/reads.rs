@@ -145,6 +145,18 @@ impl Store {
         Ok(data)
     }
 
+    /// A fact about the database (`Write::Meta`), if set.
+    pub fn meta(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT value FROM meta WHERE key = ?1")?;
+        let mut rows = stmt.query([key])?;
+        match rows.next()? {
+            Some(row) => Ok(Some(column(row, 0, "meta.value")?)),
+            None => Ok(None),
+        }
+    }
+
     /// One account, if it exists.
     pub fn account(&self, name: &str) -> Result<Option<Account>, StoreError> {
         let mut stmt = self.conn.prepare_cached(

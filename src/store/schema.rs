@@ -2,7 +2,7 @@
 //! `i + 1`. Append only; a released migration is never edited.
 
 /// Every migration, in order.
-pub const MIGRATIONS: &[&str] = &[SCHEMA_V1, V1_TO_V2];
+pub const MIGRATIONS: &[&str] = &[SCHEMA_V1, V1_TO_V2, V2_TO_V3];
 
 // Room and private messages live in one table so that their ids are one sequence. Room
 // messages have `room` set and `recipient` NULL; private messages the reverse. There are no
@@ -139,4 +139,13 @@ CREATE TABLE audit (
     detail TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX audit_ts ON audit (ts);
+";
+
+// Version 3: facts about the database itself (for a cluster instance: the last command of the
+// stream applied to it, and where entry ids start).
+const V2_TO_V3: &str = "
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY NOT NULL,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
 ";

@@ -622,6 +622,26 @@ fn rooms_roles_bans_and_removed_users() {
 }
 
 #[test]
+fn meta_facts_are_kept() {
+    let mut store = Store::open_in_memory().unwrap();
+    assert_eq!(store.meta("applied_seq").unwrap(), None);
+    commit_all(
+        &mut store,
+        [
+            Write::Meta {
+                key: "applied_seq",
+                value: 7,
+            },
+            Write::Meta {
+                key: "applied_seq",
+                value: 9,
+            },
+        ],
+    );
+    assert_eq!(store.meta("applied_seq").unwrap(), Some(9));
+}
+
+#[test]
 fn quota_usage_counts_texts_since_a_time() {
     let mut store = interleaved_store();
     commit_all(&mut store, [post(40, "a", "alice", "héllo")]);

@@ -165,6 +165,10 @@ pub(super) fn apply(tx: &Transaction<'_>, write: &Write, now: u64) -> Result<(),
             conv,
             last_read,
         } => upsert_marker(tx, user, conv, *last_read)?,
+        Write::Meta { key, value } => {
+            tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
+                .execute(params![key, int(*value)])?;
+        }
         Write::Audit(a) => {
             tx.prepare_cached(
                 "INSERT INTO audit (ts, actor, action, target, room, detail) \

@@ -1,0 +1,619 @@
+//! The server's side of a cluster (feature `cluster`): durable requests go to the JetStream
+//! stream instead of straight to the handlers, and every instance applies the stream's commands
+//! in order, through the same `execute` a single server uses, to its own SQLite and its own
+//! clients. A command answers its asker only on the instance that has the asker's connection.
+//! Entry ids come from the stream's sequence numbers, so they are the same everywhere.
+//!
+//! Until it has applied everything the stream held when it started, an instance accepts no
+//! connections. Presence is shared through the bridge's key-value bucket.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use log::{error, info, warn};
+use mio::Waker;
+
+use super::access::{self, Context, Policy};
+use super::requester::Req;
+use super::{Server, ServerError, now_ms};
+use crate::cluster::bridge::{Bridge, ClusterSettings, FromBridge, ToBridge};
+use crate::cluster::command::{AccountAct, Body, Command, Origin};
+use crate::config::Config;
+use crate::store::{Store, UserRecord, Write};
+use crate::wire::Status;
+use crate::wire::message::{Message, code};
+
+/// Keys of the `meta` table.
+const APPLIED_SEQ: &str = "cluster_applied_seq";
+const ID_BASE: &str = "cluster_id_base";
+/// How often presence changes go out at most, and how often catch-up progress is logged.
+const PRESENCE_EVERY: Duration = Duration::from_millis(250);
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// A request published and not yet applied here.
+struct Pending {
+    /// The asking connection's serial (0 for the server's own records).
+    serial: u64,
+    ref_type: u8,
+    /// For a password change: the server signature to answer with once it is applied.
+    signature: Option<[u8; 32]>,
+}
+
+/// What the server keeps of its cluster.
+pub struct Replication {
+    bridge: Bridge,
+    instance: String,
+    next_tag: u64,
+    pending: HashMap<u64, Pending>,
+    /// Connections by serial, for those with requests in flight.
+    waiting: HashMap<u64, usize>,
+    /// The last sequence applied and committed.
+    applied: u64,
+    /// The sequence of the command being applied, and how many entries it made so far.
+    current: u64,
+    entries_made: u64,
+    /// Entry ids of the cluster are `id_base + seq * 256 + k`; known once Genesis is applied.
+    id_base: Option<u64>,
+    genesis_sent: bool,
+    caught_up: bool,
+    /// Commands applied in this turn, to apply again if its commit fails.
+    this_turn: Vec<(u64, Vec<u8>)>,
+    /// Commands to apply (again) before anything new.
+    replay: VecDeque<(u64, Vec<u8>)>,
+    /// Other instances' online users.
+    remote: HashMap<String, BTreeSet<String>>,
+    presence_dirty: bool,
+    presence_sent: Instant,
+    progress_logged: Instant,
+}
+
+impl Replication {
+    /// Starts the bridge when chat.conf names a cluster; `None` otherwise.
+    pub fn start(
+        config: &Config,
+        store: &Store,
+        waker: Arc<Waker>,
+    ) -> Result<Option<Replication>, ServerError> {
+        if config.cluster_urls.is_empty() {
+            return Ok(None);
+        }
+        if config.cluster_instance.is_empty() {
+            return Err(ServerError::Cluster(
+                "cluster_urls is set but cluster_instance is not: name this instance".into(),
+            ));
+        }
+        let applied = store
+            .meta(APPLIED_SEQ)
+            .map_err(ServerError::Store)?
+            .unwrap_or(0);
+        let id_base = store.meta(ID_BASE).map_err(ServerError::Store)?;
+        let settings = ClusterSettings {
+            urls: config.cluster_urls.clone(),
+            creds: config.cluster_creds.clone(),
+            stream: config.cluster_stream.clone(),
+            instance: config.cluster_instance.clone(),
+            ack_timeout: config.cluster_ack_timeout,
+            max_age: config.retention,
+        };
+        let bridge = start_bridge(settings, applied, waker)?;
+        info!(
+            "cluster instance {} on {}: catching up from command {}",
+            config.cluster_instance,
+            config.cluster_urls.join(","),
+            applied + 1
+        );
+        let now = Instant::now();
+        Ok(Some(Replication {
+            bridge,
+            instance: config.cluster_instance.clone(),
+            next_tag: 1,
+            pending: HashMap::new(),
+            waiting: HashMap::new(),
+            applied,
+            current: applied,
+            entries_made: 0,
+            id_base,
+            genesis_sent: false,
+            caught_up: false,
+            this_turn: Vec::new(),
+            replay: VecDeque::new(),
+            remote: HashMap::new(),
+            presence_dirty: true,
+            presence_sent: now,
+            progress_logged: now,
+        }))
+    }
+
+    /// Whether the instance may accept connections: caught up, and ids known.
+    pub fn ready(&self) -> bool {
+        self.caught_up && self.id_base.is_some()
+    }
+
+    /// The next entry id of the command being applied.
+    pub fn new_id(&mut self) -> u64 {
+        let id = self.id_base.unwrap_or(0) + (self.current << 8) + self.entries_made;
+        self.entries_made += 1;
+        id
+    }
+
+    /// Requests published and not yet applied or failed.
+    pub fn in_flight(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether `user` is online on another instance.
+    pub fn online_elsewhere(&self, user: &str) -> bool {
+        self.remote.values().any(|users| users.contains(user))
+    }
+
+    /// Every user online on another instance.
+    pub fn remote_users(&self) -> BTreeSet<&str> {
+        self.remote.values().flatten().map(String::as_str).collect()
+    }
+
+    pub fn presence_changed(&mut self) {
+        self.presence_dirty = true;
+    }
+}
+
+#[cfg(feature = "cluster")]
+fn start_bridge(
+    settings: ClusterSettings,
+    applied: u64,
+    waker: Arc<Waker>,
+) -> Result<Bridge, ServerError> {
+    Bridge::start(settings, applied, waker).map_err(|source| ServerError::Io {
+        what: "cannot start the cluster bridge".into(),
+        source,
+    })
+}
+
+#[cfg(not(feature = "cluster"))]
+fn start_bridge(
+    _settings: ClusterSettings,
+    _applied: u64,
+    _waker: Arc<Waker>,
+) -> Result<Bridge, ServerError> {
+    Err(ServerError::Cluster(
+        "this chatd was built without the cluster feature; build it with `cargo build \
+         --release --features cluster`, or leave cluster_urls empty"
+            .into(),
+    ))
+}
+
+impl Server {
+    /// Whether `user` is online here or on another instance of the cluster.
+    pub(super) fn is_online(&self, user: &str) -> bool {
+        self.online.is_online(user)
+            || self
+                .replication
+                .as_ref()
+                .is_some_and(|rep| rep.online_elsewhere(user))
+    }
+
+    /// Everyone online, here or elsewhere in the cluster, by name.
+    pub(super) fn online_users(&self) -> std::collections::BTreeSet<&str> {
+        let mut users: std::collections::BTreeSet<&str> = self.online.users_after("").collect();
+        if let Some(rep) = self.replication.as_ref() {
+            users.extend(rep.remote_users());
+        }
+        users
+    }
+
+    /// How many members of `room` are online, here or elsewhere.
+    pub(super) fn online_in_room(&self, room: &str) -> usize {
+        let here = self.online.room(room).map_or(0, |r| r.user_count());
+        match (&self.replication, self.directory.room(room)) {
+            (Some(rep), Some(state)) if !rep.remote.is_empty() => {
+                state.members.keys().filter(|u| self.is_online(u)).count()
+            }
+            _ => here,
+        }
+    }
+
+    /// Whether durable requests go through a cluster's stream.
+    pub(super) fn replicated(&self) -> bool {
+        self.replication.is_some()
+    }
+
+    /// Publishes a command for the asker `key` (or the server itself with `key` None).
+    fn publish(
+        &mut self,
+        key: Option<usize>,
+        user: &str,
+        body: Body,
+        ref_type: u8,
+        signature: Option<[u8; 32]>,
+    ) {
+        let (serial, version) = match key.and_then(|k| self.conns.get(k)) {
+            Some(conn) => (conn.serial, conn.version()),
+            None => (0, 0),
+        };
+        let Some(rep) = self.replication.as_mut() else {
+            return;
+        };
+        let tag = rep.next_tag;
+        rep.next_tag += 1;
+        let command = Command {
+            origin: Origin {
+                instance: rep.instance.clone(),
+                serial,
+                tag,
+            },
+            user: user.to_owned(),
+            version,
+            ts: now_ms(),
+            body,
+        };
+        rep.pending.insert(
+            tag,
+            Pending {
+                serial,
+                ref_type,
+                signature,
+            },
+        );
+        if let Some(key) = key {
+            rep.waiting.insert(serial, key);
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.unapplied += 1;
+            }
+        }
+        rep.bridge.send(ToBridge::Publish {
+            tag,
+            payload: command.encode(),
+        });
+    }
+
+    /// A client's durable request, past the guard: to the stream.
+    pub(super) fn publish_request(&mut self, key: usize, user: &str, message: &Message<'_>) {
+        self.publish(
+            Some(key),
+            user,
+            Body::Request(message.to_bytes()),
+            message.kind(),
+            None,
+        );
+    }
+
+    /// A record the server makes of its own (a login, v1 delivery), to the stream.
+    pub(super) fn publish_record(&mut self, user: &str, body: Body) {
+        self.publish(None, user, body, 0, None);
+    }
+
+    /// A password change checked here (the proof was verified): its new verifier goes to the
+    /// stream, and `signature` answers the asker once it is applied.
+    pub(super) fn publish_verifier(&mut self, key: usize, record: UserRecord, signature: [u8; 32]) {
+        let user = record.name.clone();
+        self.publish(
+            Some(key),
+            &user,
+            Body::Account(AccountAct::SetVerifier(record)),
+            crate::wire::message::kind::PASSWD_SET,
+            Some(signature),
+        );
+    }
+
+    /// An operator's account change, to the stream (`chatd user ...` through the control socket).
+    pub(super) fn publish_account(&mut self, user: &str, act: AccountAct) {
+        self.publish(None, user, Body::Account(act), 0, None);
+    }
+
+    /// Takes what the bridge said; applies commands; opens for clients once caught up.
+    pub(super) fn poll_bridge(&mut self, now: Instant) {
+        loop {
+            let Some(rep) = self.replication.as_mut() else {
+                return;
+            };
+            let message = match rep.replay.pop_front() {
+                Some((seq, payload)) => FromBridge::Command { seq, payload },
+                None => match rep.bridge.try_recv() {
+                    Some(message) => message,
+                    None => break,
+                },
+            };
+            match message {
+                FromBridge::Command { seq, payload } => self.apply_payload(seq, payload, now),
+                FromBridge::Acked { .. } => {}
+                FromBridge::Failed { tag, error } => self.publish_failed(tag, &error, now),
+                FromBridge::CaughtUp { last } => {
+                    info!("cluster: caught up with the stream at command {last}");
+                    rep.caught_up = true;
+                    if rep.id_base.is_none() && !rep.genesis_sent {
+                        rep.genesis_sent = true;
+                        let base = self.next_id.saturating_sub(1);
+                        self.publish_record("", Body::Genesis { base });
+                    }
+                }
+                FromBridge::RemotePresence { instance, users } => {
+                    self.remote_presence(instance, users.into_iter().collect())
+                }
+                FromBridge::RemoteGone { instance } => {
+                    info!("cluster: instance {instance} is gone; its users are offline");
+                    self.remote_presence(instance, BTreeSet::new())
+                }
+                FromBridge::Connection { up } => {
+                    if up {
+                        info!("cluster: connected to NATS");
+                    } else {
+                        warn!("cluster: lost NATS; requests wait, then fail with error 0304");
+                    }
+                }
+                FromBridge::Fatal(e) => {
+                    error!("cluster: {e}; stopping");
+                    self.begin_shutdown(now);
+                }
+            }
+        }
+        self.open_when_ready();
+        self.send_presence(now);
+        let room_for_more = self
+            .replication
+            .as_ref()
+            .is_some_and(|rep| rep.in_flight() < self.config.cluster_max_inflight);
+        if room_for_more {
+            let held = std::mem::take(&mut self.held_back);
+            self.resume.extend(held);
+        }
+        if let Some(rep) = self.replication.as_mut() {
+            if !rep.caught_up && now.duration_since(rep.progress_logged) >= PROGRESS_EVERY {
+                rep.progress_logged = now;
+                info!("cluster: catching up, applied command {}", rep.current);
+            }
+        }
+    }
+
+    fn apply_payload(&mut self, seq: u64, payload: Vec<u8>, now: Instant) {
+        let command = match Command::decode(&payload) {
+            Ok(command) => command,
+            Err(e) => {
+                error!("cluster: command {seq}: {e}; skipped");
+                return;
+            }
+        };
+        let Some(rep) = self.replication.as_mut() else {
+            return;
+        };
+        if seq <= rep.current && seq <= rep.applied {
+            return;
+        }
+        rep.current = seq;
+        rep.entries_made = 0;
+        rep.this_turn.push((seq, payload));
+        // The asker, when it is connected here and still the same connection.
+        let mine = command.origin.instance == rep.instance;
+        let pending = if mine {
+            rep.pending.remove(&command.origin.tag)
+        } else {
+            None
+        };
+        let key = pending
+            .as_ref()
+            .and_then(|p| rep.waiting.get(&p.serial).copied())
+            .filter(|&k| {
+                self.conns
+                    .get(k)
+                    .is_some_and(|c| c.serial == command.origin.serial)
+            });
+        if let Some(key) = key {
+            let conn = &mut self.conns[key];
+            conn.unapplied = conn.unapplied.saturating_sub(1);
+            if conn.unapplied == 0 {
+                if let Some(rep) = self.replication.as_mut() {
+                    rep.waiting.remove(&command.origin.serial);
+                }
+                self.resume.push(key);
+            }
+        }
+        self.turn.background_write(Write::Meta {
+            key: APPLIED_SEQ,
+            value: seq,
+        });
+        let req = Req {
+            conn: key,
+            user: command.user.clone(),
+            version: command.version,
+            ts: command.ts,
+        };
+        match command.body {
+            Body::Request(bytes) => self.apply_request(&req, &bytes),
+            Body::Genesis { base } => {
+                if let Some(rep) = self.replication.as_mut() {
+                    if rep.id_base.is_none() {
+                        rep.id_base = Some(base);
+                        self.turn.background_write(Write::Meta {
+                            key: ID_BASE,
+                            value: base,
+                        });
+                        info!("cluster: entry ids start above {base}");
+                    }
+                }
+            }
+            Body::LoggedIn => self.turn.background_write(Write::LastLogin {
+                user: command.user,
+                ts: command.ts,
+            }),
+            Body::Delivered { conv, id } => self.turn.background_write(Write::Marker {
+                user: command.user,
+                conv,
+                last_read: id,
+            }),
+            Body::Account(act) => {
+                let signature = pending.and_then(|p| p.signature);
+                self.apply_account(&req, act, signature, now)
+            }
+        }
+    }
+
+    /// A client's request from the stream: the guard again (the directory may have changed
+    /// since the asker's instance let it through), then the handler.
+    fn apply_request(&mut self, req: &Req, bytes: &[u8]) {
+        let message = match Message::decode(bytes) {
+            Ok(Status::Complete(message, _)) => message,
+            other => {
+                error!("cluster: a request that does not decode ({other:?}); skipped");
+                return;
+            }
+        };
+        if let Message::Register {
+            user,
+            salt,
+            iterations,
+            stored_key,
+            server_key,
+        } = message
+        {
+            let record = UserRecord {
+                name: user.to_owned(),
+                salt: salt.to_vec(),
+                iterations,
+                stored_key,
+                server_key,
+            };
+            return self.add_registered(req, record);
+        }
+        let ctx = Context {
+            dir: &self.directory,
+            store: &self.store,
+            user: &req.user,
+            deleted: &self.turn.deleted,
+            policy: Policy {
+                room_creation: self.config.room_creation,
+                edit_window: self.config.edit_window,
+            },
+            now_ms: req.ts,
+        };
+        match access::authorize(&ctx, &message) {
+            Ok(grant) => self.execute(req, message, grant),
+            Err(refusal) => self.refuse(req, refusal.code, message.kind(), refusal.detail),
+        }
+    }
+
+    /// An account change from the stream: a user's new password, or an operator's act.
+    fn apply_account(
+        &mut self,
+        req: &Req,
+        act: AccountAct,
+        signature: Option<[u8; 32]>,
+        now: Instant,
+    ) {
+        match act {
+            AccountAct::SetVerifier(record) => {
+                let how = match signature {
+                    Some(_) => "changed by the user",
+                    None => "reset by the operator",
+                };
+                self.set_verifier(req, record, signature, how)
+            }
+            AccountAct::Add { record, admin } => self.operator_add(record, admin),
+            AccountAct::Remove => self.operator_remove(&req.user, now),
+            AccountAct::Disable => self.operator_set_disabled(&req.user, true, now),
+            AccountAct::Enable => self.operator_set_disabled(&req.user, false, now),
+            AccountAct::SetAdmin(admin) => self.operator_set_admin(&req.user, admin),
+        }
+    }
+
+    fn publish_failed(&mut self, tag: u64, error: &str, now: Instant) {
+        let Some(rep) = self.replication.as_mut() else {
+            return;
+        };
+        let Some(pending) = rep.pending.remove(&tag) else {
+            return;
+        };
+        warn!("cluster: a request could not be published: {error}");
+        let key = rep.waiting.get(&pending.serial).copied();
+        let Some(key) = key.filter(|&k| {
+            self.conns
+                .get(k)
+                .is_some_and(|c| c.serial == pending.serial)
+        }) else {
+            return;
+        };
+        let conn = &mut self.conns[key];
+        conn.unapplied = conn.unapplied.saturating_sub(1);
+        if conn.unapplied == 0 {
+            if let Some(rep) = self.replication.as_mut() {
+                rep.waiting.remove(&pending.serial);
+            }
+            self.resume.push(key);
+        }
+        self.reply_error(
+            key,
+            code::UNAVAILABLE,
+            pending.ref_type,
+            "the cluster did not store this in time; try again",
+            now,
+        );
+    }
+
+    /// After the turn's commit: what was applied is done, or is applied again next turn.
+    pub(super) fn settle_replication(&mut self, committed: bool) {
+        let Some(rep) = self.replication.as_mut() else {
+            return;
+        };
+        let applied = std::mem::take(&mut rep.this_turn);
+        if committed {
+            if let Some((seq, _)) = applied.last() {
+                rep.applied = *seq;
+            }
+        } else {
+            // The stream holds them: apply them again before anything newer.
+            rep.current = rep.applied;
+            for command in applied.into_iter().rev() {
+                rep.replay.push_front(command);
+            }
+        }
+    }
+
+    /// Registers the listener once the instance is caught up and knows its ids.
+    fn open_when_ready(&mut self) {
+        let ready = self.replication.as_ref().is_some_and(Replication::ready);
+        if ready && !self.listening {
+            self.listening = true;
+            self.register_listener();
+            info!(
+                "cluster: ready; accepting connections on {}",
+                self.local_addr
+            );
+        }
+    }
+
+    fn send_presence(&mut self, now: Instant) {
+        let users: Vec<String> = self.online.users_after("").map(str::to_owned).collect();
+        let Some(rep) = self.replication.as_mut() else {
+            return;
+        };
+        if !rep.presence_dirty || now.duration_since(rep.presence_sent) < PRESENCE_EVERY {
+            return;
+        }
+        rep.presence_dirty = false;
+        rep.presence_sent = now;
+        rep.bridge.send(ToBridge::Presence(users));
+    }
+
+    /// Another instance's online users changed: PRESENCE for those who came or went (and are
+    /// not online here anyway).
+    fn remote_presence(&mut self, instance: String, users: BTreeSet<String>) {
+        let Some(rep) = self.replication.as_mut() else {
+            return;
+        };
+        let before: BTreeSet<String> = rep.remote_users().into_iter().map(str::to_owned).collect();
+        if users.is_empty() {
+            rep.remote.remove(&instance);
+        } else {
+            rep.remote.insert(instance, users);
+        }
+        let after: BTreeSet<String> = rep.remote_users().into_iter().map(str::to_owned).collect();
+        for user in after.difference(&before) {
+            if !self.online.is_online(user) {
+                self.announce_presence(user, true);
+            }
+        }
+        for user in before.difference(&after) {
+            if !self.online.is_online(user) {
+                self.announce_presence(user, false);
+            }
+        }
+    }
+}
