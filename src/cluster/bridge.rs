@@ -17,7 +17,7 @@ use async_nats::jetstream::{self, consumer, kv, stream};
 use futures_util::StreamExt;
 use log::{info, warn};
 use mio::Waker;
-use tokio::sync::mpsc as tmpsc;
+use tokio::sync::{mpsc as tmpsc, watch};
 
 pub use super::link::{ClusterSettings, FromBridge, ToBridge};
 
@@ -25,6 +25,9 @@ pub use super::link::{ClusterSettings, FromBridge, ToBridge};
 /// another instance counts as gone.
 const HEARTBEAT: Duration = Duration::from_secs(3);
 const PRESENCE_TTL: Duration = Duration::from_secs(10);
+
+/// How often an idle stream consumer hears from the server; two missed mean it is gone.
+const CONSUMER_HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// The loop's end of the bridge.
 pub struct Bridge {
@@ -107,19 +110,27 @@ impl Outbox {
     }
 }
 
-async fn connect(settings: &ClusterSettings, out: &Outbox) -> Result<async_nats::Client, String> {
+/// Connects; every reconnection bumps `reconnects`, for the consumers to start afresh.
+async fn connect(
+    settings: &ClusterSettings,
+    out: &Outbox,
+    reconnects: watch::Sender<u64>,
+) -> Result<async_nats::Client, String> {
     let events = out.clone();
+    let reconnects = Arc::new(reconnects);
     let mut options = async_nats::ConnectOptions::new()
         .name(format!("chatd {}", settings.instance))
         .retry_on_initial_connect()
         .event_callback(move |event| {
             let events = events.clone();
+            let reconnects = reconnects.clone();
             async move {
                 match event {
                     async_nats::Event::Disconnected => {
                         events.send(FromBridge::Connection { up: false });
                     }
                     async_nats::Event::Connected => {
+                        reconnects.send_modify(|count| *count += 1);
                         events.send(FromBridge::Connection { up: true });
                     }
                     other => info!("nats: {other}"),
@@ -144,7 +155,8 @@ async fn run(
     mut requests: tmpsc::UnboundedReceiver<ToBridge>,
     out: Outbox,
 ) {
-    let client = match connect(&settings, &out).await {
+    let (reconnected, reconnects) = watch::channel(0);
+    let client = match connect(&settings, &out, reconnected).await {
         Ok(client) => client,
         Err(e) => {
             out.send(FromBridge::Fatal(e));
@@ -153,26 +165,13 @@ async fn run(
     };
     let js = jetstream::new(client);
     let subject = format!("{}.cmd", settings.stream);
-    let stream = match js
-        .get_or_create_stream(stream::Config {
-            name: settings.stream.clone(),
-            subjects: vec![subject.clone()],
-            storage: stream::StorageType::File,
-            max_age: settings.max_age.unwrap_or_default(),
-            duplicate_window: Duration::from_secs(120),
-            ..Default::default()
-        })
-        .await
-    {
-        Ok(stream) => stream,
-        Err(e) => {
-            out.send(FromBridge::Fatal(format!(
-                "stream {}: {e}",
-                settings.stream
-            )));
-            return;
-        }
-    };
+    if let Err(e) = command_stream(&js, &settings, &subject).await {
+        out.send(FromBridge::Fatal(format!(
+            "stream {}: {e}",
+            settings.stream
+        )));
+        return;
+    }
     let presence = match presence_bucket(&js, &format!("{}_presence", settings.stream)).await {
         Ok(store) => store,
         Err(e) => {
@@ -180,10 +179,17 @@ async fn run(
             return;
         }
     };
-    tokio::spawn(consume(stream, after, out.clone()));
+    tokio::spawn(consume(
+        js.clone(),
+        settings.stream.clone(),
+        after,
+        reconnects.clone(),
+        out.clone(),
+    ));
     tokio::spawn(watch_presence(
         presence.clone(),
         settings.instance.clone(),
+        reconnects,
         out.clone(),
     ));
     let mut online: Vec<String> = Vec::new();
@@ -216,6 +222,42 @@ async fn run(
     }
 }
 
+/// Makes sure the command stream exists, and keeps its age limit equal to this instance's
+/// `retention` (the last instance started with a new value sets it for all).
+async fn command_stream(
+    js: &jetstream::Context,
+    settings: &ClusterSettings,
+    subject: &str,
+) -> Result<(), String> {
+    let max_age = settings.max_age.unwrap_or_default();
+    let mut stream = js
+        .get_or_create_stream(stream::Config {
+            name: settings.stream.clone(),
+            subjects: vec![subject.to_owned()],
+            storage: stream::StorageType::File,
+            max_age,
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut config = stream
+        .info()
+        .await
+        .map_err(|e| e.to_string())?
+        .config
+        .clone();
+    if config.max_age != max_age {
+        info!(
+            "cluster: stream {} now keeps commands for {max_age:?} (was {:?})",
+            settings.stream, config.max_age
+        );
+        config.max_age = max_age;
+        js.update_stream(config).await.map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
 /// The presence key-value bucket, made as the stream a bucket is (`KV_<name>`, one value per
 /// key, values expiring) and then opened as a bucket. `create_key_value` would first ask for
 /// the account's JetStream limits, an answer nats-server 2.9 words differently from what
@@ -226,7 +268,8 @@ async fn presence_bucket(js: &jetstream::Context, bucket: &str) -> Result<kv::St
         subjects: vec![format!("$KV.{bucket}.>")],
         max_messages_per_subject: 1,
         max_age: PRESENCE_TTL * 3,
-        storage: stream::StorageType::Memory,
+        // On disk, so that a restarted nats-server still has the bucket.
+        storage: stream::StorageType::File,
         allow_rollup: true,
         deny_delete: true,
         allow_direct: true,
@@ -270,70 +313,144 @@ async fn publish(
 }
 
 /// Hands every command after `after` to the loop, in order, and says once when it has caught
-/// up with what the stream held.
-async fn consume(mut stream: stream::Stream, after: u64, out: Outbox) {
-    let last = match stream.info().await {
-        Ok(info) => info.state.last_sequence,
-        Err(e) => {
-            out.send(FromBridge::Fatal(format!("stream info: {e}")));
-            return;
-        }
+/// up with what the stream held. The consumer is an ephemeral pull consumer, made again from
+/// the next sequence whenever it fails: when NATS restarts (ephemeral consumers live in
+/// memory), when its heartbeats stop, or when the client reconnects.
+async fn consume(
+    js: jetstream::Context,
+    stream: String,
+    after: u64,
+    mut reconnects: watch::Receiver<u64>,
+    out: Outbox,
+) {
+    let mut follow = Following {
+        next: after + 1,
+        caught_up: false,
     };
-    if last <= after {
-        out.send(FromBridge::CaughtUp { last: after });
-    }
-    let consumer = match stream
-        .create_consumer(consumer::pull::OrderedConfig {
-            deliver_policy: consumer::DeliverPolicy::ByStartSequence {
-                start_sequence: after + 1,
+    let mut retry = Backoff::default();
+    loop {
+        tokio::select! {
+            outcome = follow.run(&js, &stream, &out, &mut retry) => match outcome {
+                Ok(()) => return,
+                Err(e) => warn!("stream consumer: {e}; following again from command {}", follow.next),
             },
-            ..Default::default()
-        })
-        .await
-    {
-        Ok(consumer) => consumer,
-        Err(e) => {
-            out.send(FromBridge::Fatal(format!("consumer: {e}")));
-            return;
-        }
-    };
-    let mut messages = match consumer.messages().await {
-        Ok(messages) => messages,
-        Err(e) => {
-            out.send(FromBridge::Fatal(format!("consumer: {e}")));
-            return;
-        }
-    };
-    let mut caught_up = last <= after;
-    while let Some(message) = messages.next().await {
-        let message = match message {
-            Ok(message) => message,
-            Err(e) => {
-                // The ordered consumer recreates itself after gaps and reconnects; it only
-                // ends for good when the stream is gone.
-                warn!("stream consumer: {e}");
-                continue;
+            changed = reconnects.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                info!("stream consumer: following again from command {} after reconnecting", follow.next);
             }
-        };
-        let (seq, pending) = match message.info() {
-            Ok(info) => (info.stream_sequence, info.pending),
-            Err(e) => {
-                warn!("stream message without info: {e}");
-                continue;
-            }
-        };
-        if !out.send(FromBridge::Command {
-            seq,
-            payload: message.payload.to_vec(),
-        }) {
-            return;
         }
-        if !caught_up && (pending == 0 || seq >= last) {
-            caught_up = true;
-            out.send(FromBridge::CaughtUp { last: seq });
-        }
+        retry.wait().await;
     }
-    out.send(FromBridge::Fatal("the stream consumer ended".into()));
+}
+
+/// Where the consumption stands across consumers.
+struct Following {
+    next: u64,
+    caught_up: bool,
+}
+
+impl Following {
+    /// Follows the stream from `next` until the consumer fails (`Err`) or the loop is gone.
+    async fn run(
+        &mut self,
+        js: &jetstream::Context,
+        stream: &str,
+        out: &Outbox,
+        retry: &mut Backoff,
+    ) -> Result<(), String> {
+        let mut stream = js.get_stream(stream).await.map_err(|e| e.to_string())?;
+        let state = stream
+            .info()
+            .await
+            .map_err(|e| e.to_string())?
+            .state
+            .clone();
+        if state.first_sequence > self.next {
+            // Retention removed commands this instance never applied: replaying the rest
+            // would build a different database.
+            out.send(FromBridge::Fatal(format!(
+                "the stream starts at command {} but this instance needs {} next; \
+                 start it from a recent backup of another instance (chatd backup)",
+                state.first_sequence, self.next
+            )));
+            return Ok(());
+        }
+        let last = state.last_sequence;
+        if !self.caught_up && last < self.next {
+            self.caught_up = true;
+            out.send(FromBridge::CaughtUp {
+                last: self.next - 1,
+            });
+        }
+        let consumer = stream
+            .create_consumer(consumer::pull::Config {
+                deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: self.next,
+                },
+                ack_policy: consumer::AckPolicy::None,
+                inactive_threshold: Duration::from_secs(30),
+                memory_storage: true,
+                num_replicas: 1,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut messages = consumer
+            .stream()
+            .max_messages_per_batch(500)
+            .heartbeat(CONSUMER_HEARTBEAT)
+            .expires(CONSUMER_HEARTBEAT * 10)
+            .messages()
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut delivered = 0;
+        while let Some(message) = messages.next().await {
+            let message = message.map_err(|e| e.to_string())?;
+            let info = message.info().map_err(|e| e.to_string())?;
+            // Without acknowledgements nothing is redelivered, so a skipped delivery is a
+            // message lost on the way: start again from the first one not handed on.
+            if info.consumer_sequence != delivered + 1 {
+                return Err(format!(
+                    "delivery {} after {delivered}",
+                    info.consumer_sequence
+                ));
+            }
+            delivered = info.consumer_sequence;
+            let (seq, pending) = (info.stream_sequence, info.pending);
+            if seq < self.next {
+                continue;
+            }
+            if !out.send(FromBridge::Command {
+                seq,
+                payload: message.payload.to_vec(),
+            }) {
+                return Ok(());
+            }
+            self.next = seq + 1;
+            *retry = Backoff::default();
+            if !self.caught_up && (pending == 0 || seq >= last) {
+                self.caught_up = true;
+                out.send(FromBridge::CaughtUp { last: seq });
+            }
+        }
+        Err("the consumer ended".into())
+    }
+}
+
+/// Waits between attempts to reach NATS again: 100 ms, doubling up to 2 s.
+#[derive(Default)]
+struct Backoff {
+    attempts: u32,
+}
+
+impl Backoff {
+    async fn wait(&mut self) {
+        let delay = Duration::from_millis(100) * 2u32.pow(self.attempts.min(5));
+        self.attempts += 1;
+        tokio::time::sleep(delay.min(Duration::from_secs(2))).await;
+    }
 }
 
 fn now_ms() -> u64 {
@@ -354,47 +471,40 @@ async fn put_presence(store: &kv::Store, instance: &str, users: &[String]) {
     }
 }
 
-/// Follows the other instances' presence; forgets an instance whose heartbeat stops.
-async fn watch_presence(store: kv::Store, me: String, out: Outbox) {
-    let mut watch = match store.watch_all().await {
-        Ok(watch) => watch,
-        Err(e) => {
-            out.send(FromBridge::Fatal(format!("presence watch: {e}")));
-            return;
-        }
-    };
+/// Follows the other instances' presence; forgets an instance whose heartbeat stops. The
+/// watch is opened again after it ends and after every reconnection (it replays each
+/// instance's latest value, so nothing is missed).
+async fn watch_presence(
+    store: kv::Store,
+    me: String,
+    mut reconnects: watch::Receiver<u64>,
+    out: Outbox,
+) {
     // When each instance was last heard from, by this instance's clock (clocks of different
     // machines are never compared).
     let mut seen: HashMap<String, tokio::time::Instant> = HashMap::new();
     let mut check = tokio::time::interval(PRESENCE_TTL / 2);
+    let mut entries = None;
+    let mut reopen = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
-            entry = watch.next() => {
-                let Some(Ok(entry)) = entry else {
-                    warn!("presence watch ended");
+            entry = next_entry(&mut entries) => match entry {
+                Some(entry) if entry.key != me => presence_entry(entry, &mut seen, &out),
+                Some(_) => {}
+                None => {
+                    warn!("presence watch ended; opening it again");
+                    entries = None;
+                }
+            },
+            _ = reopen.tick(), if entries.is_none() => match store.watch_all().await {
+                Ok(watch) => entries = Some(watch),
+                Err(e) => warn!("presence watch: {e}"),
+            },
+            changed = reconnects.changed() => {
+                if changed.is_err() {
                     return;
-                };
-                if entry.key == me {
-                    continue;
                 }
-                match entry.operation {
-                    kv::Operation::Put => {
-                        let text = String::from_utf8_lossy(&entry.value);
-                        let mut lines = text.lines();
-                        // The first line is the sender's time, for people reading the bucket.
-                        lines.next();
-                        seen.insert(entry.key.clone(), tokio::time::Instant::now());
-                        out.send(FromBridge::RemotePresence {
-                            instance: entry.key.clone(),
-                            users: lines.map(str::to_owned).collect(),
-                        });
-                    }
-                    kv::Operation::Delete | kv::Operation::Purge => {
-                        if seen.remove(&entry.key).is_some() {
-                            out.send(FromBridge::RemoteGone { instance: entry.key.clone() });
-                        }
-                    }
-                }
+                entries = None;
             }
             _ = check.tick() => {
                 let now = tokio::time::Instant::now();
@@ -407,6 +517,42 @@ async fn watch_presence(store: kv::Store, me: String, out: Outbox) {
                     seen.remove(&instance);
                     out.send(FromBridge::RemoteGone { instance });
                 }
+            }
+        }
+    }
+}
+
+/// The next presence entry, `None` when the watch failed or ended; never ready without one.
+async fn next_entry(entries: &mut Option<kv::Watch>) -> Option<kv::Entry> {
+    match entries {
+        Some(watch) => watch.next().await.and_then(Result::ok),
+        None => std::future::pending().await,
+    }
+}
+
+/// Tells the loop what another instance's presence entry says.
+fn presence_entry(
+    entry: kv::Entry,
+    seen: &mut HashMap<String, tokio::time::Instant>,
+    out: &Outbox,
+) {
+    match entry.operation {
+        kv::Operation::Put => {
+            let text = String::from_utf8_lossy(&entry.value);
+            let mut lines = text.lines();
+            // The first line is the sender's time, for people reading the bucket.
+            lines.next();
+            seen.insert(entry.key.clone(), tokio::time::Instant::now());
+            out.send(FromBridge::RemotePresence {
+                instance: entry.key.clone(),
+                users: lines.map(str::to_owned).collect(),
+            });
+        }
+        kv::Operation::Delete | kv::Operation::Purge => {
+            if seen.remove(&entry.key).is_some() {
+                out.send(FromBridge::RemoteGone {
+                    instance: entry.key,
+                });
             }
         }
     }

@@ -346,7 +346,7 @@ impl Server {
                 }
             }
         }
-        self.open_when_ready();
+        self.open_when_ready(now);
         self.send_presence(now);
         let room_for_more = self
             .replication
@@ -567,11 +567,15 @@ impl Server {
     }
 
     /// Registers the listener once the instance is caught up and knows its ids.
-    fn open_when_ready(&mut self) {
+    fn open_when_ready(&mut self, now: Instant) {
         let ready = self.replication.as_ref().is_some_and(Replication::ready);
         if ready && !self.listening {
             self.listening = true;
-            self.register_listener();
+            if let Err(e) = self.register_listener() {
+                error!("cluster: {e}; stopping");
+                self.begin_shutdown(now);
+                return;
+            }
             info!(
                 "cluster: ready; accepting connections on {}",
                 self.local_addr

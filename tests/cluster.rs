@@ -1,0 +1,538 @@
+//! Three chatd processes sharing rooms over a real nats-server with JetStream, on loopback
+//! (`cargo test --features cluster --test cluster`; `.ci/run` installs nats-server). Each
+//! instance is the real binary, so one can be killed with SIGKILL mid-stream.
+
+#![cfg(feature = "cluster")]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use chat::client::{Client, ClientError, ClientOptions};
+use chat::wire::message::{EntryKind, Message, code, kind};
+use chat::wire::{ChatMessage, Event, SessionOptions};
+use chat_test_support::nats::NatsServer;
+use chat_test_support::{ITERATIONS, PASSWORD, WAIT};
+
+/// One chatd instance of the cluster, as a child process.
+struct Instance {
+    name: String,
+    addr: SocketAddr,
+    child: Child,
+    data: PathBuf,
+    log_lines: Receiver<String>,
+}
+
+impl Instance {
+    /// What the instance logged since the last call (shown when a test fails).
+    fn log(&self) -> String {
+        let lines: Vec<String> = self.log_lines.try_iter().collect();
+        format!("--- {} logged:\n{}", self.name, lines.join("\n"))
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// NATS and the data directories of a cluster's instances (which share their key files).
+struct Cluster {
+    nats: NatsServer,
+    dir: tempfile::TempDir,
+    server_key: [u8; 32],
+    auth_secret: [u8; 32],
+}
+
+impl Cluster {
+    fn new() -> Cluster {
+        let nats = NatsServer::start().expect("nats-server (apt-get install nats-server)");
+        Cluster {
+            nats,
+            dir: tempfile::tempdir().expect("tempdir"),
+            server_key: chat::wire::crypto::random_bytes().expect("random"),
+            auth_secret: chat::wire::crypto::random_bytes().expect("random"),
+        }
+    }
+
+    /// Starts instance `name` (its data directory kept across restarts) and waits until it has
+    /// caught up and accepts connections.
+    fn start(&self, name: &str) -> Instance {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let data = self.dir.path().join(name);
+        if !data.exists() {
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&data)
+                .expect("data dir");
+            for (file, key) in [
+                ("server_x25519.key", &self.server_key),
+                ("auth_secret.key", &self.auth_secret),
+            ] {
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(data.join(file))
+                    .expect("key file");
+                std::io::Write::write_all(&mut f, key).expect("write key");
+            }
+        }
+        let conf = self.dir.path().join(format!("{name}.conf"));
+        std::fs::write(
+            &conf,
+            format!(
+                "listen = 127.0.0.1:0\ndata_dir = {}\ndurability = normal\nlog_level = info\n\
+                 scram_iterations = {ITERATIONS}\nscram_min_iterations = {ITERATIONS}\n\
+                 register_per_ip_per_h = 0\nmax_per_ip = 0\nmax_unauth_per_ip = 0\n\
+                 max_handshakes_per_ip_per_min = 0\nlogin_fail_per_ip_per_h = 0\n\
+                 cluster_urls = {}\ncluster_instance = {name}\ncluster_ack_timeout = 2s\n",
+                data.display(),
+                self.nats.url()
+            ),
+        )
+        .expect("conf");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chatd"))
+            .arg("--config")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("chatd starts");
+        let stderr = child.stderr.take().expect("stderr");
+        let (lines, ready) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if lines.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut addr = None;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let line = ready
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .unwrap_or_else(|_| panic!("{name} did not get ready"));
+            if let Some(rest) = line.split("Listening on:").nth(1) {
+                addr = rest.trim().parse().ok();
+            }
+            if line.contains("accepting connections") {
+                break;
+            }
+        }
+        Instance {
+            name: name.to_owned(),
+            addr: addr.expect("the banner names the address"),
+            child,
+            data,
+            log_lines: ready,
+        }
+    }
+}
+
+fn options(servers: &str, known: &Path) -> ClientOptions {
+    let mut options = ClientOptions::new(servers, known);
+    options.accept_new_key = true;
+    options.timeout = WAIT;
+    options.session = SessionOptions {
+        min_iterations: ITERATIONS,
+        register_iterations: ITERATIONS,
+        ..SessionOptions::default()
+    };
+    options
+}
+
+fn connect(servers: &str) -> Result<Client, ClientError> {
+    let known = tempfile::NamedTempFile::new().expect("temp");
+    Client::connect(&options(servers, known.path()), &mut |_, _| true)
+}
+
+fn register(instance: &Instance, user: &str) -> Result<(), ClientError> {
+    connect(&instance.addr.to_string())?.register(user, PASSWORD)
+}
+
+fn login(servers: &str, user: &str) -> Client {
+    let mut client = connect(servers).expect("connects");
+    client.login(user, PASSWORD).expect("logs in");
+    client
+}
+
+/// Sends a POST and waits for its echo; returns the stored message.
+fn post(client: &mut Client, conv: &str, text: &str) -> ChatMessage {
+    client
+        .send(&Message::Post {
+            conv,
+            kind: EntryKind::Text,
+            reply_to: 0,
+            text,
+        })
+        .expect("send");
+    let wanted = text.to_owned();
+    match client.wait_for(WAIT, |e| matches!(e, Event::Message(m) if m.text == wanted)) {
+        Ok(Event::Message(m)) => m,
+        other => panic!("no echo of {text:?}: {other:?}"),
+    }
+}
+
+/// Every entry of a conversation, oldest first, paging with FETCH.
+fn history(client: &mut Client, conv: &str) -> Vec<ChatMessage> {
+    let mut all = Vec::new();
+    let mut after = 0;
+    loop {
+        client
+            .send(&Message::Fetch {
+                conv,
+                before_id: 0,
+                // Cluster ids start above 256, so paging forwards from 1 misses nothing.
+                after_id: after.max(1),
+                limit: 100,
+            })
+            .expect("fetch");
+        let Ok(Event::History { messages, more, .. }) =
+            client.wait_for(WAIT, |e| matches!(e, Event::History { .. }))
+        else {
+            panic!("no page");
+        };
+        if let Some(last) = messages.last() {
+            after = last.id;
+        }
+        all.extend(messages);
+        if !more {
+            return all;
+        }
+    }
+}
+
+fn texts(messages: &[ChatMessage]) -> Vec<(u64, String)> {
+    messages
+        .iter()
+        .filter(|m| m.kind == EntryKind::Text)
+        .map(|m| (m.id, m.text.clone()))
+        .collect()
+}
+
+fn search(client: &mut Client, query: &str) -> Vec<u64> {
+    client
+        .send(&Message::Find {
+            conv: "",
+            query,
+            before_id: 0,
+            limit: 100,
+        })
+        .expect("find");
+    match client.wait_for(WAIT, |e| matches!(e, Event::SearchResult { .. })) {
+        Ok(Event::SearchResult { messages, .. }) => messages.iter().map(|m| m.id).collect(),
+        other => panic!("no result: {other:?}"),
+    }
+}
+
+/// Waits until `check` holds, retrying for a few seconds (instances apply asynchronously).
+fn eventually(mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !check() {
+        assert!(Instant::now() < deadline, "never happened");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn users_on_different_instances_share_rooms_ids_history_and_search() {
+    let cluster = Cluster::new();
+    let a = cluster.start("a");
+    let b = cluster.start("b");
+    let c = cluster.start("c");
+    register(&a, "alice").expect("alice");
+    register(&b, "bob").expect("bob");
+    register(&c, "carol").expect("carol");
+    let mut alice = login(&a.addr.to_string(), "alice");
+    let mut bob = login(&b.addr.to_string(), "bob");
+    let mut carol = login(&c.addr.to_string(), "carol");
+
+    alice
+        .send(&Message::Create {
+            room: "ops",
+            flags: 0,
+            topic: "shared",
+        })
+        .expect("create");
+    alice
+        .wait_for(WAIT, |e| matches!(e, Event::Room(r) if r.room == "ops"))
+        .expect("created");
+    eventually(|| {
+        bob.send(&Message::Join { room: "ops" }).expect("join");
+        matches!(
+            bob.wait_for(WAIT, |e| matches!(e, Event::Room(r) if r.room == "ops")
+                || matches!(
+                    e,
+                    Event::Error {
+                        ref_type: kind::JOIN,
+                        ..
+                    }
+                )),
+            Ok(Event::Room(_))
+        )
+    });
+    carol.send(&Message::Join { room: "ops" }).expect("join");
+    carol
+        .wait_for(WAIT, |e| matches!(e, Event::Room(r) if r.room == "ops"))
+        .expect("joined");
+
+    let sent = post(&mut alice, "ops", "deploy from a");
+    // Live on the other instances, with the same id.
+    for reader in [&mut bob, &mut carol] {
+        let seen = reader
+            .wait_for(
+                WAIT,
+                |e| matches!(e, Event::Message(m) if m.text == "deploy from a"),
+            )
+            .expect("live");
+        let Event::Message(m) = seen else {
+            unreachable!()
+        };
+        assert_eq!(m.id, sent.id);
+    }
+    let reply = post(&mut bob, "ops", "ack from b");
+    assert!(reply.id > sent.id);
+    // A private message across instances.
+    let private = post(&mut carol, "@alice", "psst from c");
+    let Ok(Event::Message(got)) = alice.wait_for(
+        WAIT,
+        |e| matches!(e, Event::Message(m) if m.text == "psst from c"),
+    ) else {
+        panic!("private message");
+    };
+    assert_eq!(got.id, private.id);
+
+    // The same history and search results on every instance.
+    let want = texts(&history(&mut alice, "ops"));
+    assert_eq!(
+        want.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>(),
+        ["deploy from a", "ack from b"]
+    );
+    eventually(|| texts(&history(&mut bob, "ops")) == want);
+    eventually(|| texts(&history(&mut carol, "ops")) == want);
+    let found = search(&mut alice, "deploy");
+    assert_eq!(found, [sent.id]);
+    eventually(|| search(&mut bob, "deploy") == found && search(&mut carol, "deploy") == found);
+    assert_eq!(
+        texts(&history(&mut carol, "@alice")),
+        texts(&history(&mut alice, "@carol"))
+    );
+}
+
+#[test]
+fn a_name_registered_on_two_instances_at_once_is_given_once() {
+    let cluster = Cluster::new();
+    let a = cluster.start("a");
+    let b = cluster.start("b");
+    for round in 0..5 {
+        let name = format!("racer{round}");
+        let (addr_a, addr_b) = (a.addr.to_string(), b.addr.to_string());
+        let (n1, n2) = (name.clone(), name.clone());
+        let one = std::thread::spawn(move || {
+            connect(&addr_a).and_then(|mut c| c.register(&n1, PASSWORD))
+        });
+        let two = std::thread::spawn(move || {
+            connect(&addr_b).and_then(|mut c| c.register(&n2, PASSWORD))
+        });
+        let results = [one.join().expect("thread"), two.join().expect("thread")];
+        let ok = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(ok, 1, "{name}: {results:?}");
+        assert!(
+            results.iter().any(
+                |r| matches!(r, Err(ClientError::Server { code: c, .. }) if *c == code::NAME_TAKEN)
+            ),
+            "{results:?}"
+        );
+    }
+}
+
+/// Who is online in `general`, as instance `client` is connected to sees it.
+fn who(client: &mut Client) -> Vec<String> {
+    client.send(&Message::Who { room: "general" }).expect("who");
+    match client.wait_for(WAIT, |e| matches!(e, Event::WhoList { .. })) {
+        Ok(Event::WhoList { users, .. }) => users,
+        other => panic!("no list: {other:?}"),
+    }
+}
+
+#[test]
+fn killing_an_instance_loses_nothing_acknowledged_and_its_clients_go_on_elsewhere() {
+    let cluster = Cluster::new();
+    let mut a = cluster.start("a");
+    let b = cluster.start("b");
+    let c = cluster.start("c");
+    for user in ["writer", "reader", "watcher"] {
+        register(&a, user).expect("register");
+    }
+    // Writer and reader start on a; their lists name the others to fall back to.
+    let writer_list = format!("{},{}", a.addr, b.addr);
+    let reader_list = format!("{},{}", a.addr, c.addr);
+    let mut writer = login(&writer_list, "writer");
+    let mut reader = login(&reader_list, "reader");
+    let mut watcher = login(&b.addr.to_string(), "watcher");
+    eventually(|| who(&mut watcher).contains(&"writer".to_owned()));
+
+    // A stream of posts, each sent without waiting for the last; a dies after the tenth echo,
+    // with more on the way, and the writer goes on sending until its connection fails.
+    let texts_sent: Vec<String> = (0..200).map(|i| format!("line {i}")).collect();
+    let mut acked: Vec<(u64, String)> = Vec::new();
+    let mut killed = false;
+    'stream: for text in &texts_sent {
+        let post = Message::Post {
+            conv: "general",
+            kind: EntryKind::Text,
+            reply_to: 0,
+            text,
+        };
+        if writer.send(&post).is_err() {
+            break;
+        }
+        loop {
+            match writer.next_event(Some(Duration::from_millis(1))) {
+                Ok(Some(Event::Message(m))) if m.kind == EntryKind::Text => {
+                    acked.push((m.id, m.text));
+                    if acked.len() == 10 && !killed {
+                        a.kill();
+                        killed = true;
+                    }
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(_) => break 'stream,
+            }
+        }
+    }
+    while let Ok(Some(event)) = writer.next_event(Some(Duration::from_secs(1))) {
+        if let Event::Message(m) = event {
+            acked.push((m.id, m.text));
+        }
+    }
+    assert!((10..200).contains(&acked.len()), "{} echoed", acked.len());
+    // What the reader saw live before the kill.
+    let mut seen: Vec<(u64, String)> = Vec::new();
+    while let Ok(Some(event)) = reader.next_event(Some(Duration::from_millis(300))) {
+        if let Event::Message(m) = event {
+            if m.kind == EntryKind::Text {
+                seen.push((m.id, m.text));
+            }
+        }
+    }
+    // a's users drop out of `who` elsewhere within seconds.
+    eventually(|| who(&mut watcher) == ["watcher"]);
+
+    // Both reconnect (to b and c) and go on.
+    let mut writer = login(&writer_list, "writer");
+    assert_eq!(writer.server(), b.addr.to_string());
+    let stored = texts(&history(&mut writer, "general"));
+    for entry in &acked {
+        assert_eq!(
+            stored.iter().filter(|s| *s == entry).count(),
+            1,
+            "{entry:?}"
+        );
+    }
+    // Whatever reached the stream unacknowledged is stored once, or not at all.
+    for text in &texts_sent {
+        assert!(
+            stored.iter().filter(|(_, t)| t == text).count() <= 1,
+            "{text} twice"
+        );
+    }
+    let mut expected = stored.clone();
+    for i in 200..210 {
+        let m = post(&mut writer, "general", &format!("line {i}"));
+        expected.push((m.id, m.text));
+    }
+    let mut reader = login(&reader_list, "reader");
+    assert_eq!(reader.server(), c.addr.to_string());
+    // The reader fetches what it missed after the last message it saw, as the clients do.
+    let last_seen = seen.last().map_or(1, |(id, _)| *id);
+    let missed = |reader: &mut Client| -> Vec<(u64, String)> {
+        texts(&history(reader, "general"))
+            .into_iter()
+            .filter(|(id, _)| *id > last_seen)
+            .collect()
+    };
+    eventually(|| missed(&mut reader).len() + seen.len() >= expected.len());
+    seen.extend(missed(&mut reader));
+    // Every stored message exactly once, in order.
+    assert_eq!(seen, expected);
+}
+
+#[test]
+fn an_instance_started_later_catches_up_and_serves_the_whole_history() {
+    let cluster = Cluster::new();
+    let a = cluster.start("a");
+    register(&a, "alice").expect("alice");
+    let mut alice = login(&a.addr.to_string(), "alice");
+    let mut sent = Vec::new();
+    for i in 0..150 {
+        sent.push(post(&mut alice, "general", &format!("early {i}")).id);
+    }
+    let late = cluster.start("late");
+    let mut there = login(&late.addr.to_string(), "alice");
+    let ids: Vec<u64> = texts(&history(&mut there, "general"))
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(ids, sent);
+    assert!(late.data.join("chat.db").exists());
+}
+
+#[test]
+fn with_nats_down_requests_fail_or_wait_and_nothing_acknowledged_is_lost() {
+    let mut cluster = Cluster::new();
+    let a = cluster.start("a");
+    register(&a, "alice").expect("alice");
+    let mut alice = login(&a.addr.to_string(), "alice");
+    let before = post(&mut alice, "general", "before the outage");
+    cluster.nats.stop();
+    alice
+        .send(&Message::Post {
+            conv: "general",
+            kind: EntryKind::Text,
+            reply_to: 0,
+            text: "during the outage",
+        })
+        .expect("send");
+    // Within the ack timeout (2 s) the request is refused with 0304, or it is stored later;
+    // it is never acknowledged and then lost.
+    let outcome = alice.wait_for(Duration::from_secs(10), |e| {
+        matches!(
+            e,
+            Event::Error {
+                code: code::UNAVAILABLE,
+                ..
+            }
+        ) || matches!(e, Event::Message(m) if m.text == "during the outage")
+    });
+    assert!(
+        outcome.is_ok(),
+        "the request was left unanswered\n{}",
+        a.log()
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    cluster.nats.resume().expect("nats back");
+    let after = post(&mut alice, "general", "after the outage");
+    let stored = texts(&history(&mut alice, "general"));
+    assert!(stored.contains(&(before.id, before.text.clone())));
+    assert!(stored.contains(&(after.id, after.text.clone())));
+    if let Ok(Event::Message(m)) = outcome {
+        assert!(
+            stored.contains(&(m.id, m.text)),
+            "acknowledged during the outage, then lost"
+        );
+    }
+}
