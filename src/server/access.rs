@@ -80,7 +80,7 @@ pub fn scope<'m>(message: &Message<'m>) -> Scope<'m> {
         Message::SetTopic { room, .. } | Message::SetMode { room, .. } => Scope::Room(room, Moderate),
         Message::SetRole { room, user, .. } => Scope::RoomUser(room, user, Own),
         Message::SetRetention { room, .. } => Scope::Room(room, Own),
-        Message::Find { conv, .. } if conv.is_empty() => Scope::Open,
+        Message::Find { conv: "", .. } => Scope::Open,
         Message::Fetch { conv, .. } | Message::Find { conv, .. } => Scope::Conv(conv, Read),
         Message::Post { conv, .. } => Scope::Conv(conv, Post),
         Message::MarkRead { conv, .. } => Scope::Conv(conv, Member),

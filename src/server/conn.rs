@@ -63,7 +63,9 @@ pub enum Phase {
     /// Waiting for the ClientHello.
     AwaitHello,
     /// Handshake done; logging in.
-    Login { keys: Keys, step: LoginStep },
+    /// (The keys are boxed: a connection spends little time here, and every slab slot is
+    /// as large as the largest phase.)
+    Login { keys: Box<Keys>, step: LoginStep },
     /// Logged in.
     Ready(Box<Session>),
 }

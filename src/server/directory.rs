@@ -422,9 +422,7 @@ impl Directory {
 
     /// Sets or removes a membership; returns the role before.
     fn set_member(&mut self, room: &str, user: &str, role: Option<Role>) -> Option<Role> {
-        let Some(state) = self.rooms.get_mut(room) else {
-            return None;
-        };
+        let state = self.rooms.get_mut(room)?;
         match role {
             Some(role) => {
                 self.memberships

@@ -180,7 +180,7 @@ impl ThrottleLimits {
             max_per_ip: config.max_per_ip,
             max_unauth_per_ip: config.max_unauth_per_ip,
             handshakes_per_ip_per_min: config.max_handshakes_per_ip_per_min,
-            max_unauth: u32::try_from(config.max_unauth).unwrap_or(u32::MAX),
+            max_unauth: config.max_unauth,
         }
     }
 

@@ -212,6 +212,8 @@ impl Server {
     }
 
     /// Checks a proof now: logs in, or records a failure whose answer waits for the delay.
+    // The login stays boxed: moving it out would leave a copy of its server key in freed memory.
+    #[allow(clippy::boxed_local)]
     fn check_proof(
         &mut self,
         key: usize,
@@ -401,7 +403,7 @@ impl Server {
             self.announce_presence(&user, true);
         }
         self.conns[key].phase = Phase::Ready(Box::new(Session {
-            keys,
+            keys: *keys,
             user,
             rooms,
             backlog: (version == VERSION_1).then(Backlog::default),
@@ -675,7 +677,7 @@ impl Server {
 /// The keys, channel binding and version of a connection just past its handshake.
 pub fn login_phase(keys: Keys) -> Phase {
     Phase::Login {
-        keys,
+        keys: Box::new(keys),
         step: LoginStep::AwaitAuth,
     }
 }

@@ -620,8 +620,7 @@ impl Server {
         }
         let plaintext = std::mem::take(&mut conn.pending);
         let rekey_at_end = conn.pending_rekey;
-        let done = self.act_on_frame(key, &plaintext, rekey_at_end, now);
-        done
+        self.act_on_frame(key, &plaintext, rekey_at_end, now)
     }
 
     /// Opens and acts on the complete frames at the start of `rbuf` while the connection may

@@ -98,7 +98,7 @@ impl Server {
         let over_messages = self.config.quota_messages_per_day != 0
             && used.messages + messages > u64::from(self.config.quota_messages_per_day);
         let over_bytes = self.config.quota_bytes_per_day != 0
-            && used.bytes + bytes > self.config.quota_bytes_per_day as u64;
+            && used.bytes + bytes > self.config.quota_bytes_per_day;
         if over_messages || over_bytes {
             self.quotas.insert(user.to_owned(), used);
             self.refuse(
