@@ -111,8 +111,8 @@ behind one NAT address works; raise them for bigger offices. 0 = no cap."]
     max_handshakes_per_ip_per_min: u32 = 600, count(0, U32_MAX, "handshakes"), Live;
 
     ["Messages"]
-    /// Largest transport frame accepted, in bytes of ciphertext + tag: at least max_text + 70
-    /// and at least 153, the size of a REGISTER. A bigger frame closes the connection.
+    /// Largest transport frame accepted, in bytes of ciphertext + tag: at least max_text + 80
+    /// and at least 184, the size of a PASSWD_SET. A bigger frame closes the connection.
     max_frame: usize = 16416, size(33, 16416), Live;
 
     /// Largest message text, in bytes of UTF-8.

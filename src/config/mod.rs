@@ -24,12 +24,30 @@ pub use spec::{KeySpec, Reload};
 pub use text::{render_chat_conf, render_effective};
 use value::{fmt_duration, fmt_size};
 
-/// Transport frame size (ciphertext + tag, the `len` field) of a SAY carrying zero text bytes with a
-/// 32-byte room name: tag 32 + message header 3 + room 1+32 + text length 2.
-const SAY_OVERHEAD: usize = 32 + 3 + 33 + 2;
-/// Transport frame size of a REGISTER with a 32-byte name: tag 32 + header 3 + user 33 + salt 17 +
-/// i 4 + StoredKey 32 + ServerKey 32. The largest message a client must send before AUTH_OK.
-const REGISTER_FRAME: usize = 32 + 3 + 33 + 17 + 4 + 32 + 32;
+/// The transport frame size (ciphertext + tag, the `len` field) a client needs: a POST of
+/// `max_text` bytes to the longest conversation name (`@` and 32 bytes), or the largest
+/// fixed-size request, PASSWD_SET with the 16-byte salt clients make (larger than REGISTER).
+/// Measured on the wire's own encoding, so that a new field cannot be forgotten here.
+fn frame_needed(max_text: usize) -> usize {
+    use crate::wire::message::{EntryKind, Message};
+    let longest_conv = format!("@{}", "u".repeat(32));
+    let post = Message::Post {
+        conv: &longest_conv,
+        kind: EntryKind::Text,
+        reply_to: 0,
+        text: "",
+    };
+    let key = [0; 32];
+    let passwd = Message::PasswdSet {
+        cb: key,
+        proof: key,
+        salt: &[0; 16],
+        iterations: 0,
+        stored_key: key,
+        server_key: key,
+    };
+    crate::wire::frame::TAG_BYTES + (post.encoded_len() + max_text).max(passwd.encoded_len())
+}
 
 /// The `durability` key is the store's own setting.
 pub use crate::store::Durability;
@@ -268,11 +286,11 @@ const RULES: &[Rule] = &[
     Rule {
         keys: &["max_frame", "max_text"],
         check: |c| {
-            let needed = (c.max_text + SAY_OVERHEAD).max(REGISTER_FRAME);
+            let needed = frame_needed(c.max_text);
             if c.max_frame < needed {
                 return Err(format!(
-                    "max_frame ({}) is too small: a SAY of max_text ({}) bytes and a REGISTER \
-                     need frames of up to {needed} bytes",
+                    "max_frame ({}) is too small: a post of max_text ({}) bytes and a password \
+                     change need frames of up to {needed} bytes",
                     c.max_frame, c.max_text
                 ));
             }
@@ -951,13 +969,14 @@ mod tests {
         );
         assert_eq!(
             parse_err("max_text = 50\nmax_frame = 152"),
-            "chat.conf:2: max_frame (152) is too small: a SAY of max_text (50) bytes and a \
-             REGISTER need frames of up to 153 bytes"
+            "chat.conf:2: max_frame (152) is too small: a post of max_text (50) bytes and a \
+             password change need frames of up to 184 bytes"
         );
-        assert_eq!(parse_ok("max_text = 100\nmax_frame = 170").max_frame, 170);
-        assert!(parse_err("max_text = 100\nmax_frame = 169").contains("up to 170 bytes"));
+        // tag 32 + header 3 + conv 1+33 + kind 1 + reply_to 8 + text 2+200
+        assert_eq!(parse_ok("max_text = 200\nmax_frame = 280").max_frame, 280);
+        assert!(parse_err("max_text = 200\nmax_frame = 279").contains("up to 280 bytes"));
         let e = parse_err("max_frame = 4000");
-        assert!(e.contains("up to 4166 bytes"), "{e}");
+        assert!(e.contains("up to 4176 bytes"), "{e}");
         // The line is the later of the keys involved.
         assert!(
             parse_err("write_soft_cap = 2MiB\n\nwrite_hard_cap = 1MiB")
