@@ -624,6 +624,7 @@ impl Server {
         );
         let text = retention_text(hours);
         self.audit(&actor, "room.retention", "", room, &text);
+        self.retention_soon();
         self.room_event(room, EntryKind::RetentionChanged, &actor, None, &text);
     }
 }

@@ -24,6 +24,8 @@ pub struct Stats {
     pub search_total: Duration,
     pub searches: u64,
     pub failed_commits: u64,
+    /// Entries retention deleted since start.
+    pub retention_deleted: u64,
 }
 
 impl Stats {
@@ -38,6 +40,7 @@ impl Stats {
             search_total: Duration::ZERO,
             searches: 0,
             failed_commits: 0,
+            retention_deleted: 0,
         }
     }
 
