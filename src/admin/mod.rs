@@ -209,6 +209,10 @@ fn change_account(config: &Config, request: &Request) -> Result<String, AdminErr
 /// The same changes as the server makes for them, written to the database directly (no server
 /// runs), each with its audit row by `operator`.
 fn change_account_offline(config: &Config, request: &Request) -> Result<String, AdminError> {
+    // Only a new account may be the first thing in a new data directory.
+    if !matches!(request, Request::AddUser { .. }) {
+        data_dir::existing_database(&config.data_dir)?;
+    }
     let path = data_dir::for_offline_writes(&config.data_dir)?;
     let mut store = Store::open(&path, config.durability)?;
     let exists = |store: &Store, name: &str| -> Result<(), AdminError> {

@@ -961,6 +961,7 @@ impl Server {
                 .int("db_bytes", db_bytes)
                 .int("wal_bytes", wal_bytes)
                 .int("retention_deleted", stats.retention_deleted)
+                .num("retention_longest_step_ms", ms(stats.retention_step))
                 .finish();
         }
         let mut text = String::new();
@@ -976,7 +977,7 @@ impl Server {
         row(
             "logged in:",
             format!(
-                "{} users on {sessions} connections ({} accounts)",
+                "{} users on {sessions} connections (accounts: {})",
                 self.online.online_count(),
                 self.directory.account_count()
             ),
@@ -1008,11 +1009,12 @@ impl Server {
         row(
             "retention:",
             format!(
-                "{} ({} expired entries deleted since start)",
+                "{} ({} expired entries deleted since start; longest step {:.2} ms)",
                 self.config
                     .retention
                     .map_or("keep forever".into(), human_duration),
-                stats.retention_deleted
+                stats.retention_deleted,
+                ms(stats.retention_step)
             ),
         );
         text

@@ -1,6 +1,7 @@
-//! Retention: entries older than their conversation's retention are deleted during
-//! housekeeping, a small batch per loop turn (at most [`BATCH_ROWS`] rows or [`BATCH_BUDGET`] of
-//! time), turn after turn until caught up, so the loop never stalls. A room's `retention_h`
+//! Retention: entries older than their conversation's retention are deleted between loop turns,
+//! a small batch at a time (at most [`BATCH_ROWS`] rows or [`BATCH_BUDGET`] of work, then its
+//! commit; while catching up, a batch every `CATCH_UP_PAUSE`) until caught up, so the loop never
+//! stalls and the write-ahead log's checkpoints keep up. A room's `retention_h`
 //! (0: the server's `retention`; `u32::MAX`: forever) overrides the server's; private messages
 //! follow the server's. The store removes each entry with its search-index text, reactions and
 //! mentions; read markers are ids and stay valid.
@@ -19,9 +20,13 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// Most entries deleted in one loop turn.
 pub const BATCH_ROWS: usize = 500;
 /// Most time spent deleting in one loop turn (at least one entry is deleted when one is due).
-pub const BATCH_BUDGET: Duration = Duration::from_millis(4);
+pub const BATCH_BUDGET: Duration = Duration::from_millis(2);
 /// Most rules looked at in one loop turn (each costs one indexed read when nothing is due).
 const RULES_PER_TURN: usize = 64;
+/// The pause between two batches while catching up: the loop serves clients, and the
+/// checkpointer copies the write-ahead log back, in between (without it the log grows by the
+/// size of everything deleted).
+const CATCH_UP_PAUSE: Duration = Duration::from_millis(50);
 /// When another process holds the database's write lock: try again after this.
 const BUSY_RETRY: Duration = Duration::from_millis(100);
 
@@ -107,13 +112,16 @@ impl Server {
             .take(RULES_PER_TURN)
             .cloned()
             .collect();
-        match self.store.delete_expired(&batch, BATCH_ROWS, BATCH_BUDGET) {
+        let started = Instant::now();
+        let result = self.store.delete_expired(&batch, BATCH_ROWS, BATCH_BUDGET);
+        self.stats.retention_step = self.stats.retention_step.max(started.elapsed());
+        match result {
             Ok(done) => {
                 self.retention.queue.drain(..done.finished.min(batch.len()));
                 self.retention.deleted += done.deleted;
                 self.stats.retention_deleted += done.deleted;
                 if !self.retention.queue.is_empty() {
-                    self.retention.next_at = now;
+                    self.retention.next_at = now + CATCH_UP_PAUSE;
                     return;
                 }
                 if self.retention.deleted > 0 {

@@ -26,6 +26,8 @@ pub struct Stats {
     pub failed_commits: u64,
     /// Entries retention deleted since start.
     pub retention_deleted: u64,
+    /// The longest retention step (one batch of deletes and its commit).
+    pub retention_step: Duration,
 }
 
 impl Stats {
@@ -41,6 +43,7 @@ impl Stats {
             searches: 0,
             failed_commits: 0,
             retention_deleted: 0,
+            retention_step: Duration::ZERO,
         }
     }
 

@@ -439,3 +439,192 @@ fn export_row(row: &rusqlite::Row<'_>) -> Result<ExportRow, StoreError> {
         text: column(row, 10, "messages.text")?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Batch, NewEntry, Write};
+
+    fn entry(id: u64, ts: u64, room: Option<&str>, text: &str) -> Write {
+        Write::Entry(NewEntry {
+            id,
+            ts,
+            room: room.map(str::to_owned),
+            sender: "alice".into(),
+            to: room.is_none().then(|| "bob".to_owned()),
+            kind: EntryKind::Text,
+            reply_to: 0,
+            text: text.into(),
+            mentions: room.map(|_| vec!["bob".to_owned()]).unwrap_or_default(),
+        })
+    }
+
+    fn ids(store: &Store) -> Vec<u64> {
+        let mut found = Vec::new();
+        store
+            .for_each_message(&Selection::default(), |row| {
+                found.push(row.id);
+                Ok::<(), StoreError>(())
+            })
+            .expect("export");
+        found
+    }
+
+    #[test]
+    fn expired_entries_go_in_batches_with_their_index_and_the_newest_stays() {
+        let mut store = Store::open_in_memory().expect("store");
+        let mut batch = Batch::default();
+        // Room a: ids 1..=5 at ts 10..=50; private: 6, 7 at ts 60, 70; room b: 8 at ts 80.
+        for id in 1..=5 {
+            batch.push(entry(id, id * 10, Some("a"), &format!("word{id} common")));
+        }
+        batch.push(entry(6, 60, None, "private common"));
+        batch.push(entry(7, 70, None, "private later"));
+        batch.push(entry(8, 80, Some("b"), "newest common"));
+        batch.push(Write::Delete { id: 2 });
+        batch.push(Write::Edit {
+            id: 3,
+            ts: 90,
+            text: "edited common".into(),
+            mentions: Vec::new(),
+        });
+        store.commit(&mut batch).expect("commit");
+        let rules = [
+            Expiry {
+                scope: ExpiryScope::Room("a".into()),
+                before_ts: 45,
+            },
+            Expiry {
+                scope: ExpiryScope::Private,
+                before_ts: 65,
+            },
+            Expiry {
+                scope: ExpiryScope::Room("b".into()),
+                before_ts: 1000,
+            },
+        ];
+        // Two rows at a time: room a's four due rows (a tombstone and an edited text among
+        // them) take two calls; the second sees that the next row is not due.
+        let first = store
+            .delete_expired(&rules, 2, Duration::from_secs(1))
+            .expect("delete");
+        assert_eq!(
+            first,
+            Expired {
+                finished: 0,
+                deleted: 2
+            }
+        );
+        let second = store
+            .delete_expired(&rules, 2, Duration::from_secs(1))
+            .expect("delete");
+        assert_eq!(
+            second,
+            Expired {
+                finished: 1,
+                deleted: 2
+            }
+        );
+        let third = store
+            .delete_expired(&rules, 2, Duration::from_secs(1))
+            .expect("delete");
+        // Room a done; private: 6 is due; room b: 8 is due but the newest entry of all.
+        assert_eq!(
+            third,
+            Expired {
+                finished: 3,
+                deleted: 1
+            }
+        );
+        assert_eq!(ids(&store), [5, 7, 8]);
+        let check: Result<(), rusqlite::Error> = store
+            .conn
+            .execute_batch("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')");
+        check.expect("the search index matches the messages");
+        let indexed: i64 = store
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM messages_fts WHERE messages_fts MATCH 'common'",
+                [],
+                |row| row.get(0),
+            )
+            .expect("search");
+        assert_eq!(indexed, 2, "5 and 8");
+        let mentions: i64 = store
+            .conn
+            .query_row("SELECT COUNT(*) FROM mentions", [], |row| row.get(0))
+            .expect("mentions");
+        assert_eq!(mentions, 2, "those of 5 and 8");
+        assert_eq!(
+            store
+                .delete_expired(&[], 10, Duration::from_secs(1))
+                .expect("nothing"),
+            Expired::default()
+        );
+    }
+
+    #[test]
+    fn audit_and_export_select_by_time_room_and_user() {
+        let mut store = Store::open_in_memory().expect("store");
+        let mut batch = Batch::default();
+        batch.push(entry(1, 100, Some("a"), "one"));
+        batch.push(entry(2, 200, None, "two"));
+        for (ts, actor, room) in [
+            (100, "alice", "a"),
+            (200, "operator", ""),
+            (300, "bob", "a"),
+        ] {
+            batch.push(Write::Audit(crate::store::AuditRecord {
+                ts,
+                actor: actor.into(),
+                action: "x".into(),
+                target: "carol".into(),
+                room: room.into(),
+                detail: String::new(),
+            }));
+        }
+        store.commit(&mut batch).expect("commit");
+        let audit = |selection: Selection| {
+            let mut actors = Vec::new();
+            store
+                .for_each_audit(&selection, |row| {
+                    actors.push(row.actor);
+                    Ok::<(), StoreError>(())
+                })
+                .expect("audit");
+            actors
+        };
+        assert_eq!(audit(Selection::default()), ["alice", "operator", "bob"]);
+        let since = Selection {
+            since_ms: Some(200),
+            until_ms: Some(300),
+            ..Selection::default()
+        };
+        assert_eq!(audit(since), ["operator"]);
+        let room = Selection {
+            room: Some("a".into()),
+            user: Some("bob".into()),
+            ..Selection::default()
+        };
+        assert_eq!(audit(room), ["bob"]);
+        let carol = Selection {
+            user: Some("carol".into()),
+            ..Selection::default()
+        };
+        assert_eq!(audit(carol).len(), 3, "targets count too");
+        let mut private = Vec::new();
+        store
+            .for_each_message(
+                &Selection {
+                    user: Some("bob".into()),
+                    ..Selection::default()
+                },
+                |row| {
+                    private.push((row.id, row.recipient));
+                    Ok::<(), StoreError>(())
+                },
+            )
+            .expect("export");
+        assert_eq!(private, [(2, Some("bob".to_owned()))]);
+    }
+}
