@@ -1067,6 +1067,99 @@ fn retention_of_a_million_messages_never_stalls_the_loop() {
     assert_eq!(store.entry(first_id).expect("read"), None);
 }
 
+/// Measures what `chatd backup` of a big database (1,000,000 messages) costs the running server
+/// while a client chats. Run it with
+/// `cargo test --release --test operator -- --ignored --nocapture backup_of_a_big`.
+#[test]
+#[ignore]
+fn backup_of_a_big_database_under_traffic() {
+    const MESSAGES: u64 = 1_000_000;
+    let server = TestServer::start();
+    server.register("alice");
+    let (data, _keep) = server.stop_keep_data();
+    let mut store =
+        Store::open(&data.join("chat.db"), chat::store::Durability::Normal).expect("open");
+    let first_id = store.max_message_id().expect("max") + 1;
+    let mut batch = Batch::default();
+    for (id, n) in (first_id..).zip(0..MESSAGES) {
+        let mut entry = old_entry(
+            id,
+            1,
+            Some("general"),
+            None,
+            &format!("message {n} to copy"),
+        );
+        entry.mentions.clear();
+        batch.push(StoreWrite::Entry(entry));
+        if batch.len() == 20_000 {
+            store.commit(&mut batch).expect("commit");
+        }
+    }
+    store.commit(&mut batch).expect("commit");
+    drop(store);
+    let server = TestServer::start_in(data.clone(), |c| {
+        c.durability = chat::store::Durability::Full;
+        // The million are alice's, within today's quota otherwise.
+        c.quota_messages_per_day = 0;
+        c.quota_bytes_per_day = 0;
+    });
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let chatting = {
+        let stop = stop.clone();
+        let mut alice = server.login("alice");
+        std::thread::spawn(move || {
+            let mut trips = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let sent = Instant::now();
+                say_all(&mut alice, "general", &["during the backup".to_owned()]);
+                trips.push((sent, sent.elapsed()));
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            trips
+        })
+    };
+    std::thread::sleep(Duration::from_secs(5));
+    let before = status(&data);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let copy = dir.path().join("big.db");
+    let started = Instant::now();
+    let out = operator(&data, &["backup", copy.to_str().expect("utf-8")], "");
+    let took = started.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    // The round trips of the messages sent while the backup ran.
+    let mut trips: Vec<Duration> = chatting
+        .join()
+        .expect("chatting")
+        .into_iter()
+        .filter(|(sent, _)| *sent >= started && *sent <= started + took)
+        .map(|(_, trip)| trip)
+        .collect();
+    trips.sort();
+    assert!(out.status.success(), "{out:?}");
+    assert!(!trips.is_empty(), "the client was served during the backup");
+    let after = status(&data);
+    eprintln!(
+        "{} in {took:?}; longest loop turn before the backup {:.1} ms, after it {:.1} ms; \
+         commit p99 {:.1} ms; round trips of the {} messages sent during the backup: median \
+         {:?}, p99 {:?}, max {:?}",
+        text(&out.stderr).trim(),
+        before["longest_turn_ms"].as_f64().unwrap_or(0.0),
+        after["longest_turn_ms"].as_f64().unwrap_or(0.0),
+        after["commit_p99_ms"].as_f64().unwrap_or(0.0),
+        trips.len(),
+        trips[trips.len() / 2],
+        trips[trips.len() * 99 / 100],
+        trips[trips.len() - 1]
+    );
+    let copied = Store::open_for_reading(&copy).expect("the copy opens");
+    assert!(
+        copied
+            .entry(first_id + MESSAGES - 1)
+            .expect("read")
+            .is_some()
+    );
+}
+
 #[test]
 fn export_round_trips_as_json_lines_and_csv() {
     let server = TestServer::start();

@@ -30,6 +30,8 @@ use ctl::CtlError;
 /// Pages copied per step of a backup, and the pause between steps.
 const BACKUP_PAGES_PER_STEP: i32 = 256;
 const BACKUP_PAUSE: Duration = Duration::from_millis(1);
+/// Pages copied between two syncs of the copy (16 MiB of 4 KiB pages).
+const BACKUP_PAGES_PER_SYNC: u64 = 4096;
 
 /// Why an operator command failed; printed as one line.
 #[derive(Debug)]
@@ -427,8 +429,25 @@ pub fn backup(config: &Config, file: &Path) -> Result<String, AdminError> {
     // A leftover of an interrupted backup: ours to replace.
     let _ = fs::remove_file(&partial);
     let store = Store::open_for_reading(&source)?;
+    // Written pages go to disk as the copy grows, a few MiB at a time: one flush of the whole
+    // copy at the end would make the server's own syncs wait behind it.
+    let mut synced = 0;
+    let mut sync_as_it_grows = |state: store::BackupProgress| {
+        if state.pages_done >= synced + BACKUP_PAGES_PER_SYNC {
+            synced = state.pages_done;
+            if let Ok(copy) = fs::File::open(&partial) {
+                // Best effort: the final sync below is the one that must succeed.
+                let _ = copy.sync_data();
+            }
+        }
+    };
     let copied = store
-        .backup_to(&partial, BACKUP_PAGES_PER_STEP, BACKUP_PAUSE, &mut |_| {})
+        .backup_to(
+            &partial,
+            BACKUP_PAGES_PER_STEP,
+            BACKUP_PAUSE,
+            &mut sync_as_it_grows,
+        )
         .and_then(|state| {
             // The copy must open and be sound before it takes the name.
             match Store::open_for_reading(&partial)?.quick_check()? {
