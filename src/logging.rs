@@ -1,8 +1,9 @@
-//! chatd's logger: one line per record on stderr, with a UTC timestamp and the level.
+//! chatd's logger: one line per record on stderr, with a UTC timestamp and the level; and a
+//! limiter that keeps a flood of similar events (refused connections) from flooding the log.
 
 use log::{LevelFilter, Log, Metadata, Record};
 use std::io::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 struct StderrLogger;
 
@@ -33,6 +34,44 @@ static LOGGER: StderrLogger = StderrLogger;
 pub fn init(level: LevelFilter) {
     let _ = log::set_logger(&LOGGER);
     log::set_max_level(level);
+}
+
+/// Lets at most `burst` lines through per `window` and counts the others, so that the next line
+/// let through can say how many were held back.
+#[derive(Debug)]
+pub struct Limiter {
+    burst: u32,
+    window: Duration,
+    window_start: Instant,
+    used: u32,
+    held: u64,
+}
+
+impl Limiter {
+    pub fn new(burst: u32, window: Duration, now: Instant) -> Limiter {
+        Limiter {
+            burst,
+            window,
+            window_start: now,
+            used: 0,
+            held: 0,
+        }
+    }
+
+    /// Whether a line may be logged now: `Some(n)` with the number of lines held back since the
+    /// last one let through, or `None` to hold this one back.
+    pub fn allow(&mut self, now: Instant) -> Option<u64> {
+        if now.saturating_duration_since(self.window_start) >= self.window {
+            self.window_start = now;
+            self.used = 0;
+        }
+        if self.used >= self.burst {
+            self.held += 1;
+            return None;
+        }
+        self.used += 1;
+        Some(std::mem::take(&mut self.held))
+    }
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` for a point in time.
@@ -69,6 +108,18 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn the_limiter_holds_back_floods_and_says_how_many() {
+        let t0 = Instant::now();
+        let mut limiter = Limiter::new(2, Duration::from_secs(60), t0);
+        assert_eq!(limiter.allow(t0), Some(0));
+        assert_eq!(limiter.allow(t0), Some(0));
+        assert_eq!(limiter.allow(t0), None);
+        assert_eq!(limiter.allow(t0 + Duration::from_secs(59)), None);
+        assert_eq!(limiter.allow(t0 + Duration::from_secs(60)), Some(2));
+        assert_eq!(limiter.allow(t0 + Duration::from_secs(61)), Some(0));
+    }
 
     #[test]
     fn timestamps() {

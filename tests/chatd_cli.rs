@@ -46,7 +46,8 @@ fn help_and_bad_configuration() {
 #[test]
 fn operator_commands() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().to_str().expect("utf-8 path");
+    let data_dir = dir.path().join("data");
+    let data = data_dir.to_str().expect("utf-8 path");
     let add = |name: &str, password: &str| {
         let mut child = chatd()
             .args(["--data-dir", data, "user", "add", name])
@@ -55,12 +56,12 @@ fn operator_commands() {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn");
-        child
+        // chatd may refuse before it reads the password (a name taken): then the pipe is closed.
+        let _ = child
             .stdin
             .take()
             .expect("stdin")
-            .write_all(format!("{password}\n").as_bytes())
-            .expect("write");
+            .write_all(format!("{password}\n").as_bytes());
         child.wait_with_output().expect("wait")
     };
     assert!(add("carol", PASSWORD).status.success());
@@ -73,7 +74,12 @@ fn operator_commands() {
         .args(["--data-dir", data, "user", "list"])
         .output()
         .expect("runs");
-    assert_eq!(String::from_utf8_lossy(&list.stdout), "carol\n");
+    let list = String::from_utf8_lossy(&list.stdout).into_owned();
+    assert_eq!(list.lines().count(), 2, "a header and carol:\n{list}");
+    assert!(
+        list.lines().nth(1).is_some_and(|l| l.starts_with("carol ")),
+        "{list}"
+    );
     let fp = chatd()
         .args(["--data-dir", data, "fingerprint"])
         .output()
@@ -84,9 +90,7 @@ fn operator_commands() {
     assert_eq!(String::from_utf8_lossy(&psk.stdout).trim().len(), 44);
 
     // The account made by the operator logs in (its PBKDF2 count is the config's: default 600k).
-    let server = TestServer::start_in(dir.path().to_path_buf(), |c| {
-        c.scram_min_iterations = 100_000
-    });
+    let server = TestServer::start_in(data_dir.clone(), |c| c.scram_min_iterations = 100_000);
     let mut options = server.options(&dir.path().join("known"));
     options.session.min_iterations = 100_000;
     let mut client = chat::client::Client::connect(&options, &mut |_, _| true).expect("connect");
@@ -134,7 +138,7 @@ fn sigterm_tells_clients_commits_everything_and_exits_zero() {
             "chatd exited early: {banner}"
         );
         banner.push_str(&line);
-        if let Some(addr) = line.strip_prefix("Listening on:") {
+        if let Some((_, addr)) = line.split_once("Listening on:") {
             break addr.trim().to_owned();
         }
     };
@@ -245,35 +249,7 @@ fn check_config_prints_the_settings_in_force_and_masks_the_psk() {
 }
 
 #[test]
-fn commands_not_built_yet_say_so_and_touch_nothing() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    for (args, name) in [
-        (&["audit", "--since", "7d"][..], "audit"),
-        (&["user", "disable", "bob"], "user disable"),
-        (&["user", "list", "--json"], "user list --json"),
-        (&["ctl", "status"], "ctl"),
-        (&["export", "-o", "x.jsonl"], "export"),
-        (&["backup", "copy.db"], "backup"),
-    ] {
-        let out = chatd()
-            .args(args)
-            .arg("--data-dir")
-            .arg(&data)
-            .current_dir(dir.path())
-            .output()
-            .expect("runs");
-        assert_eq!(out.status.code(), Some(1), "{args:?}");
-        assert_eq!(
-            String::from_utf8_lossy(&out.stderr),
-            format!("chatd: {name} is not available in this build yet\n")
-        );
-    }
-    assert_eq!(
-        std::fs::read_dir(dir.path()).expect("dir").count(),
-        0,
-        "nothing was created"
-    );
+fn a_mistyped_command_gets_a_suggestion() {
     let out = chatd().args(["fingerprnt"]).output().expect("runs");
     assert_eq!(out.status.code(), Some(1));
     assert!(

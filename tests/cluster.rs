@@ -23,6 +23,9 @@ struct Instance {
     addr: SocketAddr,
     child: Child,
     data: PathBuf,
+    conf: PathBuf,
+    /// What it logged until it accepted connections.
+    startup: Vec<String>,
     log_lines: Receiver<String>,
 }
 
@@ -31,6 +34,23 @@ impl Instance {
     fn log(&self) -> String {
         let lines: Vec<String> = self.log_lines.try_iter().collect();
         format!("--- {} logged:\n{}", self.name, lines.join("\n"))
+    }
+
+    /// Runs `chatd --config <its conf> ARGS` (an operator's command) with `stdin`.
+    fn command(&self, args: &[&str], stdin: &str) -> std::process::Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chatd"))
+            .arg("--config")
+            .arg(&self.conf)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("chatd command");
+        if let Some(mut input) = child.stdin.take() {
+            std::io::Write::write_all(&mut input, stdin.as_bytes()).expect("stdin");
+        }
+        child.wait_with_output().expect("chatd command ends")
     }
 
     fn kill(&mut self) {
@@ -64,28 +84,36 @@ impl Cluster {
         }
     }
 
+    /// Makes instance `name`'s data directory with the cluster's key files, as an operator
+    /// does (mode 0700, keys 0600).
+    fn prepare(&self, name: &str) -> PathBuf {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let data = self.dir.path().join(name);
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&data)
+            .expect("data dir");
+        for (file, key) in [
+            ("server_x25519.key", &self.server_key),
+            ("auth_secret.key", &self.auth_secret),
+        ] {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(data.join(file))
+                .expect("key file");
+            std::io::Write::write_all(&mut f, key).expect("write key");
+        }
+        data
+    }
+
     /// Starts instance `name` (its data directory kept across restarts) and waits until it has
     /// caught up and accepts connections.
     fn start(&self, name: &str) -> Instance {
-        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
         let data = self.dir.path().join(name);
         if !data.exists() {
-            std::fs::DirBuilder::new()
-                .mode(0o700)
-                .create(&data)
-                .expect("data dir");
-            for (file, key) in [
-                ("server_x25519.key", &self.server_key),
-                ("auth_secret.key", &self.auth_secret),
-            ] {
-                let mut f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(data.join(file))
-                    .expect("key file");
-                std::io::Write::write_all(&mut f, key).expect("write key");
-            }
+            self.prepare(name);
         }
         let conf = self.dir.path().join(format!("{name}.conf"));
         std::fs::write(
@@ -119,6 +147,7 @@ impl Cluster {
             }
         });
         let mut addr = None;
+        let mut startup = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let line = ready
@@ -127,7 +156,9 @@ impl Cluster {
             if let Some(rest) = line.split("Listening on:").nth(1) {
                 addr = rest.trim().parse().ok();
             }
-            if line.contains("accepting connections") {
+            let done = line.contains("accepting connections");
+            startup.push(line);
+            if done {
                 break;
             }
         }
@@ -136,6 +167,8 @@ impl Cluster {
             addr: addr.expect("the banner names the address"),
             child,
             data,
+            conf,
+            startup,
             log_lines: ready,
         }
     }
@@ -535,4 +568,105 @@ fn with_nats_down_requests_fail_or_wait_and_nothing_acknowledged_is_lost() {
             "acknowledged during the outage, then lost"
         );
     }
+}
+
+#[test]
+fn an_operator_change_made_on_one_instance_holds_on_every_instance() {
+    let cluster = Cluster::new();
+    let a = cluster.start("a");
+    let b = cluster.start("b");
+    register(&a, "alice").expect("alice");
+    let mut alice = login(&b.addr.to_string(), "alice");
+
+    // Through a's control socket, answered once a applied it from the stream.
+    let out = a.command(&["user", "disable", "alice"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // (Its report goes to stderr, leaving stdout to what commands print for scripts.)
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("disabled user alice"), "{said:?}");
+    // b ends alice's session there too, and refuses her logins.
+    let ended = alice.wait_for(WAIT, |e| matches!(e, Event::Error { .. }));
+    assert!(
+        matches!(
+            ended,
+            Ok(Event::Error {
+                code: code::ACCOUNT_DISABLED,
+                ..
+            })
+        ),
+        "{ended:?}"
+    );
+    let refused = connect(&b.addr.to_string()).and_then(|mut c| c.login("alice", PASSWORD));
+    assert!(
+        matches!(
+            refused,
+            Err(ClientError::Server {
+                code: code::ACCOUNT_DISABLED,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+
+    // An account added on b can log in on a at once.
+    let out = b.command(
+        &["user", "add", "carol"],
+        &format!("{PASSWORD}\n{PASSWORD}\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    login(&a.addr.to_string(), "carol");
+
+    // The same change twice: the second is refused by the instance that applies it.
+    let again = b.command(
+        &["user", "add", "carol"],
+        &format!("{PASSWORD}\n{PASSWORD}\n"),
+    );
+    assert!(!again.status.success());
+}
+
+#[test]
+fn a_new_instance_starts_from_a_backup_and_replays_only_what_came_after() {
+    let cluster = Cluster::new();
+    let a = cluster.start("a");
+    register(&a, "alice").expect("alice");
+    let mut alice = login(&a.addr.to_string(), "alice");
+    let mut sent = Vec::new();
+    for i in 0..30 {
+        sent.push(post(&mut alice, "general", &format!("before the backup {i}")).id);
+    }
+    let data = cluster.prepare("fresh");
+    let snapshot = data.join("chat.db");
+    let out = a.command(&["backup", &snapshot.display().to_string()], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for i in 0..5 {
+        sent.push(post(&mut alice, "general", &format!("after the backup {i}")).id);
+    }
+
+    let fresh = cluster.start("fresh");
+    let resumed_after = fresh
+        .startup
+        .iter()
+        .find_map(|line| line.split("catching up from command ").nth(1))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .expect("the log says where it starts");
+    // alice's registration, her login and thirty posts are in the backup.
+    assert!(resumed_after > 30, "started from command {resumed_after}");
+    let mut there = login(&fresh.addr.to_string(), "alice");
+    let ids: Vec<u64> = texts(&history(&mut there, "general"))
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(ids, sent);
 }

@@ -460,6 +460,19 @@ fn write_v1_database(path: &std::path::Path) {
 fn the_server_starts_on_a_v1_database_and_keeps_every_message_and_membership() {
     let dir = tempfile::tempdir().expect("tempdir");
     write_v1_database(&dir.path().join("chat.db"));
+    // A v1 installation has its server key next to the database (chatd refuses to make a new
+    // one there, a test of its own in tests/operator.rs).
+    let key: [u8; 32] = chat::wire::crypto::random_bytes().expect("random");
+    std::fs::write(dir.path().join("server_x25519.key"), key).expect("key");
+    // chatd refuses a data directory others can read.
+    for (path, mode) in [
+        (dir.path().to_path_buf(), 0o700),
+        (dir.path().join("chat.db"), 0o600),
+        (dir.path().join("server_x25519.key"), 0o600),
+    ] {
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode))
+            .expect("chmod");
+    }
     let server = TestServer::start_in(dir.path().to_path_buf(), |_| {});
 
     // bob, on an old client: his rooms (general added by the upgrade), then the message v1 had

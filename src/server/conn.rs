@@ -123,6 +123,8 @@ pub struct Connection {
     pub interest: Option<Interest>,
     /// The earliest timer entry pending for this connection.
     pub timer_at: Option<Instant>,
+    /// Why it is being closed, for the log (the first reason given).
+    pub close_reason: Option<String>,
 }
 
 impl Connection {
@@ -167,6 +169,7 @@ impl Connection {
             dirty: false,
             interest: None,
             timer_at: None,
+            close_reason: None,
         }
     }
 

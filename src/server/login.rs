@@ -611,15 +611,6 @@ impl Server {
         self.close_after_flush(key, now);
     }
 
-    /// Ends every session of `user` (the operator removed, disabled or kicked them).
-    pub(super) fn end_sessions_of(&mut self, user: &str, error: u16, now: Instant) -> usize {
-        let keys: Vec<usize> = self.online.conns_of(user).iter().map(|o| o.conn).collect();
-        for &key in &keys {
-            self.end_session(key, error, 0, now);
-        }
-        keys.len()
-    }
-
     /// Sends PRESENCE about `user` to the v2 connections of those who share a small room with
     /// them, each once.
     pub(super) fn announce_presence(&mut self, user: &str, online: bool) {

@@ -610,6 +610,7 @@ impl Server {
         );
         let text = retention_text(hours);
         self.audit(req, "room.retention", "", room, &text);
+        self.retention_soon();
         self.room_event(req, room, EntryKind::RetentionChanged, None, &text);
     }
 }

@@ -5,10 +5,11 @@
 //! token bucket, and its answer's size reserved, before it is acted on.
 
 mod access;
-mod accounts;
 mod auth;
 mod backlog;
 mod conn;
+pub mod control;
+pub mod data_dir;
 mod directory;
 mod dispatch;
 mod limits;
@@ -19,11 +20,13 @@ mod posting;
 mod queries;
 mod replication;
 mod requester;
+mod retention;
 mod rooms;
 mod stats;
 mod turn;
 
 pub use auth::{KeyFileError, load_or_create_key};
+pub use data_dir::DataDirError;
 
 use log::{debug, error, info, warn};
 use mio::net::TcpListener;
@@ -72,6 +75,8 @@ const BUSY_RETRY: Duration = Duration::from_millis(5);
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
 /// How often stale abuse counters are dropped.
 const HOUSEKEEPING: Duration = Duration::from_secs(60);
+/// Refused connections and handshakes logged per `HOUSEKEEPING` period; the rest are counted.
+const REFUSALS_LOGGED: u32 = 100;
 
 /// Why the server could not start or had to stop.
 #[derive(Debug)]
@@ -87,6 +92,8 @@ pub enum ServerError {
     },
     /// The cluster settings cannot be used.
     Cluster(String),
+    /// The data directory is unusable (exposed to others, key missing next to the database...).
+    DataDir(DataDirError),
 }
 
 impl fmt::Display for ServerError {
@@ -96,6 +103,7 @@ impl fmt::Display for ServerError {
             ServerError::Store(e) => write!(f, "database: {e}"),
             ServerError::KeyFile { path, source } => write!(f, "{}: {source}", path.display()),
             ServerError::Cluster(why) => write!(f, "cluster: {why}"),
+            ServerError::DataDir(e) => e.fmt(f),
         }
     }
 }
@@ -182,17 +190,38 @@ pub struct Server {
     replication: Option<replication::Replication>,
     /// Whether the listener is registered (a cluster instance waits until it caught up).
     listening: bool,
+    /// The control socket (`chatd ctl`, `chatd user` while running) and SIGHUP.
+    control: control::Control,
+    retention: retention::Sweep,
+    /// Keeps floods of refused connections from flooding the log.
+    refusal_log: crate::logging::Limiter,
+}
+
+/// How a server starts, besides its configuration.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StartOptions {
+    /// A new server key may be made although chat.db exists (`chatd --new-identity`).
+    pub new_identity: bool,
 }
 
 impl Server {
     /// Opens the data directory (keys, database) and binds the listening socket.
     pub fn bind(config: Config) -> Result<Server, ServerError> {
-        let data_dir = config.data_dir.clone();
-        create_private_dir(&data_dir)?;
-        let key_path = data_dir.join("server_x25519.key");
-        let identity = ServerIdentity::from_secret(load_key(&key_path)?);
-        let auth_secret = zeroize::Zeroizing::new(load_key(&data_dir.join("auth_secret.key"))?);
-        let db_path = data_dir.join("chat.db");
+        Server::bind_with(config, StartOptions::default())
+    }
+
+    /// [`Server::bind`] with start options. The data directory must be the owner's only (it is
+    /// created so); a missing server key next to an existing database is an error unless
+    /// `options.new_identity`. The control socket is bound before the database is read, so
+    /// that an operator's command finds the running server rather than the database.
+    pub fn bind_with(config: Config, options: StartOptions) -> Result<Server, ServerError> {
+        let files = data_dir::for_server(&config.data_dir, options.new_identity)
+            .map_err(ServerError::DataDir)?;
+        let poll = Poll::new().map_err(io_error("cannot create the poller"))?;
+        let control = control::Control::bind(&files.control_socket, poll.registry())?;
+        let identity = ServerIdentity::from_secret(files.server_key);
+        let auth_secret = files.auth_secret.clone();
+        let db_path = files.database.clone();
         let store = Store::open(&db_path, config.durability).map_err(ServerError::Store)?;
         store
             .set_busy_timeout(Duration::ZERO)
@@ -206,7 +235,6 @@ impl Server {
             .common_iterations()
             .map_err(ServerError::Store)?
             .unwrap_or(config.scram_iterations);
-        let poll = Poll::new().map_err(io_error("cannot create the poller"))?;
         let listener = TcpListener::from_std(
             listen(config.listen)
                 .map_err(io_error(format!("cannot listen on {}", config.listen)))?,
@@ -252,6 +280,9 @@ impl Server {
             max_connections,
             stopping: None,
             next_housekeeping: now + HOUSEKEEPING,
+            control,
+            retention: retention::Sweep::new(now),
+            refusal_log: crate::logging::Limiter::new(REFUSALS_LOGGED, HOUSEKEEPING, now),
             replication,
             listening: false,
         };
@@ -295,8 +326,9 @@ impl Server {
         }
     }
 
-    /// Makes SIGINT and SIGTERM start a clean shutdown (for the chatd binary; tests use
-    /// `shutdown_handle`). The signal handler only writes to a pipe the loop polls.
+    /// Makes SIGINT and SIGTERM start a clean shutdown, and SIGHUP reload the configuration (for
+    /// the chatd binary; tests use `shutdown_handle`). The signal handlers only write to pipes
+    /// the loop polls.
     pub fn catch_signals(&mut self) -> Result<(), ServerError> {
         let (reader, writer) =
             std::os::unix::net::UnixStream::pair().map_err(io_error("signal pipe"))?;
@@ -317,7 +349,7 @@ impl Server {
             .register(&mut reader, SIGNALS, Interest::READABLE)
             .map_err(io_error("signal pipe"))?;
         self.signals = Some(reader);
-        Ok(())
+        self.control.catch_hup(self.poll.registry())
     }
 
     /// Runs the loop until a shutdown completes.
@@ -348,6 +380,7 @@ impl Server {
                         self.drain_signal_pipe();
                         self.begin_shutdown(now);
                     }
+                    token if control::owns(token) => self.control_event(token, now),
                     Token(key) => {
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
                             self.service_read(key, now);
@@ -365,6 +398,8 @@ impl Server {
                 }
             }
             self.end_of_turn(now);
+            self.control_after_turn(now);
+            self.retention_tick(now);
             self.stats.turn(now.elapsed());
             if let Some(deadline) = self.stopping {
                 if self.conns.is_empty() || Instant::now() >= deadline {
@@ -390,6 +425,10 @@ impl Server {
             until = until.min(*at);
         }
         if let Some(deadline) = self.stopping {
+            until = until.min(deadline);
+        }
+        until = until.min(self.retention.next_at());
+        if let Some(deadline) = self.control.next_deadline() {
             until = until.min(deadline);
         }
         // Round up to the next millisecond so a deadline is never polled for again just before it.
@@ -418,6 +457,7 @@ impl Server {
         self.stopping = Some(deadline);
         let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
         for key in keys {
+            self.note_close(key, "server shutting down");
             if self.conns[key].rx().is_some() {
                 self.turn.reply(&[key], |out| {
                     Message::Error {
@@ -463,7 +503,16 @@ impl Server {
                 }
             };
             if let Some(reason) = refusal {
-                debug!("refusing {addr}: {reason}");
+                let (level, why) = match reason {
+                    BusyReason::ServerFull => (log::Level::Warn, "server full"),
+                    BusyReason::TooManyFromAddress => {
+                        (log::Level::Info, "too many connections from that address")
+                    }
+                    BusyReason::AddressBlocked => {
+                        (log::Level::Info, "address blocked after failed logins")
+                    }
+                };
+                self.log_refused(level, format!("refused connection from {addr}: {why}"), now);
                 // Best effort: a fresh socket's send buffer takes 8 bytes; the socket then drops.
                 let _ = io::Write::write(&mut socket, &busy_record(reason));
                 continue;
@@ -505,10 +554,30 @@ impl Server {
         if let Some(conn) = self.conns.get_mut(key) {
             if !conn.is_dead() {
                 debug!("closing connection {}: {why}", conn.serial);
+                conn.close_reason.get_or_insert_with(|| why.to_owned());
                 conn.lifecycle = Lifecycle::Dead;
                 conn.out.discard();
                 self.doomed.push(key);
             }
+        }
+    }
+
+    /// Logs a refused connection or handshake, unless too many were logged lately (those are
+    /// counted, and the count is logged with the next line that gets through).
+    fn log_refused(&mut self, level: log::Level, line: String, now: Instant) {
+        if let Some(held) = self.refusal_log.allow(now) {
+            match held {
+                0 => log::log!(level, "{line}"),
+                n => log::log!(level, "{line} ({n} more refusals were not logged)"),
+            }
+        }
+    }
+
+    /// Records why a connection is being closed, for the log line when it goes (the first reason
+    /// given wins).
+    fn note_close(&mut self, key: usize, why: &str) {
+        if let Some(conn) = self.conns.get_mut(key) {
+            conn.close_reason.get_or_insert_with(|| why.to_owned());
         }
     }
 
@@ -829,9 +898,12 @@ impl Server {
                 let ip = self.conns[key].ip;
                 match e {
                     crate::wire::HandshakeError::BadBinder
-                    | crate::wire::HandshakeError::Malformed => {
-                        info!("handshake from {ip} refused: {e} (missing or wrong PSK?)")
-                    }
+                    | crate::wire::HandshakeError::PskMismatch
+                    | crate::wire::HandshakeError::Malformed => self.log_refused(
+                        log::Level::Info,
+                        format!("handshake from {ip} refused: {e} (missing or wrong PSK?)"),
+                        now,
+                    ),
                     other => debug!("handshake from {ip} refused: {other}"),
                 }
                 self.kill(key, "handshake refused");
@@ -855,6 +927,7 @@ impl Server {
             .encode(out)
         });
         if too_many {
+            self.note_close(key, "too many errors");
             self.close_after_flush(key, now);
         }
     }
@@ -1185,8 +1258,13 @@ impl Server {
         self.throttle.closed(conn.ip, session.is_some());
         if let Some(session) = session {
             let last = self.online.disconnect(&session.user, key, &session.rooms);
+            let reason = match (conn.quit, conn.close_reason.as_deref()) {
+                (true, _) => "logged out",
+                (false, Some(reason)) => reason,
+                (false, None) => "closed by the server",
+            };
             info!(
-                "{} disconnected (connection {}, from {})",
+                "{} disconnected (connection {}, from {}): {reason}",
                 session.user, conn.serial, conn.ip
             );
             if last {
@@ -1201,25 +1279,6 @@ fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
-}
-
-fn create_private_dir(dir: &std::path::Path) -> Result<(), ServerError> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(io_error(format!(
-            "cannot create data directory {}",
-            dir.display()
-        )))
-}
-
-fn load_key(path: &std::path::Path) -> Result<[u8; 32], ServerError> {
-    load_or_create_key(path).map_err(|source| ServerError::KeyFile {
-        path: path.to_path_buf(),
-        source,
-    })
 }
 
 /// A non-blocking listening socket with a backlog for login storms (std and mio use 128, which

@@ -15,6 +15,7 @@ use log::{error, info, warn};
 use mio::Waker;
 
 use super::access::{self, Context, Policy};
+use super::control::ControlRef;
 use super::requester::Req;
 use super::{Server, ServerError, now_ms};
 use crate::cluster::bridge::{Bridge, ClusterSettings, FromBridge, ToBridge};
@@ -38,6 +39,8 @@ struct Pending {
     ref_type: u8,
     /// For a password change: the server signature to answer with once it is applied.
     signature: Option<[u8; 32]>,
+    /// For an operator's account change: the control connection waiting for the answer.
+    control: Option<ControlRef>,
 }
 
 /// What the server keeps of its cluster.
@@ -225,14 +228,12 @@ impl Server {
         body: Body,
         ref_type: u8,
         signature: Option<[u8; 32]>,
-    ) {
+    ) -> Option<u64> {
         let (serial, version) = match key.and_then(|k| self.conns.get(k)) {
             Some(conn) => (conn.serial, conn.version()),
             None => (0, 0),
         };
-        let Some(rep) = self.replication.as_mut() else {
-            return;
-        };
+        let rep = self.replication.as_mut()?;
         let tag = rep.next_tag;
         rep.next_tag += 1;
         let command = Command {
@@ -252,6 +253,7 @@ impl Server {
                 serial,
                 ref_type,
                 signature,
+                control: None,
             },
         );
         if let Some(key) = key {
@@ -264,6 +266,7 @@ impl Server {
             tag,
             payload: command.encode(),
         });
+        Some(tag)
     }
 
     /// A client's durable request, past the guard: to the stream.
@@ -296,8 +299,12 @@ impl Server {
     }
 
     /// An operator's account change, to the stream (`chatd user ...` through the control socket).
-    pub(super) fn publish_account(&mut self, user: &str, act: AccountAct) {
-        self.publish(None, user, Body::Account(act), 0, None);
+    pub(super) fn publish_account(&mut self, control: ControlRef, user: &str, act: AccountAct) {
+        let tag = self.publish(None, user, Body::Account(act), 0, None);
+        if let Some(pending) = tag.and_then(|tag| self.replication.as_mut()?.pending.get_mut(&tag))
+        {
+            pending.control = Some(control);
+        }
     }
 
     /// Takes what the bridge said; applies commands; opens for clients once caught up.
@@ -314,7 +321,7 @@ impl Server {
                 },
             };
             match message {
-                FromBridge::Command { seq, payload } => self.apply_payload(seq, payload, now),
+                FromBridge::Command { seq, payload } => self.apply_payload(seq, payload),
                 FromBridge::Acked { .. } => {}
                 FromBridge::Failed { tag, error } => self.publish_failed(tag, &error, now),
                 FromBridge::CaughtUp { last } => {
@@ -364,7 +371,7 @@ impl Server {
         }
     }
 
-    fn apply_payload(&mut self, seq: u64, payload: Vec<u8>, now: Instant) {
+    fn apply_payload(&mut self, seq: u64, payload: Vec<u8>) {
         let command = match Command::decode(&payload) {
             Ok(command) => command,
             Err(e) => {
@@ -439,10 +446,7 @@ impl Server {
                 conv,
                 last_read: id,
             }),
-            Body::Account(act) => {
-                let signature = pending.and_then(|p| p.signature);
-                self.apply_account(&req, act, signature, now)
-            }
+            Body::Account(act) => self.apply_account(&req, act, pending),
         }
     }
 
@@ -490,27 +494,18 @@ impl Server {
         }
     }
 
-    /// An account change from the stream: a user's new password, or an operator's act.
-    fn apply_account(
-        &mut self,
-        req: &Req,
-        act: AccountAct,
-        signature: Option<[u8; 32]>,
-        now: Instant,
-    ) {
-        match act {
-            AccountAct::SetVerifier(record) => {
-                let how = match signature {
-                    Some(_) => "changed by the user",
-                    None => "reset by the operator",
-                };
-                self.set_verifier(req, record, signature, how)
+    /// An account change from the stream: a user's new password, or an operator's act (whose
+    /// control connection, when it is here, is answered as in a single instance).
+    fn apply_account(&mut self, req: &Req, act: AccountAct, pending: Option<Pending>) {
+        let (signature, control) = pending.map_or((None, None), |p| (p.signature, p.control));
+        let outcome = match act {
+            AccountAct::SetVerifier(record) if signature.is_some() => {
+                return self.set_verifier(req, record, signature, "changed by the user");
             }
-            AccountAct::Add { record, admin } => self.operator_add(record, admin),
-            AccountAct::Remove => self.operator_remove(&req.user, now),
-            AccountAct::Disable => self.operator_set_disabled(&req.user, true, now),
-            AccountAct::Enable => self.operator_set_disabled(&req.user, false, now),
-            AccountAct::SetAdmin(admin) => self.operator_set_admin(&req.user, admin),
+            act => self.operator_act(&req.user, act),
+        };
+        if let Some(key) = control.and_then(|c| self.control_conn(c)) {
+            self.control_outcome(key, outcome);
         }
     }
 
@@ -522,6 +517,12 @@ impl Server {
             return;
         };
         warn!("cluster: a request could not be published: {error}");
+        if let Some(control) = pending.control {
+            if let Some(key) = self.control_conn(control) {
+                self.control_failed(key, error);
+            }
+            return;
+        }
         let key = rep.waiting.get(&pending.serial).copied();
         let Some(key) = key.filter(|&k| {
             self.conns

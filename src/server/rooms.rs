@@ -26,12 +26,9 @@ impl RoomConns {
         self.users.len()
     }
 
+    #[cfg(test)]
     pub fn users(&self) -> impl Iterator<Item = &str> {
         self.users.keys().map(String::as_str)
-    }
-
-    pub fn has_user(&self, user: &str) -> bool {
-        self.users.contains_key(user)
     }
 }
 

@@ -24,6 +24,10 @@ pub struct Stats {
     pub search_total: Duration,
     pub searches: u64,
     pub failed_commits: u64,
+    /// Entries retention deleted since start.
+    pub retention_deleted: u64,
+    /// The longest retention step (one batch of deletes and its commit).
+    pub retention_step: Duration,
 }
 
 impl Stats {
@@ -38,6 +42,8 @@ impl Stats {
             search_total: Duration::ZERO,
             searches: 0,
             failed_commits: 0,
+            retention_deleted: 0,
+            retention_step: Duration::ZERO,
         }
     }
 

@@ -194,6 +194,7 @@ impl Turn {
         &mut self.writes
     }
 
+    #[cfg(test)]
     pub fn has_writes(&self) -> bool {
         !self.writes.is_empty()
     }

@@ -1,6 +1,7 @@
 //! The server's SQLite storage: the schema and its migrations (`schema`), the record types and
 //! the batched writes of one event-loop turn (`model`, applied in one transaction by
-//! `Store::commit`), and the queries the server answers from disk (`reads`).
+//! `Store::commit`), the queries the server answers from disk (`reads`), and what operators and
+//! housekeeping need besides: audit log, export, backup, retention's deletes (`ops`).
 //!
 //! The store does not assign message ids: the server loads [`Store::max_message_id`] at start
 //! and numbers entries itself, so room messages, private messages and recorded events share one
@@ -11,6 +12,7 @@
 //! the other's write lock. Passwords are never stored, only SCRAM verifiers.
 
 mod model;
+mod ops;
 mod reads;
 mod schema;
 mod writes;
@@ -19,6 +21,7 @@ mod writes;
 mod tests;
 
 pub use model::*;
+pub use ops::{AuditRow, BackupProgress, Expired, Expiry, ExpiryScope, ExportRow, Selection};
 pub use reads::{Fits, SearchQuery, SearchScope, UNREAD_CAP};
 
 use std::fmt;

@@ -68,6 +68,12 @@ impl TestServer {
     /// directory.
     pub fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
+        // chatd refuses a data directory others can read; tempdir follows the umask.
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .expect("chmod 700");
         let mut server = TestServer::start_in(dir.path().to_path_buf(), tweak);
         server._dir = Some(dir);
         server
