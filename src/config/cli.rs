@@ -429,7 +429,8 @@ const COMMANDS: &[CommandSpec] = &[
         needs: "",
         flags: &["json"],
         summary: "list the accounts",
-        detail: "Lists the accounts, one per line. Creates nothing.",
+        detail: "Lists the accounts as a table (name, role, state, created, last login; --json: a JSON \
+                 array of objects). Creates nothing.",
     },
     CommandSpec {
         id: Id::UserRemove,

@@ -204,6 +204,9 @@ impl Store {
             }
         }
         conn.pragma_update(None, "synchronous", durability.pragma_value())?;
+        // After a burst (a retention sweep, a big import) the write-ahead log is cut back to
+        // this size at the next checkpoint instead of keeping its peak size on disk.
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         conn.pragma_update(None, "foreign_keys", false)?;
         conn.set_prepared_statement_cache_capacity(64);
         let mut store = Store { conn };
