@@ -48,7 +48,8 @@ impl Instance {
             .spawn()
             .expect("chatd command");
         if let Some(mut input) = child.stdin.take() {
-            std::io::Write::write_all(&mut input, stdin.as_bytes()).expect("stdin");
+            // A command that refuses early does not read it all.
+            let _ = std::io::Write::write_all(&mut input, stdin.as_bytes());
         }
         child.wait_with_output().expect("chatd command ends")
     }
@@ -67,17 +68,26 @@ impl Drop for Instance {
 
 /// NATS and the data directories of a cluster's instances (which share their key files).
 struct Cluster {
-    nats: NatsServer,
+    /// One nats-server, or the members of a NATS cluster.
+    nats: Vec<NatsServer>,
+    /// Copies JetStream keeps (`cluster_replicas`).
+    replicas: usize,
     dir: tempfile::TempDir,
     server_key: [u8; 32],
     auth_secret: [u8; 32],
 }
 
 impl Cluster {
+    /// On one nats-server.
     fn new() -> Cluster {
         let nats = NatsServer::start().expect("nats-server (apt-get install nats-server)");
+        Cluster::on(vec![nats], 1)
+    }
+
+    fn on(nats: Vec<NatsServer>, replicas: usize) -> Cluster {
         Cluster {
             nats,
+            replicas,
             dir: tempfile::tempdir().expect("tempdir"),
             server_key: chat::wire::crypto::random_bytes().expect("random"),
             auth_secret: chat::wire::crypto::random_bytes().expect("random"),
@@ -123,9 +133,15 @@ impl Cluster {
                  scram_iterations = {ITERATIONS}\nscram_min_iterations = {ITERATIONS}\n\
                  register_per_ip_per_h = 0\nmax_per_ip = 0\nmax_unauth_per_ip = 0\n\
                  max_handshakes_per_ip_per_min = 0\nlogin_fail_per_ip_per_h = 0\n\
-                 cluster_urls = {}\ncluster_instance = {name}\ncluster_ack_timeout = 2s\n",
+                 cluster_urls = {}\ncluster_instance = {name}\ncluster_ack_timeout = 2s\n\
+                 cluster_replicas = {}\n",
                 data.display(),
-                self.nats.url()
+                self.nats
+                    .iter()
+                    .map(NatsServer::url)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                self.replicas,
             ),
         )
         .expect("conf");
@@ -531,7 +547,7 @@ fn with_nats_down_requests_fail_or_wait_and_nothing_acknowledged_is_lost() {
     register(&a, "alice").expect("alice");
     let mut alice = login(&a.addr.to_string(), "alice");
     let before = post(&mut alice, "general", "before the outage");
-    cluster.nats.stop();
+    cluster.nats[0].stop();
     alice
         .send(&Message::Post {
             conv: "general",
@@ -557,7 +573,7 @@ fn with_nats_down_requests_fail_or_wait_and_nothing_acknowledged_is_lost() {
         a.log()
     );
     std::thread::sleep(Duration::from_secs(1));
-    cluster.nats.resume().expect("nats back");
+    cluster.nats[0].resume().expect("nats back");
     let after = post(&mut alice, "general", "after the outage");
     let stored = texts(&history(&mut alice, "general"));
     assert!(stored.contains(&(before.id, before.text.clone())));
@@ -669,4 +685,64 @@ fn a_new_instance_starts_from_a_backup_and_replays_only_what_came_after() {
         .map(|(id, _)| id)
         .collect();
     assert_eq!(ids, sent);
+}
+
+/// Posts, and posts again while the cluster answers "try again" (a NATS server going away:
+/// JetStream elects new leaders, and the instances follow the stream again, within seconds).
+fn post_until_stored(client: &mut Client, conv: &str, text: &str) -> ChatMessage {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        client
+            .send(&Message::Post {
+                conv,
+                kind: EntryKind::Text,
+                reply_to: 0,
+                text,
+            })
+            .expect("send");
+        let answer = client.wait_for(Duration::from_secs(30), |e| {
+            matches!(e, Event::Message(m) if m.text == text)
+                || matches!(
+                    e,
+                    Event::Error {
+                        code: code::UNAVAILABLE,
+                        ..
+                    }
+                )
+        });
+        match answer {
+            Ok(Event::Message(m)) => return m,
+            Ok(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(200)),
+            other => panic!("{text:?} never stored: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn with_three_nats_servers_losing_one_stops_nothing_and_loses_nothing() {
+    let nats = NatsServer::start_cluster(3).expect("three nats-servers");
+    let mut cluster = Cluster::on(nats, 3);
+    let a = cluster.start("a");
+    let b = cluster.start("b");
+    register(&a, "alice").expect("alice");
+    register(&b, "bob").expect("bob");
+    let mut alice = login(&a.addr.to_string(), "alice");
+    let mut bob = login(&b.addr.to_string(), "bob");
+    let mut acked = Vec::new();
+    for i in 0..10 {
+        let m = post_until_stored(&mut alice, "general", &format!("before {i}"));
+        acked.push((m.id, m.text));
+    }
+    // Each instance is connected to one of the three; the first is likely theirs.
+    cluster.nats[0].stop();
+    for i in 0..10 {
+        let m = post_until_stored(&mut alice, "general", &format!("after {i}"));
+        acked.push((m.id, m.text));
+        let m = post_until_stored(&mut bob, "general", &format!("bob after {i}"));
+        acked.push((m.id, m.text));
+    }
+    acked.sort();
+    for client in [&mut alice, &mut bob] {
+        eventually(|| texts(&history(client, "general")) == acked);
+    }
 }

@@ -17,6 +17,7 @@ fn settings(nats: &NatsServer, instance: &str) -> ClusterSettings {
         instance: instance.into(),
         ack_timeout: Duration::from_secs(5),
         max_age: None,
+        replicas: 1,
     }
 }
 

@@ -121,6 +121,9 @@ async fn connect(
     let mut options = async_nats::ConnectOptions::new()
         .name(format!("chatd {}", settings.instance))
         .retry_on_initial_connect()
+        // JetStream's own requests (making a consumer, reading stream state) wait no longer than
+        // a publish does: after a NATS server is lost they are retried, not waited on.
+        .request_timeout(Some(settings.ack_timeout))
         .event_callback(move |event| {
             let events = events.clone();
             let reconnects = reconnects.clone();
@@ -165,19 +168,18 @@ async fn run(
     };
     let js = jetstream::new(client);
     let subject = format!("{}.cmd", settings.stream);
-    if let Err(e) = command_stream(&js, &settings, &subject).await {
-        out.send(FromBridge::Fatal(format!(
-            "stream {}: {e}",
-            settings.stream
-        )));
-        return;
-    }
-    let presence = match presence_bucket(&js, &format!("{}_presence", settings.stream)).await {
-        Ok(store) => store,
-        Err(e) => {
-            out.send(FromBridge::Fatal(format!("presence bucket: {e}")));
+    // JetStream may still be electing its leaders (NATS started with chatd), or be
+    // unreachable: the instance waits, saying why, and opens for clients once it caught up.
+    let mut retry = Backoff::default();
+    let presence = loop {
+        match streams(&js, &settings, &subject).await {
+            Ok(presence) => break presence,
+            Err(e) => warn!("cluster: JetStream is not ready ({e}); trying again"),
+        }
+        if requests.is_closed() {
             return;
         }
+        retry.wait().await;
     };
     tokio::spawn(consume(
         js.clone(),
@@ -222,6 +224,21 @@ async fn run(
     }
 }
 
+/// The command stream and the presence bucket, made if missing.
+async fn streams(
+    js: &jetstream::Context,
+    settings: &ClusterSettings,
+    subject: &str,
+) -> Result<kv::Store, String> {
+    command_stream(js, settings, subject)
+        .await
+        .map_err(|e| format!("stream {}: {e}", settings.stream))?;
+    let bucket = format!("{}_presence", settings.stream);
+    presence_bucket(js, &bucket, settings.replicas)
+        .await
+        .map_err(|e| format!("presence bucket {bucket}: {e}"))
+}
+
 /// Makes sure the command stream exists, and keeps its age limit equal to this instance's
 /// `retention` (the last instance started with a new value sets it for all).
 async fn command_stream(
@@ -237,6 +254,7 @@ async fn command_stream(
             storage: stream::StorageType::File,
             max_age,
             duplicate_window: Duration::from_secs(120),
+            num_replicas: settings.replicas,
             ..Default::default()
         })
         .await
@@ -247,12 +265,13 @@ async fn command_stream(
         .map_err(|e| e.to_string())?
         .config
         .clone();
-    if config.max_age != max_age {
+    if config.max_age != max_age || config.num_replicas != settings.replicas {
         info!(
-            "cluster: stream {} now keeps commands for {max_age:?} (was {:?})",
-            settings.stream, config.max_age
+            "cluster: stream {} now keeps commands for {max_age:?} in {} copies (was {:?} in {})",
+            settings.stream, settings.replicas, config.max_age, config.num_replicas
         );
         config.max_age = max_age;
+        config.num_replicas = settings.replicas;
         js.update_stream(config).await.map_err(|e| e.to_string())?;
     }
     Ok(())
@@ -262,7 +281,11 @@ async fn command_stream(
 /// key, values expiring) and then opened as a bucket. `create_key_value` would first ask for
 /// the account's JetStream limits, an answer nats-server 2.9 words differently from what
 /// this client expects; the stream itself is the same.
-async fn presence_bucket(js: &jetstream::Context, bucket: &str) -> Result<kv::Store, String> {
+async fn presence_bucket(
+    js: &jetstream::Context,
+    bucket: &str,
+    replicas: usize,
+) -> Result<kv::Store, String> {
     js.get_or_create_stream(stream::Config {
         name: format!("KV_{bucket}"),
         subjects: vec![format!("$KV.{bucket}.>")],
@@ -274,6 +297,7 @@ async fn presence_bucket(js: &jetstream::Context, bucket: &str) -> Result<kv::St
         deny_delete: true,
         allow_direct: true,
         discard: stream::DiscardPolicy::New,
+        num_replicas: replicas,
         ..Default::default()
     })
     .await
@@ -281,6 +305,10 @@ async fn presence_bucket(js: &jetstream::Context, bucket: &str) -> Result<kv::St
     js.get_key_value(bucket).await.map_err(|e| e.to_string())
 }
 
+/// Publishes one command and waits for JetStream's acknowledgement, trying again until
+/// `timeout` while the stream cannot take it (a leader being elected after a NATS server was
+/// lost answers "no stream" for a moment). The message id makes a repeat harmless: JetStream
+/// stores a command once however often it is sent within its duplicate window.
 async fn publish(
     js: &jetstream::Context,
     subject: String,
@@ -289,25 +317,36 @@ async fn publish(
     timeout: Duration,
     tag: u64,
 ) -> FromBridge {
-    let message = jetstream::message::PublishMessage::build()
-        .payload(payload.into())
-        .message_id(id);
-    let attempt = async {
-        let ack = js
-            .send_publish(subject, message)
-            .await
-            .map_err(|e| e.to_string())?;
-        ack.await.map_err(|e| e.to_string())
+    let mut last_error = String::new();
+    let attempts = async {
+        let mut retry = Backoff::default();
+        loop {
+            let message = jetstream::message::PublishMessage::build()
+                .payload(payload.clone().into())
+                .message_id(id.as_str());
+            let attempt = async {
+                let ack = js
+                    .send_publish(subject.clone(), message)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                ack.await.map_err(|e| e.to_string())
+            };
+            match attempt.await {
+                Ok(ack) => return ack.sequence,
+                Err(error) => last_error = error,
+            }
+            retry.wait().await;
+        }
     };
-    match tokio::time::timeout(timeout, attempt).await {
-        Ok(Ok(ack)) => FromBridge::Acked {
-            tag,
-            seq: ack.sequence,
-        },
-        Ok(Err(error)) => FromBridge::Failed { tag, error },
-        Err(_) => FromBridge::Failed {
+    match tokio::time::timeout(timeout, attempts).await {
+        Ok(seq) => FromBridge::Acked { tag, seq },
+        Err(_) if last_error.is_empty() => FromBridge::Failed {
             tag,
             error: format!("no acknowledgement from JetStream within {timeout:?}"),
+        },
+        Err(_) => FromBridge::Failed {
+            tag,
+            error: format!("JetStream did not take it within {timeout:?}: {last_error}"),
         },
     }
 }

@@ -18,6 +18,8 @@ pub struct ClusterSettings {
     pub ack_timeout: Duration,
     /// How long commands are kept in the stream (the chat's retention), `None` for ever.
     pub max_age: Option<Duration>,
+    /// How many copies JetStream keeps (the number of NATS servers that may fail, plus one).
+    pub replicas: usize,
 }
 
 /// What the loop asks of the bridge.

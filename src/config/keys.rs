@@ -265,9 +265,13 @@ everything that decides what a request does (limits, quotas, edit_window, room_c
     /// cluster names the same one.
     cluster_stream: String = "CHAT".to_owned(), Name, Restart;
 
+    /// Copies JetStream keeps of the stream and the presence bucket: 3 on a three-node NATS
+    /// cluster, so that no NATS server is a single point of failure; 1 on a lone nats-server.
+    cluster_replicas: usize = 1, count(1, 5, "copies"), Restart;
+
     /// How long a request waits for JetStream to acknowledge it before its sender gets error
     /// 0304 ("try again").
-    cluster_ack_timeout: Duration = Duration::from_secs(5), duration(Duration::from_millis(100), TEN_MINUTES), Live;
+    cluster_ack_timeout: Duration = Duration::from_secs(5), duration(Duration::from_millis(100), TEN_MINUTES), Restart;
 
     /// Requests sent to JetStream and not yet back: past this many the instance stops reading
     /// its clients until the stream catches up.

@@ -911,12 +911,15 @@ impl Server {
         }
     }
 
-    /// Queues an ERROR for the connection and counts it; too many errors close the connection.
+    /// Queues an ERROR for the connection and counts it (unless the failure is the server's);
+    /// too many errors close the connection.
     fn reply_error(&mut self, key: usize, error: u16, ref_type: u8, detail: &str, now: Instant) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        conn.errors += 1;
+        if !crate::wire::errors::is_servers_failure(error) {
+            conn.errors += 1;
+        }
         let too_many = conn.errors > self.config.max_errors;
         self.turn.reply(&[key], |out| {
             Message::Error {

@@ -98,6 +98,7 @@ impl Replication {
             instance: config.cluster_instance.clone(),
             ack_timeout: config.cluster_ack_timeout,
             max_age: config.retention,
+            replicas: config.cluster_replicas,
         };
         let bridge = start_bridge(settings, applied, waker)?;
         info!(

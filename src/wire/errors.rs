@@ -92,6 +92,12 @@ pub fn describe(code: u16) -> &'static str {
     info(code).map_or("unknown error", |e| e.description)
 }
 
+/// Whether `code` reports the server's own failure (storage, cluster) rather than something the
+/// client did: such errors do not count towards closing a connection for too many errors.
+pub fn is_servers_failure(code: u16) -> bool {
+    matches!(code, code::STORAGE_FAILED | code::UNAVAILABLE)
+}
+
 /// The class of `code`; unknown codes are refusals.
 pub fn class(code: u16) -> ErrorClass {
     info(code).map_or(ErrorClass::Refused, |e| e.class)

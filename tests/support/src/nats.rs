@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 pub struct NatsServer {
     pub addr: SocketAddr,
     store: PathBuf,
+    /// Clustering flags, for a member of a NATS cluster.
+    cluster_args: Vec<String>,
     child: Option<Child>,
     _dir: tempfile::TempDir,
 }
@@ -23,11 +25,50 @@ impl NatsServer {
         let mut server = NatsServer {
             addr,
             store: dir.path().join("jetstream"),
+            cluster_args: Vec::new(),
             child: None,
             _dir: dir,
         };
         server.resume()?;
         Ok(server)
+    }
+
+    /// Starts `size` nats-servers forming one JetStream cluster on loopback (streams may then
+    /// keep up to `size` copies), and waits until each accepts connections.
+    pub fn start_cluster(size: usize) -> std::io::Result<Vec<NatsServer>> {
+        let free_port = || -> std::io::Result<u16> {
+            Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+        };
+        let route_ports: Vec<u16> = (0..size).map(|_| free_port()).collect::<Result<_, _>>()?;
+        let routes: Vec<String> = route_ports
+            .iter()
+            .map(|port| format!("nats://127.0.0.1:{port}"))
+            .collect();
+        let mut members = Vec::new();
+        for (i, port) in route_ports.iter().enumerate() {
+            let dir = tempfile::tempdir()?;
+            let addr = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+            members.push(NatsServer {
+                addr,
+                store: dir.path().join("jetstream"),
+                cluster_args: vec![
+                    "--server_name".into(),
+                    format!("n{i}"),
+                    "--cluster_name".into(),
+                    "chat-test".into(),
+                    "--cluster".into(),
+                    format!("nats://127.0.0.1:{port}"),
+                    "--routes".into(),
+                    routes.join(","),
+                ],
+                child: None,
+                _dir: dir,
+            });
+        }
+        for member in &mut members {
+            member.resume()?;
+        }
+        Ok(members)
     }
 
     /// `nats://127.0.0.1:PORT`.
@@ -53,6 +94,7 @@ impl NatsServer {
             .arg("-js")
             .arg("-sd")
             .arg(&self.store)
+            .args(&self.cluster_args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
