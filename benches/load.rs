@@ -45,6 +45,7 @@ options:
   --logins L           storm: members logging in during the storm (default 500)
   --requests K         search: searches per kind of query and scope (default 200)
   --steps K            sweep: at most K rates (default 12)
+  --protocol V         1 or 2: the version the sessions offer (default 2; not worst, search)
   --pin                chatd on CPU 0 (taskset -c 0), the generator on CPU 1
   --json               one JSON object per result on stdout instead of a table
 ";
@@ -116,6 +117,15 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--rooms" => rooms = Some(num(arg, value(arg)?)?),
             "--logins" => o.params.logins = num(arg, value(arg)?)?,
             "--requests" => o.params.requests = num(arg, value(arg)?)?,
+            "--protocol" => {
+                o.params.protocol = num(arg, value(arg)?)?;
+                if !chat::wire::handshake::SUPPORTED_VERSIONS.contains(&o.params.protocol) {
+                    return Err(format!(
+                        "--protocol {} is not spoken here",
+                        o.params.protocol
+                    ));
+                }
+            }
             "--steps" => o.steps = num(arg, value(arg)?)?,
             "--durability" => {
                 let v = value(arg)?;

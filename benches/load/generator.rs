@@ -116,7 +116,7 @@ impl Generator {
                 psk: None,
                 min_iterations: params.iterations,
                 register_iterations: params.iterations,
-                ..SessionOptions::default()
+                versions: vec![params.protocol],
             },
             params: params.clone(),
             rbuf: vec![0; READ_CHUNK],

@@ -59,6 +59,8 @@ pub struct Params {
     pub logins: usize,
     /// Requests per measured kind (search).
     pub requests: usize,
+    /// The protocol version the generator's sessions offer (connect, fanout, sweep, history).
+    pub protocol: u16,
 }
 
 impl Default for Params {
@@ -76,6 +78,7 @@ impl Default for Params {
             rooms: 0,
             logins: 500,
             requests: 200,
+            protocol: chat::wire::message::VERSION_2,
         }
     }
 }

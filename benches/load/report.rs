@@ -26,6 +26,7 @@ impl Report {
         report.set("clients", params.clients);
         report.set("concurrency", params.concurrency);
         report.set("iterations", params.iterations);
+        report.set("protocol", params.protocol);
         if matches!(scenario, "fanout" | "sweep") {
             report.set("senders", params.senders);
             report.set("rate", params.rate);
@@ -140,7 +141,7 @@ fn columns(scenario: &str) -> &'static [&'static str] {
             "bystander_messages",
             "per_login",
             "max_per_bystander",
-            "bystander_bytes",
+            "storm_bytes",
             "newcomer_messages_per_login",
             "by_type",
         ],

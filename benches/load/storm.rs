@@ -86,7 +86,8 @@ pub fn storm(target: &Target, params: &Params) -> Result<Report, String> {
         round(bystander_messages as f64 / storm.succeeded.max(1) as f64, 2),
     );
     report.set("max_per_bystander", per_bystander.iter().copied().max());
-    report.set("bystander_bytes", generator.bytes_in - bytes_before);
+    // Everything read meanwhile, the newcomers' handshakes and logins included.
+    report.set("storm_bytes", generator.bytes_in - bytes_before);
     report.set(
         "newcomer_messages_per_login",
         round(newcomer_messages as f64 / storm.succeeded.max(1) as f64, 2),

@@ -305,6 +305,8 @@ pub fn worst(target: &Target, params: &Params) -> Result<Vec<Report>, String> {
     }
     for o in &outcomes {
         let mut report = Report::new("worst", target, params);
+        report.set("messages", params.messages);
+        report.set("rooms", params.rooms);
         report.set("type", o.info.name);
         report.set("packed", o.packed);
         report.set("frame_bytes", o.frame_bytes);
