@@ -9,8 +9,7 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(init: chat_fuzz::seeds::write_if_asked(chat_fuzz::seeds::plaintexts), |data: &[u8]| {
     let _ = Message::decode(data);
     let mut count = 0usize;
-    let mut messages = Messages::new(data);
-    while let Some(item) = messages.next() {
+    for item in Messages::new(data) {
         count += 1;
         assert!(count <= data.len(), "Messages did not end");
         let Ok(message) = item else {
