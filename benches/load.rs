@@ -21,12 +21,17 @@ scenarios:
   fanout    N clients in #general, S of them say R msgs/s each for T s: deliveries/s, loss, latency
   sweep     fanout at doubling R until deliveries/s grow by less than 5 % (or messages are lost)
   history   N clients page back through a room of M messages (limit 100): pages/s
+  worst     per request type, one frame packed with the costliest instance, against the shipped
+            limits with M messages and R rooms: output bytes per frame, a bystander's stall
+  search    FIND round trips one at a time, per kind of query, scoped and unscoped, M messages
+  storm     N members of #general online, then L more log in: messages the N receive meanwhile
 
 options:
   --server HOST:PORT   use a running chatd (accounts are registered over the wire) instead of
                        starting one; it must accept --iterations and not rate-limit the generator
   --server-pid PID     with --server: read that process's RSS
-  --clients N          clients (default: connect 1000, fanout 100, sweep 1000, history 1)
+  --clients N          clients (default: connect 1000, fanout 100, sweep 1000, history 1,
+                       worst 2, search 1, storm 5000)
   --concurrency C      handshakes/logins in flight at once (default 100)
   --senders S          clients that send (default 10)
   --rate R             messages per second per sender (default 10; the first rate of a sweep)
@@ -34,8 +39,13 @@ options:
   --bytes B            bytes per text, at least 33 (default 100)
   --durability D       full or normal: the chatd started here (default full)
   --iterations I       PBKDF2 count of the accounts (default 1000)
-  --messages M         history: messages in the room (default 1000000)
+  --messages M         history, worst, search: messages in the room (default: history
+                       1000000, worst and search 50000)
+  --rooms R            worst: rooms besides #general (default 20000)
+  --logins L           storm: members logging in during the storm (default 500)
+  --requests K         search: searches per kind of query and scope (default 200)
   --steps K            sweep: at most K rates (default 12)
+  --protocol V         1 or 2: the version the sessions offer (default 2; not worst, search)
   --pin                chatd on CPU 0 (taskset -c 0), the generator on CPU 1
   --json               one JSON object per result on stdout instead of a table
 ";
@@ -64,6 +74,9 @@ fn parse(args: &[String]) -> Result<Options, String> {
         json: false,
     };
     let mut clients = None;
+    let mut messages = None;
+    let mut rooms = None;
+    let mut explicit_duration = false;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut value = |name: &str| {
@@ -95,11 +108,24 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--senders" => o.params.senders = num(arg, value(arg)?)?,
             "--rate" => o.params.rate = num(arg, value(arg)?)?,
             "--duration" => {
-                o.params.duration = Duration::from_secs_f64(num::<f64>(arg, value(arg)?)?)
+                o.params.duration = Duration::from_secs_f64(num::<f64>(arg, value(arg)?)?);
+                explicit_duration = true;
             }
             "--bytes" => o.params.bytes = num(arg, value(arg)?)?,
             "--iterations" => o.params.iterations = num(arg, value(arg)?)?,
-            "--messages" => o.params.messages = num(arg, value(arg)?)?,
+            "--messages" => messages = Some(num(arg, value(arg)?)?),
+            "--rooms" => rooms = Some(num(arg, value(arg)?)?),
+            "--logins" => o.params.logins = num(arg, value(arg)?)?,
+            "--requests" => o.params.requests = num(arg, value(arg)?)?,
+            "--protocol" => {
+                o.params.protocol = num(arg, value(arg)?)?;
+                if !chat::wire::handshake::SUPPORTED_VERSIONS.contains(&o.params.protocol) {
+                    return Err(format!(
+                        "--protocol {} is not spoken here",
+                        o.params.protocol
+                    ));
+                }
+            }
             "--steps" => o.steps = num(arg, value(arg)?)?,
             "--durability" => {
                 let v = value(arg)?;
@@ -119,9 +145,20 @@ fn parse(args: &[String]) -> Result<Options, String> {
     o.params.clients = clients.unwrap_or(match o.scenario.as_str() {
         "connect" | "sweep" => 1000,
         "fanout" => 100,
-        "history" => 1,
+        "history" | "search" => 1,
+        "worst" => 2,
+        "storm" => 5000,
         other => return Err(format!("unknown scenario {other}")),
     });
+    o.params.messages = messages.unwrap_or(match o.scenario.as_str() {
+        "worst" | "search" => 50_000,
+        _ => 1_000_000,
+    });
+    o.params.rooms = rooms.unwrap_or(if o.scenario == "worst" { 20_000 } else { 0 });
+    if o.scenario == "worst" && !explicit_duration {
+        // Here the duration bounds the service of each packed frame.
+        o.params.duration = Duration::from_secs(10);
+    }
     if o.params.clients == 0 {
         return Err("--clients must be at least 1".into());
     }
@@ -163,6 +200,13 @@ fn run(o: &Options) -> Result<Vec<Report>, String> {
         pin_self()?;
     }
     let p = &o.params;
+    let own_data = matches!(o.scenario.as_str(), "worst" | "search" | "storm");
+    if own_data && o.server.is_some() {
+        return Err(format!(
+            "{} writes its data into chatd's database before it starts: no --server",
+            o.scenario
+        ));
+    }
     // With our own chatd the accounts (and the history room) go straight into its database
     // before it starts; a running server gets them over the wire.
     let (chatd, target, accounts) = match o.server {
@@ -195,8 +239,16 @@ fn run(o: &Options) -> Result<Vec<Report>, String> {
                 "normal" => chat::store::Durability::Normal,
                 _ => chat::store::Durability::Full,
             };
-            load::precreate_accounts(&db, p, p.clients, durability)?;
-            if o.scenario == "history" {
+            let accounts = if o.scenario == "storm" {
+                p.clients + p.logins
+            } else {
+                p.clients
+            };
+            load::precreate_accounts(&db, p, accounts, durability)?;
+            if o.scenario == "worst" {
+                load::create_rooms(&db, p, p.rooms)?;
+            }
+            if matches!(o.scenario.as_str(), "history" | "worst" | "search") {
                 let started = std::time::Instant::now();
                 load::fill_history(&db, p, p.messages)?;
                 eprintln!(
@@ -208,8 +260,10 @@ fn run(o: &Options) -> Result<Vec<Report>, String> {
             let settings = ChatdSettings {
                 durability: o.durability.clone(),
                 iterations: p.iterations,
-                max_connections: p.clients + 1000,
+                max_connections: p.clients + p.logins + 1000,
                 pin: o.pin,
+                // `worst` measures against the shipped limits.
+                lifted: o.scenario != "worst",
             };
             let chatd = Chatd::start(&binary, dir, &settings)?;
             eprintln!(
@@ -235,6 +289,9 @@ fn run(o: &Options) -> Result<Vec<Report>, String> {
         "fanout" => vec![load::fanout(&target, p, accounts)?],
         "sweep" => load::sweep(&target, p, accounts, o.steps)?,
         "history" => vec![load::history(&target, p, accounts)?],
+        "worst" => load::worst(&target, p)?,
+        "search" => load::search(&target, p)?,
+        "storm" => vec![load::storm(&target, p)?],
         other => return Err(format!("unknown scenario {other}")),
     };
     if let Some(mut chatd) = chatd {

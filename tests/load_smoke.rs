@@ -39,6 +39,7 @@ fn fanout_for_a_second_loses_nothing() {
         iterations: chat_test_support::ITERATIONS,
         prefix: "smoke".into(),
         messages: 0,
+        ..Params::default()
     };
     let report = load::fanout(&target, &params, Accounts::Register).expect("fanout runs");
     let json = report.to_json();

@@ -18,20 +18,17 @@ pub struct ChatdSettings {
     pub max_connections: usize,
     /// Run chatd on CPU 0 with `taskset -c 0`.
     pub pin: bool,
+    /// Per-address caps, quotas and rate limits off (else the shipped defaults hold).
+    pub lifted: bool,
 }
 
-/// The generated chat.conf: loopback on a free port, per-address caps and quotas off, rate
-/// limits lifted far beyond what the generator sends, small PBKDF2 counts. Everything else is
-/// the default.
+/// The generated chat.conf: loopback on a free port, small PBKDF2 counts, `log_level = warn`,
+/// room for the connections; with `lifted` (every scenario but `worst`) also per-address caps
+/// and quotas off and rate limits far beyond what the generator sends. Everything else is the
+/// default.
 pub fn config_text(data_dir: &Path, settings: &ChatdSettings) -> String {
-    format!(
-        "# Written by the load generator (benches/load/chatd.rs).
-listen = 127.0.0.1:0
-data_dir = \"{data}\"
-durability = {durability}
-log_level = warn
-max_connections = {max_connections}
-max_per_ip = 0
+    let lifted = if settings.lifted {
+        "max_per_ip = 0
 max_unauth_per_ip = 0
 max_handshakes_per_ip_per_min = 0
 max_unauth = 0
@@ -42,7 +39,18 @@ quota_bytes_per_day = 0
 rate_bytes_per_s = 1GiB
 login_fail_per_ip_per_h = 0
 register_per_ip_per_h = 0
-scram_iterations = {iterations}
+"
+    } else {
+        ""
+    };
+    format!(
+        "# Written by the load generator (benches/load/chatd.rs).
+listen = 127.0.0.1:0
+data_dir = \"{data}\"
+durability = {durability}
+log_level = warn
+max_connections = {max_connections}
+{lifted}scram_iterations = {iterations}
 scram_min_iterations = {iterations}
 ",
         data = data_dir

@@ -26,6 +26,7 @@ impl Report {
         report.set("clients", params.clients);
         report.set("concurrency", params.concurrency);
         report.set("iterations", params.iterations);
+        report.set("protocol", params.protocol);
         if matches!(scenario, "fanout" | "sweep") {
             report.set("senders", params.senders);
             report.set("rate", params.rate);
@@ -110,6 +111,39 @@ fn columns(scenario: &str) -> &'static [&'static str] {
             "generator_cpu_pct",
             "chatd_cpu_pct",
             "pages_per_s_per_chatd_cpu",
+        ],
+        "worst" => &[
+            "type",
+            "messages",
+            "rooms",
+            "packed",
+            "frame_bytes",
+            "ending",
+            "elapsed_ms",
+            "out_bytes",
+            "out_messages",
+            "errors",
+            "out_per_in",
+            "bystander_pings",
+            "bystander_p50_ms",
+            "bystander_max_ms",
+        ],
+        "search" => &[
+            "messages", "query", "scope", "searches", "errors", "hits_p50", "p50_ms", "p99_ms",
+            "max_ms",
+        ],
+        "storm" => &[
+            "members",
+            "online",
+            "logins",
+            "notice_max_members",
+            "storm_s",
+            "bystander_messages",
+            "per_login",
+            "max_per_bystander",
+            "storm_bytes",
+            "newcomer_messages_per_login",
+            "by_type",
         ],
         _ => &[
             "step",

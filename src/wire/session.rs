@@ -152,6 +152,9 @@ pub struct ClientSession {
     out: Vec<u8>,
     out_start: usize,
     open_frame: Option<usize>,
+    /// The open frame ends with a REKEY queued by `queue`: sealing it starts a new key epoch.
+    /// (Its last three bytes alone do not tell: other messages can end in `00 01 7F`.)
+    rekey_queued: bool,
     events: VecDeque<Event>,
 }
 
@@ -180,6 +183,7 @@ impl ClientSession {
             out,
             out_start: 0,
             open_frame: None,
+            rekey_queued: false,
             events: VecDeque::new(),
         }
     }
@@ -365,6 +369,8 @@ impl ClientSession {
 
     /// Queues a message that is already encoded (`u16 len ‖ type ‖ body`), e.g. one prepared
     /// once for many sessions. The bytes are not checked: a malformed one is the server's to refuse.
+    /// REKEY goes through [`ClientSession::rekey`], never here: only that starts this side's new
+    /// key epoch.
     pub fn send_encoded(&mut self, encoded: &[u8]) -> Result<(), SessionError> {
         if !self.is_ready() {
             return Err(SessionError::WrongState("not logged in"));
@@ -425,6 +431,7 @@ impl ClientSession {
             self.open_frame = Some(start);
         }
         if message.kind() == kind::REKEY {
+            self.rekey_queued = true;
             self.seal_open_frame()?;
         }
         Ok(())
@@ -435,7 +442,7 @@ impl ClientSession {
             return Ok(());
         };
         let tx = self.tx.as_mut().ok_or(SessionError::Closed)?;
-        let rekey_now = self.out.ends_with(&[0, 1, kind::REKEY]);
+        let rekey_now = std::mem::take(&mut self.rekey_queued);
         tx.seal_in_place(&mut self.out, start)?;
         if rekey_now {
             tx.rekey();
@@ -1121,6 +1128,19 @@ mod tests {
         );
         assert!(matches!(session.poll_event(), Some(Event::LoggedIn { .. })));
         (session, server)
+    }
+
+    #[test]
+    fn a_frame_that_only_ends_in_the_bytes_of_rekey_keeps_the_keys() {
+        let (mut session, mut server) = logged_in();
+        // PING 0x17F ends in 00 01 7F, which is also the whole encoding of REKEY.
+        for nonce in [0x17F, 1] {
+            session.send(&Message::Ping { nonce }).expect("send");
+            assert_eq!(
+                server.receive(&mut session),
+                vec![Message::Ping { nonce }.to_bytes()]
+            );
+        }
     }
 
     #[test]
