@@ -129,7 +129,10 @@ pub fn requests() -> Vec<Message<'static>> {
             reaction: "+1",
         },
         Message::MarkRead { conv: room, id: 5 },
-        Message::UnreadReq { cursor: "" },
+        Message::UnreadReq {
+            cursor: "",
+            all: false,
+        },
         Message::PasswdStart {
             user: USER,
             nonce: [9; 32],
