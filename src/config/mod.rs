@@ -729,7 +729,9 @@ mod tests {
                 "cluster_urls",
                 "cluster_creds",
                 "cluster_instance",
-                "cluster_stream"
+                "cluster_stream",
+                "cluster_replicas",
+                "cluster_ack_timeout"
             ]
         );
     }

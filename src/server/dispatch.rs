@@ -21,7 +21,7 @@ impl Server {
             return 1.0;
         };
         let units = match info.cost {
-            Cost::Fixed(n) | Cost::Frame(n) => n as usize,
+            Cost::Fixed(n) | Cost::Frame(n) | Cost::Bounded(n) => n as usize,
             Cost::Page(n) => n as usize + usize::from(message.page_limit()) / 10,
             Cost::Search(n) => {
                 n as usize + super::queries::units_of(self.config.search_budget) as usize

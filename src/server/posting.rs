@@ -2,13 +2,15 @@
 //! edits, deletions, reactions and read markers, and the daily storage quota they count
 //! against. Access was checked by the guard before any of these run.
 
+use std::time::{Duration, Instant};
+
 use super::Server;
 use super::directory::Change;
 use super::requester::Req;
 use super::turn::Undo;
 use crate::store::{AuditRecord, ConvKey, NewEntry, StoredEntry, Write};
 use crate::wire::event::mentioned_names;
-use crate::wire::message::{Entry, EntryKind, Message, VERSION_1, code, kind};
+use crate::wire::message::{Cost, Entry, EntryKind, Message, VERSION_1, code, kind, type_info};
 use crate::wire::text::{Conv, check_reaction, check_text};
 
 /// A message has at most this many different reactions.
@@ -439,9 +441,23 @@ impl Server {
             });
     }
 
+    /// Gives back the part of a `Cost::Bounded` charge that the work did not take.
+    fn refund_unused(&mut self, req: &Req, kind: u8, used: Duration) {
+        let Some(Cost::Bounded(charged)) = type_info(kind).map(|i| i.cost) else {
+            return;
+        };
+        let unused = f64::from(charged) - super::queries::units_of(used);
+        if let Some(conn) = req.conn.and_then(|key| self.conns.get_mut(key)) {
+            if unused > 0.0 {
+                conn.units.refund(unused);
+            }
+        }
+    }
+
     /// MARK_READ: moves the user's marker forward (never past the conversation's newest entry)
     /// and tells all their v2 sessions.
     pub(super) fn mark_read(&mut self, req: &Req, conv: &str, id: u64) {
+        let started = Instant::now();
         let user = req.user.clone();
         let (store_key, newest) = match Conv::parse(conv) {
             Some(Conv::Room(room)) => (
@@ -469,10 +485,15 @@ impl Server {
             }
         };
         let marker = id.min(newest).max(current);
-        let (unread, mentions) = self
-            .store
-            .unread(&user, store_key, marker)
-            .unwrap_or((0, 0));
+        // Read up to the newest entry (the usual case), nothing is left to count.
+        let (unread, mentions) = if marker >= newest {
+            (0, 0)
+        } else {
+            self.store
+                .unread(&user, store_key, marker)
+                .unwrap_or((0, 0))
+        };
+        self.refund_unused(req, kind::MARK_READ, started.elapsed());
         let sessions: Vec<usize> = self
             .online
             .conns_of(&user)

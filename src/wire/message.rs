@@ -57,6 +57,9 @@ pub enum Cost {
     Frame(u32),
     /// A search: charged up front at the server's search budget, the unused part refunded.
     Search(u32),
+    /// Bounded work (a capped count): charged up front at this many units, the most it can
+    /// take; the unused part refunded.
+    Bounded(u32),
 }
 
 /// One row of the message table.
@@ -77,7 +80,7 @@ impl TypeInfo {
     pub fn reply_budget(&self) -> usize {
         match self.cost {
             Cost::Page(_) | Cost::Frame(_) | Cost::Search(_) => MAX_PLAINTEXT,
-            Cost::Fixed(_) | Cost::Post(_) => 256,
+            Cost::Fixed(_) | Cost::Post(_) | Cost::Bounded(_) => 256,
         }
     }
 }
@@ -424,10 +427,10 @@ messages! {
     0x5E POST Post (ToServer, 2, Ready, Cost::Post(1)) {
         conv: str8, kind: enum8 EntryKind, reply_to: u64, text: str16,
     };
-    0x5F EDIT Edit (ToServer, 2, Ready, Cost::Post(2)) { id: u64, text: str16 };
-    0x60 DELETE Delete (ToServer, 2, Ready, Cost::Post(2)) { id: u64 };
+    0x5F EDIT Edit (ToServer, 2, Ready, Cost::Post(15)) { id: u64, text: str16 };
+    0x60 DELETE Delete (ToServer, 2, Ready, Cost::Post(15)) { id: u64 };
     0x61 REACT React (ToServer, 2, Ready, Cost::Post(1)) { id: u64, reaction: str8 };
-    0x62 MARK_READ MarkRead (ToServer, 2, Ready, Cost::Fixed(1)) { conv: str8, id: u64 };
+    0x62 MARK_READ MarkRead (ToServer, 2, Ready, Cost::Bounded(120)) { conv: str8, id: u64 };
     0x63 UNREAD_REQ UnreadReq (ToServer, 2, Ready, Cost::Frame(10)) { cursor: str8, all: flag };
 
     // --- v2: changing one's password over the session ---

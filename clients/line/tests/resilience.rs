@@ -622,9 +622,10 @@ fn interactive_niceties_at_a_terminal() {
     terminal.type_keys("psst\r");
     terminal.wait_for("you → bob: psst");
     terminal.type_keys("/j gen\t");
-    terminal.wait_for("/j general ");
+    let at = terminal.wait_for("/j general ");
     terminal.type_keys("\r");
-    terminal.wait_for("#general> ");
+    // The prompt after the join, not the first one.
+    terminal.wait_for_after(at, "#general> ");
     terminal.type_keys("\u{4}");
     assert!(terminal.finish().success(), "{}", terminal.screen());
 
