@@ -6,6 +6,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
@@ -97,7 +98,7 @@ impl Cluster {
     /// Makes instance `name`'s data directory with the cluster's key files, as an operator
     /// does (mode 0700, keys 0600).
     fn prepare(&self, name: &str) -> PathBuf {
-        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        use std::os::unix::fs::OpenOptionsExt;
         let data = self.dir.path().join(name);
         std::fs::DirBuilder::new()
             .mode(0o700)
@@ -125,26 +126,7 @@ impl Cluster {
         if !data.exists() {
             self.prepare(name);
         }
-        let conf = self.dir.path().join(format!("{name}.conf"));
-        std::fs::write(
-            &conf,
-            format!(
-                "listen = 127.0.0.1:0\ndata_dir = {}\ndurability = normal\nlog_level = info\n\
-                 scram_iterations = {ITERATIONS}\nscram_min_iterations = {ITERATIONS}\n\
-                 register_per_ip_per_h = 0\nmax_per_ip = 0\nmax_unauth_per_ip = 0\n\
-                 max_handshakes_per_ip_per_min = 0\nlogin_fail_per_ip_per_h = 0\n\
-                 cluster_urls = {}\ncluster_instance = {name}\ncluster_ack_timeout = 2s\n\
-                 cluster_replicas = {}\n",
-                data.display(),
-                self.nats
-                    .iter()
-                    .map(NatsServer::url)
-                    .collect::<Vec<_>>()
-                    .join(","),
-                self.replicas,
-            ),
-        )
-        .expect("conf");
+        let conf = self.write_conf(name);
         let mut child = Command::new(env!("CARGO_BIN_EXE_chatd"))
             .arg("--config")
             .arg(&conf)
@@ -187,6 +169,32 @@ impl Cluster {
             startup,
             log_lines: ready,
         }
+    }
+
+    /// Writes instance `name`'s chat.conf (its data directory, this cluster's NATS).
+    fn write_conf(&self, name: &str) -> PathBuf {
+        let data = self.dir.path().join(name);
+        let conf = self.dir.path().join(format!("{name}.conf"));
+        std::fs::write(
+            &conf,
+            format!(
+                "listen = 127.0.0.1:0\ndata_dir = {}\ndurability = normal\nlog_level = info\n\
+                 scram_iterations = {ITERATIONS}\nscram_min_iterations = {ITERATIONS}\n\
+                 register_per_ip_per_h = 0\nmax_per_ip = 0\nmax_unauth_per_ip = 0\n\
+                 max_handshakes_per_ip_per_min = 0\nlogin_fail_per_ip_per_h = 0\n\
+                 cluster_urls = {}\ncluster_instance = {name}\ncluster_ack_timeout = 2s\n\
+                 cluster_replicas = {}\n",
+                data.display(),
+                self.nats
+                    .iter()
+                    .map(NatsServer::url)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                self.replicas,
+            ),
+        )
+        .expect("conf");
+        conf
     }
 }
 
@@ -745,4 +753,28 @@ fn with_three_nats_servers_losing_one_stops_nothing_and_loses_nothing() {
     for client in [&mut alice, &mut bob] {
         eventually(|| texts(&history(client, "general")) == acked);
     }
+}
+
+#[test]
+fn an_instance_with_other_key_files_refuses_to_join() {
+    let cluster = Cluster::new();
+    let a = cluster.start("a");
+    register(&a, "alice").expect("alice");
+    // An operator forgot to copy the key files: chatd makes its own on first start.
+    let rogue = cluster.dir.path().join("rogue");
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&rogue)
+        .expect("data dir");
+    let conf = cluster.write_conf("rogue");
+    let out = Command::new(env!("CARGO_BIN_EXE_chatd"))
+        .arg("--config")
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .output()
+        .expect("chatd runs");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{log}");
+    assert!(log.contains("are not the cluster's"), "{log}");
+    assert!(!log.contains("accepting connections"), "{log}");
 }

@@ -362,6 +362,8 @@ async fn consume(
     mut reconnects: watch::Receiver<u64>,
     out: Outbox,
 ) {
+    // The first connection is not a reconnection.
+    reconnects.borrow_and_update();
     let mut follow = Following {
         next: after + 1,
         caught_up: false,
@@ -522,6 +524,7 @@ async fn watch_presence(
     // When each instance was last heard from, by this instance's clock (clocks of different
     // machines are never compared).
     let mut seen: HashMap<String, tokio::time::Instant> = HashMap::new();
+    reconnects.borrow_and_update();
     let mut check = tokio::time::interval(PRESENCE_TTL / 2);
     let mut entries = None;
     let mut reopen = tokio::time::interval(Duration::from_secs(1));

@@ -28,8 +28,9 @@ pub enum Body {
     /// A client's request, as the encoded wire message (`u16 len ‖ type ‖ body`).
     Request(Vec<u8>),
     /// The first command of a cluster: entry ids start above `base` (the highest id the first
-    /// instance's database already held).
-    Genesis { base: u64 },
+    /// instance's database already held); `identity` checks that every instance has the same
+    /// key files (see `identity_check`).
+    Genesis { base: u64, identity: u64 },
     /// A login happened (the account's last-login time).
     LoggedIn,
     /// v1 offline delivery reached the client up to `id` of the conversation `conv`.
@@ -147,6 +148,17 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// What instances compare to know they share their key files: the first 63 bits of
+/// HMAC-SHA256(auth_secret, server public key). It reveals nothing of the secret; equal values
+/// mean the same server key and the same auth secret (clients pin the one, fake salts come
+/// from the other).
+pub fn identity_check(auth_secret: &[u8; 32], server_public_key: &[u8; 32]) -> u64 {
+    let mac =
+        crate::wire::crypto::hmac(auth_secret, &[b"chatd cluster identity", server_public_key]);
+    // 63 bits, so that it fits SQLite's signed integers where it is kept.
+    BigEndian::read_u64(&mac[..8]) >> 1
+}
+
 impl Command {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![FORMAT];
@@ -161,9 +173,10 @@ impl Command {
                 out.push(1);
                 put_bytes(&mut out, message);
             }
-            Body::Genesis { base } => {
+            Body::Genesis { base, identity } => {
                 out.push(2);
                 out.extend_from_slice(&base.to_be_bytes());
+                out.extend_from_slice(&identity.to_be_bytes());
             }
             Body::LoggedIn => out.push(3),
             Body::Delivered { conv, id } => {
@@ -211,7 +224,10 @@ impl Command {
         let ts = r.u64()?;
         let body = match r.u8()? {
             1 => Body::Request(r.bytes()?.to_vec()),
-            2 => Body::Genesis { base: r.u64()? },
+            2 => Body::Genesis {
+                base: r.u64()?,
+                identity: r.u64()?,
+            },
             3 => Body::LoggedIn,
             4 => Body::Delivered {
                 conv: r.string()?,
@@ -262,7 +278,10 @@ mod tests {
     fn every_body_round_trips_and_damage_is_refused() {
         let bodies = [
             Body::Request(vec![0, 3, 0x30, 1, 2]),
-            Body::Genesis { base: 41 },
+            Body::Genesis {
+                base: 41,
+                identity: 0x0123_4567_89ab_cdef,
+            },
             Body::LoggedIn,
             Body::Delivered {
                 conv: "@alice".into(),

@@ -92,6 +92,8 @@ pub enum ServerError {
     },
     /// The cluster settings cannot be used.
     Cluster(String),
+    /// The running server had to stop (see the log).
+    Failed(String),
     /// The data directory is unusable (exposed to others, key missing next to the database...).
     DataDir(DataDirError),
 }
@@ -103,6 +105,7 @@ impl fmt::Display for ServerError {
             ServerError::Store(e) => write!(f, "database: {e}"),
             ServerError::KeyFile { path, source } => write!(f, "{}: {source}", path.display()),
             ServerError::Cluster(why) => write!(f, "cluster: {why}"),
+            ServerError::Failed(why) => f.write_str(why),
             ServerError::DataDir(e) => e.fmt(f),
         }
     }
@@ -190,6 +193,8 @@ pub struct Server {
     replication: Option<replication::Replication>,
     /// Whether the listener is registered (a cluster instance waits until it caught up).
     listening: bool,
+    /// Why the server is stopping on its own, if it is (`run` returns it as an error).
+    failure: Option<String>,
     /// The control socket (`chatd ctl`, `chatd user` while running) and SIGHUP.
     control: control::Control,
     retention: retention::Sweep,
@@ -243,7 +248,10 @@ impl Server {
             .local_addr()
             .map_err(io_error("listener address"))?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(io_error("waker"))?);
-        let replication = replication::Replication::start(&config, &store, waker.clone())?;
+        let identity_check =
+            crate::cluster::command::identity_check(&auth_secret, identity.public_key());
+        let replication =
+            replication::Replication::start(&config, &store, identity_check, waker.clone())?;
         let max_connections = raise_open_files_limit(config.max_connections);
         let now = Instant::now();
         let mut server = Server {
@@ -285,6 +293,7 @@ impl Server {
             refusal_log: crate::logging::Limiter::new(REFUSALS_LOGGED, HOUSEKEEPING, now),
             replication,
             listening: false,
+            failure: None,
         };
         // A cluster instance opens for clients once it has caught up with the stream.
         if server.replication.is_none() {
@@ -407,7 +416,10 @@ impl Server {
                         "shutdown complete ({} connections cut at the deadline)",
                         self.conns.len()
                     );
-                    return Ok(());
+                    return match self.failure.take() {
+                        Some(why) => Err(ServerError::Failed(why)),
+                        None => Ok(()),
+                    };
                 }
             }
         }
@@ -440,6 +452,14 @@ impl Server {
             let mut buf = [0u8; 64];
             while matches!(pipe.read(&mut buf), Ok(n) if n > 0) {}
         }
+    }
+
+    /// Stops because the server cannot go on (its cluster refuses it): logs why, shuts down
+    /// as on SIGTERM, and `run` then returns the error.
+    fn fail(&mut self, why: String, now: Instant) {
+        error!("{why}; stopping");
+        self.failure.get_or_insert(why);
+        self.begin_shutdown(now);
     }
 
     fn begin_shutdown(&mut self, now: Instant) {

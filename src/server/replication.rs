@@ -28,6 +28,10 @@ use crate::wire::message::{Message, code};
 /// Keys of the `meta` table.
 const APPLIED_SEQ: &str = "cluster_applied_seq";
 const ID_BASE: &str = "cluster_id_base";
+/// The cluster's `identity_check`, as its Genesis said.
+const IDENTITY: &str = "cluster_identity";
+const KEYS_DIFFER: &str = "this instance's server_x25519.key and auth_secret.key are not the \
+     cluster's: copy both from another instance (clients pin one key for every instance)";
 /// How often presence changes go out at most, and how often catch-up progress is logged.
 const PRESENCE_EVERY: Duration = Duration::from_millis(250);
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
@@ -47,6 +51,8 @@ struct Pending {
 pub struct Replication {
     bridge: Bridge,
     instance: String,
+    /// This instance's `identity_check`.
+    identity: u64,
     next_tag: u64,
     pending: HashMap<u64, Pending>,
     /// Connections by serial, for those with requests in flight.
@@ -76,6 +82,7 @@ impl Replication {
     pub fn start(
         config: &Config,
         store: &Store,
+        identity: u64,
         waker: Arc<Waker>,
     ) -> Result<Option<Replication>, ServerError> {
         if config.cluster_urls.is_empty() {
@@ -91,6 +98,13 @@ impl Replication {
             .map_err(ServerError::Store)?
             .unwrap_or(0);
         let id_base = store.meta(ID_BASE).map_err(ServerError::Store)?;
+        if store
+            .meta(IDENTITY)
+            .map_err(ServerError::Store)?
+            .is_some_and(|known| known != identity)
+        {
+            return Err(ServerError::Cluster(KEYS_DIFFER.into()));
+        }
         let settings = ClusterSettings {
             urls: config.cluster_urls.clone(),
             creds: config.cluster_creds.clone(),
@@ -111,6 +125,7 @@ impl Replication {
         Ok(Some(Replication {
             bridge,
             instance: config.cluster_instance.clone(),
+            identity,
             next_tag: 1,
             pending: HashMap::new(),
             waiting: HashMap::new(),
@@ -310,7 +325,7 @@ impl Server {
 
     /// Takes what the bridge said; applies commands; opens for clients once caught up.
     pub(super) fn poll_bridge(&mut self, now: Instant) {
-        loop {
+        while self.failure.is_none() {
             let Some(rep) = self.replication.as_mut() else {
                 return;
             };
@@ -322,7 +337,7 @@ impl Server {
                 },
             };
             match message {
-                FromBridge::Command { seq, payload } => self.apply_payload(seq, payload),
+                FromBridge::Command { seq, payload } => self.apply_payload(seq, payload, now),
                 FromBridge::Acked { .. } => {}
                 FromBridge::Failed { tag, error } => self.publish_failed(tag, &error, now),
                 FromBridge::CaughtUp { last } => {
@@ -331,7 +346,8 @@ impl Server {
                     if rep.id_base.is_none() && !rep.genesis_sent {
                         rep.genesis_sent = true;
                         let base = self.next_id.saturating_sub(1);
-                        self.publish_record("", Body::Genesis { base });
+                        let identity = rep.identity;
+                        self.publish_record("", Body::Genesis { base, identity });
                     }
                 }
                 FromBridge::RemotePresence { instance, users } => {
@@ -348,10 +364,7 @@ impl Server {
                         warn!("cluster: lost NATS; requests wait, then fail with error 0304");
                     }
                 }
-                FromBridge::Fatal(e) => {
-                    error!("cluster: {e}; stopping");
-                    self.begin_shutdown(now);
-                }
+                FromBridge::Fatal(e) => self.fail(format!("cluster: {e}"), now),
             }
         }
         self.open_when_ready(now);
@@ -372,7 +385,7 @@ impl Server {
         }
     }
 
-    fn apply_payload(&mut self, seq: u64, payload: Vec<u8>) {
+    fn apply_payload(&mut self, seq: u64, payload: Vec<u8>, now: Instant) {
         let command = match Command::decode(&payload) {
             Ok(command) => command,
             Err(e) => {
@@ -426,8 +439,15 @@ impl Server {
         };
         match command.body {
             Body::Request(bytes) => self.apply_request(&req, &bytes),
-            Body::Genesis { base } => {
+            Body::Genesis { base, identity } => {
                 if let Some(rep) = self.replication.as_mut() {
+                    if identity != rep.identity {
+                        return self.fail(format!("cluster: {KEYS_DIFFER}"), now);
+                    }
+                    self.turn.background_write(Write::Meta {
+                        key: IDENTITY,
+                        value: identity,
+                    });
                     if rep.id_base.is_none() {
                         rep.id_base = Some(base);
                         self.turn.background_write(Write::Meta {
@@ -571,12 +591,10 @@ impl Server {
     /// Registers the listener once the instance is caught up and knows its ids.
     fn open_when_ready(&mut self, now: Instant) {
         let ready = self.replication.as_ref().is_some_and(Replication::ready);
-        if ready && !self.listening {
+        if ready && !self.listening && self.failure.is_none() {
             self.listening = true;
             if let Err(e) = self.register_listener() {
-                error!("cluster: {e}; stopping");
-                self.begin_shutdown(now);
-                return;
+                return self.fail(format!("cluster: {e}"), now);
             }
             info!(
                 "cluster: ready; accepting connections on {}",
