@@ -2,10 +2,9 @@
 //! directory, and a generated chat.conf with the benchmark's settings.
 
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// Settings of the chatd the generator starts.
@@ -22,11 +21,11 @@ pub struct ChatdSettings {
     pub lifted: bool,
 }
 
-/// The generated chat.conf: loopback on a free port, small PBKDF2 counts, `log_level = warn`,
+/// The generated chat.conf: `listen`, small PBKDF2 counts, `log_level = warn`,
 /// room for the connections; with `lifted` (every scenario but `worst`) also per-address caps
 /// and quotas off and rate limits far beyond what the generator sends. Everything else is the
 /// default.
-pub fn config_text(data_dir: &Path, settings: &ChatdSettings) -> String {
+pub fn config_text(data_dir: &Path, listen: SocketAddr, settings: &ChatdSettings) -> String {
     let lifted = if settings.lifted {
         "max_per_ip = 0
 max_unauth_per_ip = 0
@@ -45,7 +44,7 @@ register_per_ip_per_h = 0
     };
     format!(
         "# Written by the load generator (benches/load/chatd.rs).
-listen = 127.0.0.1:0
+listen = {listen}
 data_dir = \"{data}\"
 durability = {durability}
 log_level = warn
@@ -92,16 +91,21 @@ pub struct Chatd {
 }
 
 impl Chatd {
-    /// Starts `binary` on `dir` (which holds `data/`, possibly pre-filled) and waits for its
-    /// "Listening on:" line. chatd's other stderr lines are copied to ours, prefixed.
+    /// Starts `binary` on `dir` (which holds `data/`, possibly pre-filled) on a free loopback
+    /// port and waits until it accepts connections (its log level is `warn`, so it prints no
+    /// banner to read the address from). chatd's stderr lines are copied to ours, prefixed.
     pub fn start(
         binary: &Path,
         dir: tempfile::TempDir,
         settings: &ChatdSettings,
     ) -> Result<Chatd, String> {
         let data_dir = dir.path().join("data");
+        private(&data_dir)?;
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("no free port: {e}"))?;
         let conf = dir.path().join("chat.conf");
-        std::fs::write(&conf, config_text(&data_dir, settings))
+        std::fs::write(&conf, config_text(&data_dir, addr, settings))
             .map_err(|e| format!("{}: {e}", conf.display()))?;
         let mut command = if settings.pin {
             let mut c = Command::new("taskset");
@@ -113,6 +117,8 @@ impl Chatd {
         command
             .arg("--config")
             .arg(&conf)
+            // A pre-filled chat.db has no server key yet: this start makes one.
+            .arg("--new-identity")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -120,48 +126,25 @@ impl Chatd {
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
         let pid = child.id();
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            // The start-up banner runs from a rule of `=` to the rule after "Listening on:";
-            // only the address in it matters.
-            let (mut in_banner, mut seen_address) = (false, false);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                let rule = line.starts_with("====");
-                if !seen_address && rule {
-                    in_banner = true;
-                } else if in_banner {
-                    if let Some(rest) = line.strip_prefix("Listening on:") {
-                        let _ = tx.send(rest.trim().to_string());
-                        seen_address = true;
-                    } else if rule && seen_address {
-                        in_banner = false;
-                    }
-                } else {
+        if let Some(stderr) = child.stderr.take() {
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                     eprintln!("[chatd] {line}");
                 }
-            }
-        });
+            });
+        }
         let deadline = Instant::now() + Duration::from_secs(20);
-        let addr = loop {
-            match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(addr) => break addr,
-                Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {
-                    if let Ok(Some(status)) = child.try_wait() {
-                        return Err(format!("chatd exited at start ({status})"));
-                    }
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err("chatd did not report its address".into());
-                }
+        while TcpStream::connect(addr).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!("chatd exited at start ({status})"));
             }
-        };
-        let addr = addr
-            .parse()
-            .map_err(|e| format!("chatd's address {addr:?}: {e}"))?;
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("chatd did not listen on {addr} within 20 s"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         Ok(Chatd {
             child,
             pid,
@@ -194,4 +177,25 @@ impl Drop for Chatd {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Makes a pre-filled data directory the owner's only, as chatd requires (the generator writes
+/// it with the default umask).
+fn private(data_dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    if !data_dir.exists() {
+        return Ok(());
+    }
+    let chmod = |path: &Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| format!("{}: {e}", path.display()))
+    };
+    chmod(data_dir, 0o700)?;
+    for entry in std::fs::read_dir(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        if path.is_file() {
+            chmod(&path, 0o600)?;
+        }
+    }
+    Ok(())
 }
