@@ -2,6 +2,7 @@
 //! forwards and backwards, bounded full-text search, unread counts, read markers, v1's offline
 //! backlog and the daily quota. Every query is on an index; the search has a time budget.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use rusqlite::{Row, params};
@@ -239,21 +240,11 @@ impl Store {
         };
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let mut rows = stmt.query(params![key, bound, i64::from(limit) + 1])?;
-        let mut page = Vec::new();
-        let mut more = false;
+        let mut candidates = Vec::new();
         while let Some(row) = rows.next()? {
-            if page.len() == usize::from(limit) {
-                more = true;
-                break;
-            }
-            let mut entry = stored_entry(row)?;
-            entry.reactions = self.reactions(entry.id)?;
-            if !fits(&entry) {
-                more = true;
-                break;
-            }
-            page.push(entry);
+            candidates.push(stored_entry(row)?);
         }
+        let (mut page, more) = self.take_fitting(candidates, limit, fits)?;
         if !forwards {
             page.reverse();
         }
@@ -324,22 +315,57 @@ impl Store {
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let mut rows = stmt.query(rusqlite::params_from_iter(values))?;
-        let mut found = Vec::new();
-        let mut more = false;
+        let mut candidates = Vec::new();
         while let Some(row) = rows.next()? {
-            if found.len() == usize::from(limit) {
-                more = true;
-                break;
-            }
-            let mut entry = stored_entry(row)?;
-            entry.reactions = self.reactions(entry.id)?;
+            candidates.push(stored_entry(row)?);
+        }
+        self.take_fitting(candidates, limit, fits)
+    }
+
+    /// The first `limit` of `candidates` (read one past the limit) with their reactions, while
+    /// `fits`; `more` when some were left out. The reactions of the whole page come in one
+    /// query.
+    fn take_fitting(
+        &self,
+        mut candidates: Vec<StoredEntry>,
+        limit: u16,
+        fits: Fits<'_>,
+    ) -> Result<(Vec<StoredEntry>, bool), StoreError> {
+        let mut more = candidates.len() > usize::from(limit);
+        candidates.truncate(usize::from(limit));
+        let ids: Vec<u64> = candidates.iter().map(|e| e.id).collect();
+        let mut reactions = self.reactions_of(&ids)?;
+        let mut page = Vec::with_capacity(candidates.len());
+        for mut entry in candidates {
+            entry.reactions = reactions.remove(&entry.id).unwrap_or_default();
             if !fits(&entry) {
                 more = true;
                 break;
             }
-            found.push(entry);
+            page.push(entry);
         }
-        Ok((found, more))
+        Ok((page, more))
+    }
+
+    /// The reactions on each of `ids` that has any, as [`Store::reactions`] gives them.
+    fn reactions_of(&self, ids: &[u64]) -> Result<HashMap<u64, Vec<ReactionSummary>>, StoreError> {
+        let mut out: HashMap<u64, Vec<ReactionSummary>> = HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let list = ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT message_id, reaction, user FROM reactions \
+             WHERE message_id IN (SELECT value FROM json_each(?1)) ORDER BY message_id, ts, user",
+        )?;
+        let mut rows = stmt.query([format!("[{list}]")])?;
+        while let Some(row) = rows.next()? {
+            let id: u64 = column(row, 0, "reactions.message_id")?;
+            let reaction: String = column(row, 1, "reactions.reaction")?;
+            let user: String = column(row, 2, "reactions.user")?;
+            add_reaction(out.entry(id).or_default(), reaction, user);
+        }
+        Ok(out)
     }
 
     /// The reactions on one entry, each with its count and first [`REACTION_NAMES`] users, in
@@ -353,22 +379,7 @@ impl Store {
         while let Some(row) = rows.next()? {
             let reaction: String = column(row, 0, "reactions.reaction")?;
             let user: String = column(row, 1, "reactions.user")?;
-            let at = match out.iter().position(|r| r.reaction == reaction) {
-                Some(at) => at,
-                None => {
-                    out.push(ReactionSummary {
-                        reaction,
-                        count: 0,
-                        users: Vec::new(),
-                    });
-                    out.len() - 1
-                }
-            };
-            let summary = &mut out[at];
-            summary.count = summary.count.saturating_add(1);
-            if summary.users.len() < REACTION_NAMES {
-                summary.users.push(user);
-            }
+            add_reaction(&mut out, reaction, user);
         }
         Ok(out)
     }
@@ -557,4 +568,25 @@ fn stored_entry(row: &Row<'_>) -> Result<StoredEntry, StoreError> {
         text: column(row, 9, "messages.text")?,
         reactions: Vec::new(),
     })
+}
+
+/// Counts one more `reaction` by `user` into an entry's summaries (first use first, the first
+/// [`REACTION_NAMES`] users named).
+fn add_reaction(out: &mut Vec<ReactionSummary>, reaction: String, user: String) {
+    let at = match out.iter().position(|r| r.reaction == reaction) {
+        Some(at) => at,
+        None => {
+            out.push(ReactionSummary {
+                reaction,
+                count: 0,
+                users: Vec::new(),
+            });
+            out.len() - 1
+        }
+    };
+    let summary = &mut out[at];
+    summary.count = summary.count.saturating_add(1);
+    if summary.users.len() < REACTION_NAMES {
+        summary.users.push(user);
+    }
 }

@@ -873,3 +873,59 @@ fn thousand_message_batch_commits_quickly() {
         "best 1000-message commit took {best:?}"
     );
 }
+
+#[test]
+fn pages_and_search_results_carry_each_entrys_own_reactions() {
+    let mut store = Store::open_in_memory().unwrap();
+    let react = |id: u64, user: &str, reaction: &str, ts: u64| Write::React {
+        id,
+        user: user.into(),
+        reaction: reaction.into(),
+        add: true,
+        ts,
+    };
+    commit_all(
+        &mut store,
+        [
+            add("alice"),
+            add("bob"),
+            post(1, "ops", "alice", "first word"),
+            post(2, "dev", "alice", "elsewhere word"),
+            post(3, "ops", "alice", "third word"),
+            post(4, "ops", "alice", "fourth word"),
+            react(3, "bob", "🎉", 10),
+            react(1, "bob", "👍", 11),
+            react(2, "bob", "👀", 12),
+            react(1, "alice", "🎉", 13),
+            react(1, "alice", "👍", 14),
+        ],
+    );
+    let (page, more) = store
+        .fetch(ConvKey::Room("ops"), 0, 0, 10, false, &mut all)
+        .unwrap();
+    assert!(!more);
+    assert_eq!(ids(&page), [1, 3, 4]);
+    let ops = SearchScope::Conv(ConvKey::Room("ops"));
+    let query = SearchQuery::parse("word").unwrap();
+    let (hits, _) = store
+        .search(ops, &query, 0, 10, Duration::from_secs(5), &mut all)
+        .unwrap();
+    assert_eq!(ids(&hits), [4, 3, 1]);
+    for entry in page.iter().chain(&hits) {
+        assert_eq!(
+            entry.reactions,
+            store.reactions(entry.id).unwrap(),
+            "{}",
+            entry.id
+        );
+    }
+    let first = &page[0].reactions;
+    assert_eq!(
+        first
+            .iter()
+            .map(|r| (r.reaction.as_str(), r.count))
+            .collect::<Vec<_>>(),
+        [("👍", 2), ("🎉", 1)]
+    );
+    assert!(page[2].reactions.is_empty());
+}
