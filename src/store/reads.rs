@@ -49,8 +49,11 @@ impl SearchQuery {
     /// `None` when no searchable word is left.
     pub fn parse(input: &str) -> Option<SearchQuery> {
         let mut terms: Vec<String> = Vec::new();
-        for word in input.split(|c: char| c.is_whitespace() || c.is_control()) {
-            if !word.chars().any(char::is_alphanumeric) {
+        // Words as the index's tokenizer cuts them: runs of letters and digits. So a hyphenated
+        // phrase is its words, each required, not one long phrase whose positions SQLite would
+        // have to match in every message holding its words.
+        for word in input.split(|c: char| !c.is_alphanumeric()) {
+            if word.is_empty() {
                 continue;
             }
             let word =

@@ -469,6 +469,12 @@ fn search_scopes_and_hostile_queries() {
             .unwrap();
     }
     assert_eq!(SearchQuery::parse("  ... ---  "), None);
+    assert_eq!(
+        SearchQuery::parse("deploy-at-noon, O'Brien")
+            .unwrap()
+            .terms(),
+        ["deploy", "at", "noon", "o", "brien"]
+    );
     let q = SearchQuery::parse(&"Word word WORD ".repeat(30)).unwrap();
     assert_eq!(q.terms(), ["word"]);
     let many: String = (0..20).map(|i| format!("w{i} ")).collect();
