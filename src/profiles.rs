@@ -236,7 +236,8 @@ impl Profiles {
                 return Err(at(format!("{key} is set twice (first on line {first})")));
             }
             seen.push((section, key, line));
-            let value = split_value(rest).map_err(|reason| at(format!("{key}: {reason}")))?;
+            let value = crate::conf_line::split_value(rest)
+                .map_err(|reason| at(format!("{key}: {reason}")))?;
             let target = match section {
                 None => &mut profiles.defaults,
                 Some(i) => &mut profiles.named[i].1,
@@ -329,47 +330,6 @@ fn path(value: &str, dirs: &Dirs<'_>) -> Result<PathBuf, String> {
     } else {
         dirs.base.join(path)
     })
-}
-
-/// The value after `=`: quoted (with `\"` and `\\`), or bare up to a `#` after whitespace.
-fn split_value(rest: &str) -> Result<String, &'static str> {
-    let rest = rest.trim_start();
-    if let Some(body) = rest.strip_prefix('"') {
-        let mut value = String::new();
-        let mut chars = body.char_indices();
-        while let Some((at, c)) = chars.next() {
-            match c {
-                '"' => {
-                    let tail = body[at + 1..].trim_start();
-                    return if tail.is_empty() || tail.starts_with('#') {
-                        Ok(value)
-                    } else {
-                        Err("unexpected text after the closing quote")
-                    };
-                }
-                '\\' => match chars.next() {
-                    Some((_, escaped @ ('"' | '\\'))) => value.push(escaped),
-                    _ => return Err(r#"bad escape in a quoted value (only \" and \\)"#),
-                },
-                c => value.push(c),
-            }
-        }
-        return Err("unterminated quoted value");
-    }
-    let mut end = rest.len();
-    let mut after_space = true;
-    for (at, c) in rest.char_indices() {
-        if c == '#' && after_space {
-            end = at;
-            break;
-        }
-        after_space = c.is_whitespace();
-    }
-    let value = rest[..end].trim_end();
-    if value.is_empty() {
-        return Err("missing value");
-    }
-    Ok(value.to_owned())
 }
 
 /// The word of `known` closest to a mistyped one, if it is close enough to be a typo.

@@ -49,7 +49,8 @@ pub(super) fn parse(text: &str, origin: &str) -> Result<(Config, Option<usize>),
             });
         };
         let key = spec.name;
-        let value = split_value(rest).map_err(|reason| syntax(format!("{key}: {reason}")))?;
+        let value = crate::conf_line::split_value(rest)
+            .map_err(|reason| syntax(format!("{key}: {reason}")))?;
         if let Some(&first_line) = seen.get(key) {
             return Err(ConfigError::DuplicateKey {
                 origin: origin.to_owned(),
@@ -90,47 +91,6 @@ pub(super) fn parse(text: &str, origin: &str) -> Result<(Config, Option<usize>),
             reason,
         })?;
     Ok((config, seen.get("psk_file").copied()))
-}
-
-/// The value after `=`: quoted (with `\"` and `\\`) or bare up to a `#` that follows whitespace.
-fn split_value(rest: &str) -> Result<String, &'static str> {
-    let rest = rest.trim_start();
-    if let Some(body) = rest.strip_prefix('"') {
-        let mut value = String::new();
-        let mut chars = body.char_indices();
-        while let Some((at, c)) = chars.next() {
-            match c {
-                '"' => {
-                    let tail = body[at + 1..].trim_start();
-                    return if tail.is_empty() || tail.starts_with('#') {
-                        Ok(value)
-                    } else {
-                        Err("unexpected text after the closing quote")
-                    };
-                }
-                '\\' => match chars.next() {
-                    Some((_, escaped @ ('"' | '\\'))) => value.push(escaped),
-                    _ => return Err(r#"bad escape in quoted value (only \" and \\)"#),
-                },
-                c => value.push(c),
-            }
-        }
-        return Err("unterminated quoted value");
-    }
-    let mut end = rest.len();
-    let mut after_space = true;
-    for (at, c) in rest.char_indices() {
-        if c == '#' && after_space {
-            end = at;
-            break;
-        }
-        after_space = c.is_whitespace();
-    }
-    let value = rest[..end].trim_end();
-    if value.is_empty() {
-        return Err("missing value");
-    }
-    Ok(value.to_owned())
 }
 
 /// `value` as it must be written after `key = ` to read back unchanged: bare when it can be,
