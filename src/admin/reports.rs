@@ -8,30 +8,10 @@ use std::time::{Duration, UNIX_EPOCH};
 use super::json::{self, Object};
 use crate::logging::timestamp;
 use crate::store::{Account, AuditRow, ExportRow};
-use crate::wire::message::EntryKind;
 
 /// A time in milliseconds since the Unix epoch as `2026-11-01T10:00:00.000Z`.
 pub fn time(ms: u64) -> String {
     timestamp(UNIX_EPOCH + Duration::from_millis(ms))
-}
-
-/// The word exports use for an entry's kind.
-pub fn kind_name(kind: EntryKind) -> &'static str {
-    match kind {
-        EntryKind::Text => "text",
-        EntryKind::Action => "action",
-        EntryKind::Joined => "joined",
-        EntryKind::Left => "left",
-        EntryKind::Invited => "invited",
-        EntryKind::Kicked => "kicked",
-        EntryKind::Banned => "banned",
-        EntryKind::Unbanned => "unbanned",
-        EntryKind::RoleChanged => "role-changed",
-        EntryKind::TopicChanged => "topic-changed",
-        EntryKind::ModeChanged => "mode-changed",
-        EntryKind::Created => "created",
-        EntryKind::RetentionChanged => "retention-changed",
-    }
 }
 
 fn role(account: &Account) -> &'static str {
@@ -130,7 +110,7 @@ pub fn export_json(row: &ExportRow) -> String {
         .opt_str("room", row.room.as_deref())
         .opt_str("recipient", row.recipient.as_deref())
         .str("author", &row.author)
-        .str("kind", kind_name(row.kind))
+        .str("kind", row.kind.name())
         .opt_str("concerns", row.target.as_deref())
         .opt_int("reply_to", (row.reply_to != 0).then_some(row.reply_to))
         .bool("edited", row.edited)
@@ -154,7 +134,7 @@ pub fn export_csv(row: &ExportRow) -> String {
         csv_field(row.room.as_deref().unwrap_or("")),
         csv_field(row.recipient.as_deref().unwrap_or("")),
         csv_field(&row.author),
-        kind_name(row.kind).into(),
+        row.kind.name().into(),
         csv_field(row.target.as_deref().unwrap_or("")),
         if row.reply_to == 0 {
             "".into()
@@ -188,6 +168,7 @@ pub fn csv_field(text: &str) -> Cow<'_, str> {
 mod tests {
     use super::*;
     use crate::store::UserRecord;
+    use crate::wire::message::EntryKind;
 
     fn entry() -> ExportRow {
         ExportRow {
@@ -231,9 +212,9 @@ mod tests {
         assert_eq!(value["reply_to"], 7);
         assert_eq!(value["edited_time"], "2026-11-01T10:01:00.000Z");
         assert_eq!(value["text"], "a \"quoted\", two\nlines");
-        for kind in EntryKind::ALL {
-            assert!(!kind_name(*kind).is_empty());
-        }
+        let names: std::collections::BTreeSet<&str> =
+            EntryKind::ALL.iter().map(|kind| kind.name()).collect();
+        assert_eq!(names.len(), EntryKind::ALL.len(), "one word per kind");
     }
 
     #[test]

@@ -126,6 +126,25 @@ impl EntryKind {
     pub fn is_post(self) -> bool {
         matches!(self, EntryKind::Text | EntryKind::Action)
     }
+
+    /// The kind's word where tools write it (the line client's `--json`, `chatd export`).
+    pub fn name(self) -> &'static str {
+        match self {
+            EntryKind::Text => "text",
+            EntryKind::Action => "action",
+            EntryKind::Joined => "joined",
+            EntryKind::Left => "left",
+            EntryKind::Invited => "invited",
+            EntryKind::Kicked => "kicked",
+            EntryKind::Banned => "banned",
+            EntryKind::Unbanned => "unbanned",
+            EntryKind::RoleChanged => "role-changed",
+            EntryKind::TopicChanged => "topic-changed",
+            EntryKind::ModeChanged => "mode-changed",
+            EntryKind::Created => "created",
+            EntryKind::RetentionChanged => "retention-changed",
+        }
+    }
 }
 
 /// Bits of `Entry::flags`.

@@ -35,25 +35,6 @@ pub fn nick_colour(name: &str) -> u8 {
     NICK_COLOURS[hash as usize % NICK_COLOURS.len()]
 }
 
-/// The word for an entry's kind, as `--json` writes it.
-pub fn kind_name(kind: EntryKind) -> &'static str {
-    match kind {
-        EntryKind::Text => "text",
-        EntryKind::Action => "action",
-        EntryKind::Joined => "joined",
-        EntryKind::Left => "left",
-        EntryKind::Invited => "invited",
-        EntryKind::Kicked => "kicked",
-        EntryKind::Banned => "banned",
-        EntryKind::Unbanned => "unbanned",
-        EntryKind::RoleChanged => "role",
-        EntryKind::TopicChanged => "topic",
-        EntryKind::ModeChanged => "mode",
-        EntryKind::Created => "created",
-        EntryKind::RetentionChanged => "retention",
-    }
-}
-
 /// A room role as users write it.
 pub fn role_name(role: Role) -> &'static str {
     match role {
@@ -173,7 +154,7 @@ impl<Tz: TimeZone> Formatter<Tz> {
         let mut fields = vec![("id", Value::from(m.id)), ("ts", Value::from(m.ts))];
         fields.push(place(&m.target));
         fields.push(("from", Value::from(m.from.as_str())));
-        fields.push(("kind", Value::from(kind_name(m.kind))));
+        fields.push(("kind", Value::from(m.kind.name())));
         if !m.concerns.is_empty() {
             fields.push(("target", Value::from(m.concerns.as_str())));
         }

@@ -208,7 +208,7 @@ fn owners_and_moderators_moderate_and_others_are_refused() {
             role[0]["target"].as_str(),
             role[0]["text"].as_str()
         ),
-        (Some("role"), Some("bob"), Some("moderator"))
+        (Some("role-changed"), Some("bob"), Some("moderator"))
     );
     refused(
         &env,
@@ -339,17 +339,17 @@ fn owners_and_moderators_moderate_and_others_are_refused() {
             "created",
             "joined",
             "joined",
-            "role",
+            "role-changed",
             "kicked",
             "joined",
             "banned",
             "unbanned",
             "joined",
-            "topic",
-            "mode",
-            "retention",
-            "mode",
-            "retention"
+            "topic-changed",
+            "mode-changed",
+            "retention-changed",
+            "mode-changed",
+            "retention-changed"
         ]
     );
     let human = ok(&env, "carol", &["-r", "ops", "history"]);
