@@ -778,3 +778,28 @@ fn an_instance_with_other_key_files_refuses_to_join() {
     assert!(log.contains("are not the cluster's"), "{log}");
     assert!(!log.contains("accepting connections"), "{log}");
 }
+
+#[test]
+fn an_instance_restarted_at_once_takes_new_requests() {
+    let cluster = Cluster::new();
+    let mut a = cluster.start("a");
+    register(&a, "alice").expect("alice");
+    let mut alice = login(&a.addr.to_string(), "alice");
+    let mut sent = Vec::new();
+    for i in 0..3 {
+        sent.push(post(&mut alice, "general", &format!("first run {i}")).id);
+    }
+    a.kill();
+    // Well within JetStream's two-minute duplicate window: the new run's commands must not be
+    // taken for repeats of the old run's.
+    let a = cluster.start("a");
+    let mut alice = login(&a.addr.to_string(), "alice");
+    for i in 0..3 {
+        sent.push(post(&mut alice, "general", &format!("second run {i}")).id);
+    }
+    let ids: Vec<u64> = texts(&history(&mut alice, "general"))
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(ids, sent);
+}

@@ -15,6 +15,7 @@ fn settings(nats: &NatsServer, instance: &str) -> ClusterSettings {
         creds: None,
         stream: "TEST".into(),
         instance: instance.into(),
+        incarnation: format!("{instance}/1"),
         ack_timeout: Duration::from_secs(5),
         max_age: None,
         replicas: 1,

@@ -203,7 +203,7 @@ async fn run(
                     let js = js.clone();
                     let subject = subject.clone();
                     let out = out.clone();
-                    let id = format!("{}-{tag}", settings.instance);
+                    let id = format!("{}-{tag}", settings.incarnation);
                     let timeout = settings.ack_timeout;
                     tokio::spawn(async move {
                         out.send(publish(&js, subject, id, payload, timeout, tag).await);

@@ -14,6 +14,11 @@ pub struct ClusterSettings {
     pub stream: String,
     /// This instance's name, unique in the cluster.
     pub instance: String,
+    /// This run of the instance: its name and a random number drawn at start. Commands carry it
+    /// as their origin, and their JetStream message ids start with it, so that a restarted
+    /// instance's first commands are never taken for repeats of its last ones (JetStream drops
+    /// a message whose id it saw within its duplicate window).
+    pub incarnation: String,
     /// How long a publish may wait for JetStream's acknowledgement.
     pub ack_timeout: Duration,
     /// How long commands are kept in the stream (the chat's retention), `None` for ever.

@@ -50,6 +50,7 @@ struct Pending {
 /// What the server keeps of its cluster.
 pub struct Replication {
     bridge: Bridge,
+    /// This run of the instance (`ClusterSettings::incarnation`): the origin of its commands.
     instance: String,
     /// This instance's `identity_check`.
     identity: u64,
@@ -105,11 +106,17 @@ impl Replication {
         {
             return Err(ServerError::Cluster(KEYS_DIFFER.into()));
         }
+        let run: u64 = u64::from_be_bytes(
+            crate::wire::crypto::random_bytes()
+                .map_err(|e| ServerError::Cluster(format!("no random numbers: {e}")))?,
+        );
+        let incarnation = format!("{}/{run:016x}", config.cluster_instance);
         let settings = ClusterSettings {
             urls: config.cluster_urls.clone(),
             creds: config.cluster_creds.clone(),
             stream: config.cluster_stream.clone(),
             instance: config.cluster_instance.clone(),
+            incarnation: incarnation.clone(),
             ack_timeout: config.cluster_ack_timeout,
             max_age: config.retention,
             replicas: config.cluster_replicas,
@@ -124,7 +131,7 @@ impl Replication {
         let now = Instant::now();
         Ok(Some(Replication {
             bridge,
-            instance: config.cluster_instance.clone(),
+            instance: incarnation,
             identity,
             next_tag: 1,
             pending: HashMap::new(),
