@@ -156,8 +156,12 @@ impl Replication {
         self.caught_up && self.id_base.is_some()
     }
 
-    /// The next entry id of the command being applied.
+    /// The next entry id of the command being applied. A request makes at most two entries
+    /// (a post; an act and its event), far below the 256 a sequence number has room for. (The
+    /// shift stays at 8 bits so that ids stay below 2^53 for 2^45 commands: JSON tools read
+    /// numbers as doubles.)
     pub fn new_id(&mut self) -> u64 {
+        debug_assert!(self.entries_made < 256, "a command made 256 entries");
         let id = self.id_base.unwrap_or(0) + (self.current << 8) + self.entries_made;
         self.entries_made += 1;
         id
