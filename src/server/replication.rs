@@ -451,23 +451,28 @@ impl Server {
         match command.body {
             Body::Request(bytes) => self.apply_request(&req, &bytes),
             Body::Genesis { base, identity } => {
-                if let Some(rep) = self.replication.as_mut() {
-                    if identity != rep.identity {
-                        return self.fail(format!("cluster: {KEYS_DIFFER}"), now);
-                    }
-                    self.turn.background_write(Write::Meta {
-                        key: IDENTITY,
-                        value: identity,
-                    });
-                    if rep.id_base.is_none() {
-                        rep.id_base = Some(base);
-                        self.turn.background_write(Write::Meta {
-                            key: ID_BASE,
-                            value: base,
-                        });
-                        info!("cluster: entry ids start above {base}");
-                    }
+                // Only the stream's first Genesis counts (instances starting together on an
+                // empty stream each send one); the others are no one's to check.
+                let Some(rep) = self
+                    .replication
+                    .as_mut()
+                    .filter(|rep| rep.id_base.is_none())
+                else {
+                    return;
+                };
+                if identity != rep.identity {
+                    return self.fail(format!("cluster: {KEYS_DIFFER}"), now);
                 }
+                rep.id_base = Some(base);
+                self.turn.background_write(Write::Meta {
+                    key: IDENTITY,
+                    value: identity,
+                });
+                self.turn.background_write(Write::Meta {
+                    key: ID_BASE,
+                    value: base,
+                });
+                info!("cluster: entry ids start above {base}");
             }
             Body::LoggedIn => self.turn.background_write(Write::LastLogin {
                 user: command.user,
