@@ -803,3 +803,46 @@ fn an_instance_restarted_at_once_takes_new_requests() {
         .collect();
     assert_eq!(ids, sent);
 }
+
+#[test]
+fn a_password_changed_on_one_instance_holds_on_every_instance() {
+    let cluster = Cluster::new();
+    let a = cluster.start("a");
+    let b = cluster.start("b");
+    register(&a, "alice").expect("alice");
+    let mut here = login(&a.addr.to_string(), "alice");
+    let mut there = login(&b.addr.to_string(), "alice");
+    const NEW: &str = "a much better passphrase";
+    here.change_password(PASSWORD, NEW).expect("changed");
+    // Her session on b ends; the new password works there, the old one no longer.
+    let ended = there.wait_for(WAIT, |e| matches!(e, Event::Error { .. }));
+    assert!(
+        matches!(
+            ended,
+            Ok(Event::Error {
+                code: code::PASSWORD_CHANGED,
+                ..
+            })
+        ),
+        "{ended:?}"
+    );
+    let old = connect(&b.addr.to_string()).and_then(|mut c| c.login("alice", PASSWORD));
+    assert!(old.is_err(), "the old password still works");
+    connect(&b.addr.to_string())
+        .and_then(|mut c| c.login("alice", NEW))
+        .expect("the new password works on b");
+    // The session that made the change goes on.
+    post(&mut here, "general", "still here");
+    // Both instances audit it as her own change.
+    for instance in [&a, &b] {
+        let out = instance.command(&["audit", "--json"], "");
+        let audit = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            audit
+                .lines()
+                .any(|l| l.contains("user.passwd") && l.contains("\"actor\":\"alice\"")),
+            "{}: {audit}",
+            instance.name
+        );
+    }
+}

@@ -37,6 +37,9 @@ pub enum Body {
     Delivered { conv: String, id: u64 },
     /// An operator's account change through `chatd user ...`.
     Account(AccountAct),
+    /// A user changed their own password (PASSWD_START/PASSWD_SET, checked by the instance
+    /// that has their session): the new verifiers.
+    PasswordChange(UserRecord),
 }
 
 /// An operator's change of an account.
@@ -184,6 +187,10 @@ impl Command {
                 put_str(&mut out, conv);
                 out.extend_from_slice(&id.to_be_bytes());
             }
+            Body::PasswordChange(record) => {
+                out.push(6);
+                put_record(&mut out, record);
+            }
             Body::Account(act) => {
                 out.push(5);
                 match act {
@@ -245,6 +252,7 @@ impl Command {
                 6 => AccountAct::SetVerifier(r.record()?),
                 _ => return Err(CommandError("unknown account act")),
             }),
+            6 => Body::PasswordChange(r.record()?),
             _ => return Err(CommandError("unknown body")),
         };
         if !r.buf.is_empty() {
@@ -296,6 +304,7 @@ mod tests {
             Body::Account(AccountAct::Enable),
             Body::Account(AccountAct::SetAdmin(false)),
             Body::Account(AccountAct::SetVerifier(record())),
+            Body::PasswordChange(record()),
         ];
         for body in bodies {
             let command = Command {

@@ -540,18 +540,17 @@ impl Server {
             version: self.conns[key].version(),
             ts: now_ms(),
         };
-        self.set_verifier(&req, record, Some(signature), "changed by the user");
+        self.set_verifier(&req, record, Some(signature));
     }
 
-    /// The durable part of a password change: the new verifier, the asker answered (with the
-    /// server signature proving the old verifier, when the user changed it), and every other
-    /// session of the user ended.
+    /// The durable part of a user's own password change: the new verifier, the asker answered
+    /// with the server signature proving the old verifier (`signature`: on the instance that
+    /// has the asker's session), and every other session of the user ended.
     pub(super) fn set_verifier(
         &mut self,
         req: &Req,
         record: UserRecord,
         signature: Option<[u8; 32]>,
-        how: &str,
     ) {
         let user = record.name.clone();
         let undo = self.apply(Change::SetVerifier(Box::new(record.clone())));
@@ -562,22 +561,17 @@ impl Server {
             .map(|o| o.conn)
             .filter(|&c| Some(c) != req.conn)
             .collect();
-        let actor = if signature.is_some() {
-            user.clone()
-        } else {
-            "operator".to_owned()
-        };
         let mut request = self.turn.request(req.conn, kind::PASSWD_SET);
         request
             .undo(undo)
             .write(Write::SetVerifier(record))
             .write(Write::Audit(AuditRecord {
                 ts: req.ts,
-                actor,
+                actor: user.clone(),
                 action: "user.passwd".into(),
                 target: user,
                 room: String::new(),
-                detail: how.to_owned(),
+                detail: "changed by the user".into(),
             }))
             .deliver(&others, |out| {
                 Message::Error {

@@ -319,7 +319,7 @@ impl Server {
         self.publish(
             Some(key),
             &user,
-            Body::Account(AccountAct::SetVerifier(record)),
+            Body::PasswordChange(record),
             crate::wire::message::kind::PASSWD_SET,
             Some(signature),
         );
@@ -484,6 +484,10 @@ impl Server {
                 last_read: id,
             }),
             Body::Account(act) => self.apply_account(&req, act, pending),
+            Body::PasswordChange(record) => {
+                let signature = pending.and_then(|p| p.signature);
+                self.set_verifier(&req, record, signature)
+            }
         }
     }
 
@@ -531,17 +535,14 @@ impl Server {
         }
     }
 
-    /// An account change from the stream: a user's new password, or an operator's act (whose
-    /// control connection, when it is here, is answered as in a single instance).
+    /// An operator's account change from the stream; its control connection, when it is here,
+    /// is answered as in a single instance.
     fn apply_account(&mut self, req: &Req, act: AccountAct, pending: Option<Pending>) {
-        let (signature, control) = pending.map_or((None, None), |p| (p.signature, p.control));
-        let outcome = match act {
-            AccountAct::SetVerifier(record) if signature.is_some() => {
-                return self.set_verifier(req, record, signature, "changed by the user");
-            }
-            act => self.operator_act(&req.user, act),
-        };
-        if let Some(key) = control.and_then(|c| self.control_conn(c)) {
+        let outcome = self.operator_act(&req.user, act);
+        if let Some(key) = pending
+            .and_then(|p| p.control)
+            .and_then(|c| self.control_conn(c))
+        {
             self.control_outcome(key, outcome);
         }
     }
