@@ -636,6 +636,27 @@ fn an_operator_change_made_on_one_instance_holds_on_every_instance() {
         "{refused:?}"
     );
 
+    // `ctl status` tells where the instance stands in the cluster.
+    let out = a.command(&["ctl", "status", "--json"], "");
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status is JSON");
+    let cluster = &status["cluster"];
+    assert!(
+        cluster["instance"]
+            .as_str()
+            .is_some_and(|i| i.starts_with("a/")),
+        "{status}"
+    );
+    assert_eq!(cluster["nats_connected"], true, "{status}");
+    assert_eq!(cluster["caught_up"], true, "{status}");
+    assert!(
+        cluster["applied"].as_u64().is_some_and(|n| n >= 3),
+        "{status}"
+    );
+    eventually(|| {
+        let out = a.command(&["ctl", "status"], "");
+        String::from_utf8_lossy(&out.stdout).contains("others: b (")
+    });
+
     // An account added on b can log in on a at once.
     let out = b.command(
         &["user", "add", "carol"],

@@ -1020,6 +1020,7 @@ impl Server {
                 .int("wal_bytes", wal_bytes)
                 .int("retention_deleted", stats.retention_deleted)
                 .num("retention_longest_step_ms", ms(stats.retention_step))
+                .raw("cluster", &self.cluster_json())
                 .finish();
         }
         let mut text = String::new();
@@ -1075,7 +1076,62 @@ impl Server {
                 ms(stats.retention_step)
             ),
         );
+        row("cluster:", self.cluster_text());
         text
+    }
+
+    /// The cluster's line of `status`: this run, NATS, how far it applied the stream, the
+    /// other instances heard from.
+    fn cluster_text(&self) -> String {
+        let Some(status) = self.replication.as_ref().map(|rep| rep.status()) else {
+            return "none (a single server)".into();
+        };
+        let others = if status.others.is_empty() {
+            "no other instance heard from".to_owned()
+        } else {
+            let list: Vec<String> = status
+                .others
+                .iter()
+                .map(|(name, users)| format!("{name} ({users} online)"))
+                .collect();
+            format!("others: {}", list.join(", "))
+        };
+        format!(
+            "instance {}, NATS {}, {} command {}, {} in flight; {others}",
+            status.instance,
+            if status.connected {
+                "connected"
+            } else {
+                "NOT CONNECTED"
+            },
+            if status.caught_up {
+                "applied"
+            } else {
+                "catching up, at"
+            },
+            status.applied,
+            status.in_flight
+        )
+    }
+
+    fn cluster_json(&self) -> String {
+        let Some(status) = self.replication.as_ref().map(|rep| rep.status()) else {
+            return "null".into();
+        };
+        let others = json::array(status.others.iter().map(|(name, users)| {
+            json::Object::new()
+                .str("instance", name)
+                .int("online", *users as u64)
+                .finish()
+        }));
+        json::Object::new()
+            .str("instance", status.instance)
+            .bool("nats_connected", status.connected)
+            .bool("caught_up", status.caught_up)
+            .int("applied", status.applied)
+            .int("in_flight", status.in_flight as u64)
+            .raw("others", &others)
+            .finish()
     }
 
     fn who_text(&self, json: bool, now: Instant) -> String {

@@ -76,6 +76,19 @@ pub struct Replication {
     presence_dirty: bool,
     presence_sent: Instant,
     progress_logged: Instant,
+    /// Whether the bridge is connected to NATS.
+    connected: bool,
+}
+
+/// What `chatd ctl status` shows of the cluster.
+pub struct ClusterStatus<'a> {
+    pub instance: &'a str,
+    pub connected: bool,
+    pub caught_up: bool,
+    pub applied: u64,
+    pub in_flight: usize,
+    /// The other instances heard from, each with how many users are online there.
+    pub others: Vec<(&'a str, usize)>,
 }
 
 impl Replication {
@@ -148,6 +161,7 @@ impl Replication {
             presence_dirty: true,
             presence_sent: now,
             progress_logged: now,
+            connected: false,
         }))
     }
 
@@ -184,6 +198,21 @@ impl Replication {
 
     pub fn presence_changed(&mut self) {
         self.presence_dirty = true;
+    }
+
+    pub fn status(&self) -> ClusterStatus<'_> {
+        ClusterStatus {
+            instance: &self.instance,
+            connected: self.connected,
+            caught_up: self.caught_up,
+            applied: self.applied,
+            in_flight: self.pending.len(),
+            others: self
+                .remote
+                .iter()
+                .map(|(name, users)| (name.as_str(), users.len()))
+                .collect(),
+        }
     }
 }
 
@@ -362,13 +391,14 @@ impl Server {
                     }
                 }
                 FromBridge::RemotePresence { instance, users } => {
-                    self.remote_presence(instance, users.into_iter().collect())
+                    self.remote_presence(instance, Some(users.into_iter().collect()))
                 }
                 FromBridge::RemoteGone { instance } => {
                     info!("cluster: instance {instance} is gone; its users are offline");
-                    self.remote_presence(instance, BTreeSet::new())
+                    self.remote_presence(instance, None)
                 }
                 FromBridge::Connection { up } => {
+                    rep.connected = up;
                     if up {
                         info!("cluster: connected to NATS");
                     } else {
@@ -633,18 +663,17 @@ impl Server {
         rep.bridge.send(ToBridge::Presence(users));
     }
 
-    /// Another instance's online users changed: PRESENCE for those who came or went (and are
-    /// not online here anyway).
-    fn remote_presence(&mut self, instance: String, users: BTreeSet<String>) {
+    /// Another instance's online users (`None`: the instance is gone): PRESENCE for those who
+    /// came or went (and are not online here anyway).
+    fn remote_presence(&mut self, instance: String, users: Option<BTreeSet<String>>) {
         let Some(rep) = self.replication.as_mut() else {
             return;
         };
         let before: BTreeSet<String> = rep.remote_users().into_iter().map(str::to_owned).collect();
-        if users.is_empty() {
-            rep.remote.remove(&instance);
-        } else {
-            rep.remote.insert(instance, users);
-        }
+        match users {
+            Some(users) => rep.remote.insert(instance, users),
+            None => rep.remote.remove(&instance),
+        };
         let after: BTreeSet<String> = rep.remote_users().into_iter().map(str::to_owned).collect();
         for user in after.difference(&before) {
             if !self.online.is_online(user) {
