@@ -240,7 +240,9 @@ impl Client {
     ///
     /// `options.server` may list several addresses separated by commas (the instances of a
     /// cluster): they are tried in order, and the first that accepts a TCP connection is used.
-    /// Each address is pinned on its own line of `known_servers`.
+    /// Each address is pinned on its own line of `known_servers`; an address seen for the first
+    /// time is trusted without asking when another address of the list is pinned to the same
+    /// key.
     pub fn connect(
         options: &ClientOptions,
         confirm: &mut dyn FnMut(&str, &str) -> bool,
@@ -629,8 +631,17 @@ fn check_pin(
             line,
         }),
         Pin::Unknown => {
+            // The instances of a cluster present one key: an address of the same list pinned
+            // to this very key vouches for it, so failing over to a new address needs no
+            // question (a script could not answer one).
+            let sibling = server_list(&options.server)
+                .filter(|other| *other != server)
+                .map(|other| lookup_pin(file, other, key))
+                .collect::<io::Result<Vec<Pin>>>()
+                .map_err(file_error)?
+                .contains(&Pin::Matches);
             let fp = fingerprint(key);
-            if options.accept_new_key || confirm(server, &fp) {
+            if sibling || options.accept_new_key || confirm(server, &fp) {
                 add_pin(file, server, key).map_err(file_error)
             } else {
                 Err(ClientError::UntrustedKey {
@@ -693,6 +704,18 @@ mod tests {
         assert_eq!(asked, format!("new:3 {}", fingerprint(&[9; 32])));
         options.accept_new_key = false;
         check_pin(&options, "new:3", &[9; 32], &mut |_, _| false).expect("now pinned");
+
+        // A list: a new address with the key pinned for another address of the list is
+        // trusted without asking, and pinned; with another key it is asked about as usual.
+        let options = ClientOptions::new("new:3, twin:4", &file);
+        check_pin(&options, "twin:4", &[9; 32], &mut |_, _| false).expect("vouched for");
+        assert_eq!(
+            lookup_pin(&file, "twin:4", &[9; 32]).expect("lookup"),
+            Pin::Matches
+        );
+        let options = ClientOptions::new("new:3,stranger:5", &file);
+        let refused = check_pin(&options, "stranger:5", &[10; 32], &mut |_, _| false);
+        assert!(matches!(refused, Err(ClientError::UntrustedKey { .. })));
     }
 
     #[test]
