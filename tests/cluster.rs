@@ -225,6 +225,16 @@ fn login(servers: &str, user: &str) -> Client {
     client
 }
 
+/// Logs in as a client that keeps its `known_servers` file and accepts no new key without a
+/// reason: the first connection pins, the later ones must be vouched for.
+fn login_pinned(servers: &str, user: &str, known: &Path, first: bool) -> Client {
+    let mut options = options(servers, known);
+    options.accept_new_key = first;
+    let mut client = Client::connect(&options, &mut |_, _| false).expect("connects");
+    client.login(user, PASSWORD).expect("logs in");
+    client
+}
+
 /// Sends a POST and waits for its echo; returns the stored message.
 fn post(client: &mut Client, conv: &str, text: &str) -> ChatMessage {
     client
@@ -436,8 +446,10 @@ fn killing_an_instance_loses_nothing_acknowledged_and_its_clients_go_on_elsewher
     // Writer and reader start on a; their lists name the others to fall back to.
     let writer_list = format!("{},{}", a.addr, b.addr);
     let reader_list = format!("{},{}", a.addr, c.addr);
-    let mut writer = login(&writer_list, "writer");
-    let mut reader = login(&reader_list, "reader");
+    let pins = tempfile::tempdir().expect("tempdir");
+    let (writer_known, reader_known) = (pins.path().join("writer"), pins.path().join("reader"));
+    let mut writer = login_pinned(&writer_list, "writer", &writer_known, true);
+    let mut reader = login_pinned(&reader_list, "reader", &reader_known, true);
     let mut watcher = login(&b.addr.to_string(), "watcher");
     eventually(|| who(&mut watcher).contains(&"writer".to_owned()));
 
@@ -490,7 +502,8 @@ fn killing_an_instance_loses_nothing_acknowledged_and_its_clients_go_on_elsewher
     eventually(|| who(&mut watcher) == ["watcher"]);
 
     // Both reconnect (to b and c) and go on.
-    let mut writer = login(&writer_list, "writer");
+    // b and c were never seen: the key pinned for a vouches for them.
+    let mut writer = login_pinned(&writer_list, "writer", &writer_known, false);
     assert_eq!(writer.server(), b.addr.to_string());
     let stored = texts(&history(&mut writer, "general"));
     for entry in &acked {
@@ -512,7 +525,7 @@ fn killing_an_instance_loses_nothing_acknowledged_and_its_clients_go_on_elsewher
         let m = post(&mut writer, "general", &format!("line {i}"));
         expected.push((m.id, m.text));
     }
-    let mut reader = login(&reader_list, "reader");
+    let mut reader = login_pinned(&reader_list, "reader", &reader_known, false);
     assert_eq!(reader.server(), c.addr.to_string());
     // The reader fetches what it missed after the last message it saw, as the clients do.
     let last_seen = seen.last().map_or(1, |(id, _)| *id);
