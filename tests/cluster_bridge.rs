@@ -151,3 +151,29 @@ fn publishing_without_nats_fails_within_the_timeout() {
         "{failed:?}"
     );
 }
+
+#[test]
+fn a_burst_of_commands_is_stored_in_the_order_it_was_sent() {
+    let nats = NatsServer::start().expect("nats-server (install it: apt-get install nats-server)");
+    let mut a = Side::start(settings(&nats, "a"), 0);
+    a.wait(|m| matches!(m, FromBridge::CaughtUp { last: 0 }));
+    const BURST: u64 = 20_000;
+    for tag in 1..=BURST {
+        a.bridge.send(ToBridge::Publish {
+            tag,
+            payload: tag.to_be_bytes().to_vec(),
+        });
+    }
+    let mut next = 1;
+    while next <= BURST {
+        if let FromBridge::Command { seq, payload } =
+            a.wait(|m| matches!(m, FromBridge::Command { .. } | FromBridge::Failed { .. }))
+        {
+            let tag = u64::from_be_bytes(payload.try_into().expect("8 bytes"));
+            assert_eq!((seq, tag), (next, next), "stored out of the order sent");
+            next += 1;
+        } else {
+            panic!("a publish failed");
+        }
+    }
+}

@@ -200,14 +200,20 @@ async fn run(
         tokio::select! {
             request = requests.recv() => match request {
                 Some(ToBridge::Publish { tag, payload }) => {
-                    let js = js.clone();
-                    let subject = subject.clone();
-                    let out = out.clone();
                     let id = format!("{}-{tag}", settings.incarnation);
                     let timeout = settings.ack_timeout;
-                    tokio::spawn(async move {
-                        out.send(publish(&js, subject, id, payload, timeout, tag).await);
-                    });
+                    // Handed to the client here, in the loop's order (JetStream stores them
+                    // in the order they arrive); only the wait for the acknowledgement runs
+                    // on its own.
+                    match send(&js, &subject, id, payload, timeout).await {
+                        Ok(ack) => {
+                            let out = out.clone();
+                            tokio::spawn(async move { out.send(acknowledged(ack, timeout, tag).await) });
+                        }
+                        Err(error) => {
+                            out.send(FromBridge::Failed { tag, error });
+                        }
+                    }
                 }
                 Some(ToBridge::Presence(users)) => {
                     online = users;
@@ -305,48 +311,47 @@ async fn presence_bucket(
     js.get_key_value(bucket).await.map_err(|e| e.to_string())
 }
 
-/// Publishes one command and waits for JetStream's acknowledgement, trying again until
-/// `timeout` while the stream cannot take it (a leader being elected after a NATS server was
-/// lost answers "no stream" for a moment). The message id makes a repeat harmless: JetStream
-/// stores a command once however often it is sent within its duplicate window.
-async fn publish(
+/// Hands one command to the NATS client, to be published with message id `id` (which makes
+/// a repeat within JetStream's duplicate window harmless). Commands are never sent again after
+/// a failure: one sent again would land behind commands sent after it, and a connection's
+/// requests must be applied in the order it sent them. A failure is answered 0304 instead.
+async fn send(
     js: &jetstream::Context,
-    subject: String,
+    subject: &str,
     id: String,
     payload: Vec<u8>,
     timeout: Duration,
+) -> Result<jetstream::context::PublishAckFuture, String> {
+    let message = jetstream::message::PublishMessage::build()
+        .payload(payload.into())
+        .message_id(id);
+    match tokio::time::timeout(timeout, js.send_publish(subject.to_owned(), message)).await {
+        Ok(Ok(ack)) => Ok(ack),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!(
+            "the NATS client took no message within {timeout:?}"
+        )),
+    }
+}
+
+/// Waits for JetStream's acknowledgement of a command sent.
+async fn acknowledged(
+    ack: jetstream::context::PublishAckFuture,
+    timeout: Duration,
     tag: u64,
 ) -> FromBridge {
-    let mut last_error = String::new();
-    let attempts = async {
-        let mut retry = Backoff::default();
-        loop {
-            let message = jetstream::message::PublishMessage::build()
-                .payload(payload.clone().into())
-                .message_id(id.as_str());
-            let attempt = async {
-                let ack = js
-                    .send_publish(subject.clone(), message)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                ack.await.map_err(|e| e.to_string())
-            };
-            match attempt.await {
-                Ok(ack) => return ack.sequence,
-                Err(error) => last_error = error,
-            }
-            retry.wait().await;
-        }
-    };
-    match tokio::time::timeout(timeout, attempts).await {
-        Ok(seq) => FromBridge::Acked { tag, seq },
-        Err(_) if last_error.is_empty() => FromBridge::Failed {
+    match tokio::time::timeout(timeout, ack).await {
+        Ok(Ok(ack)) => FromBridge::Acked {
             tag,
-            error: format!("no acknowledgement from JetStream within {timeout:?}"),
+            seq: ack.sequence,
+        },
+        Ok(Err(e)) => FromBridge::Failed {
+            tag,
+            error: e.to_string(),
         },
         Err(_) => FromBridge::Failed {
             tag,
-            error: format!("JetStream did not take it within {timeout:?}: {last_error}"),
+            error: format!("no acknowledgement from JetStream within {timeout:?}"),
         },
     }
 }

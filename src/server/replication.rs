@@ -7,6 +7,7 @@
 //! Until it has applied everything the stream held when it started, an instance accepts no
 //! connections. Presence is shared through the bridge's key-value bucket.
 
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,6 +36,10 @@ const KEYS_DIFFER: &str = "this instance's server_x25519.key and auth_secret.key
 /// How often presence changes go out at most, and how often catch-up progress is logged.
 const PRESENCE_EVERY: Duration = Duration::from_millis(250);
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+/// How long a room's online count (ROOM_INFO) is reused in a cluster.
+const COUNT_FOR: Duration = Duration::from_secs(1);
+/// Counts kept at most; past it they are all forgotten.
+const COUNTS_KEPT: usize = 10_000;
 
 /// A request published and not yet applied here.
 struct Pending {
@@ -73,6 +78,9 @@ pub struct Replication {
     replay: VecDeque<(u64, Vec<u8>)>,
     /// Other instances' online users.
     remote: HashMap<String, BTreeSet<String>>,
+    /// Rooms' online counts with other instances' users, as last counted: counting walks a
+    /// room's members, so a login storm into a big room reuses a count for `COUNT_FOR`.
+    online_counts: RefCell<HashMap<String, (Instant, usize)>>,
     presence_dirty: bool,
     presence_sent: Instant,
     progress_logged: Instant,
@@ -158,6 +166,7 @@ impl Replication {
             this_turn: Vec::new(),
             replay: VecDeque::new(),
             remote: HashMap::new(),
+            online_counts: RefCell::new(HashMap::new()),
             presence_dirty: true,
             presence_sent: now,
             progress_logged: now,
@@ -260,15 +269,29 @@ impl Server {
         users
     }
 
-    /// How many members of `room` are online, here or elsewhere.
+    /// How many members of `room` are online, here or elsewhere (elsewhere: as counted at
+    /// most `COUNT_FOR` ago).
     pub(super) fn online_in_room(&self, room: &str) -> usize {
         let here = self.online.room(room).map_or(0, |r| r.user_count());
-        match (&self.replication, self.directory.room(room)) {
-            (Some(rep), Some(state)) if !rep.remote.is_empty() => {
-                state.members.keys().filter(|u| self.is_online(u)).count()
-            }
-            _ => here,
+        let (Some(rep), Some(state)) = (&self.replication, self.directory.room(room)) else {
+            return here;
+        };
+        if rep.remote.is_empty() {
+            return here;
         }
+        let now = Instant::now();
+        let mut counts = rep.online_counts.borrow_mut();
+        if let Some(&(at, count)) = counts.get(room) {
+            if now.saturating_duration_since(at) < COUNT_FOR {
+                return count;
+            }
+        }
+        let count = state.members.keys().filter(|u| self.is_online(u)).count();
+        if counts.len() >= COUNTS_KEPT {
+            counts.clear();
+        }
+        counts.insert(room.to_owned(), (now, count));
+        count
     }
 
     /// Whether durable requests go through a cluster's stream.
