@@ -52,6 +52,8 @@ options:
   --requests K         search: searches per kind of query and scope (default 200)
   --steps K            sweep: at most K rates (default 12)
   --protocol V         1 or 2: the version the sessions offer (default 2; not worst, search)
+  --set KEY=VALUE      one more chat.conf line for the chatd started here (a key the generator
+                       does not set; repeatable), e.g. --set cluster_max_inflight=100000
   --pin                chatd on CPU 0 (taskset -c 0), the generator on CPU 1; with --cluster
                        every instance and the nats-server on CPU 0
   --json               one JSON object per result on stdout instead of a table
@@ -64,6 +66,8 @@ struct Options {
     server_pids: Vec<u32>,
     /// Instances of a cluster to start on NATS.
     cluster: Option<usize>,
+    /// `--set` lines for chat.conf.
+    conf_lines: Vec<String>,
     params: Params,
     durability: String,
     steps: usize,
@@ -78,6 +82,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         server: Vec::new(),
         server_pids: Vec::new(),
         cluster: None,
+        conf_lines: Vec::new(),
         params: Params::default(),
         durability: "full".into(),
         steps: 12,
@@ -156,6 +161,14 @@ fn parse(args: &[String]) -> Result<Options, String> {
                     return Err(format!("--durability must be full or normal, not {v}"));
                 }
                 o.durability = v;
+            }
+            "--set" => {
+                let v = value(arg)?;
+                let Some((key, val)) = v.split_once('=') else {
+                    return Err(format!("--set {v}: not KEY=VALUE"));
+                };
+                o.conf_lines
+                    .push(format!("{} = {}", key.trim(), val.trim()));
             }
             "--pin" => o.pin = true,
             "--json" => o.json = true,
@@ -338,6 +351,7 @@ fn start_servers(o: &Options) -> Result<(Started, Target), String> {
         // `worst` measures against the shipped limits.
         lifted: o.scenario != "worst",
         cluster: None,
+        extra: o.conf_lines.clone(),
     };
     let mut target = Target {
         addrs: Vec::new(),

@@ -52,6 +52,7 @@ fn fanout_for_a_second_loses_nothing() {
     assert_eq!(report.u64("received"), report.u64("expected"), "{json}");
     assert_eq!(report.u64("loss"), Some(0), "{json}");
     assert_eq!(report.u64("out_of_order"), Some(0), "{json}");
+    assert_eq!(report.u64("entry_id_regressions"), Some(0), "{json}");
     assert_eq!(report.u64("disconnects"), Some(0), "{json}");
     for key in [
         "deliveries_per_s",
@@ -145,6 +146,7 @@ fn fanout_across_two_cluster_instances_loses_nothing() {
         pin: false,
         lifted: true,
         cluster: None,
+        extra: Vec::new(),
     };
     let cluster = Cluster::start(&binary, dir.path(), &seed, 2, &settings)
         .expect("a cluster of two (apt-get install nats-server)");
@@ -168,6 +170,7 @@ fn fanout_across_two_cluster_instances_loses_nothing() {
     assert_eq!(report.u64("expected"), Some(sent * 6), "{json}");
     assert_eq!(report.u64("received"), report.u64("expected"), "{json}");
     assert_eq!(report.u64("out_of_order"), Some(0), "{json}");
+    assert_eq!(report.u64("entry_id_regressions"), Some(0), "{json}");
     // Clients 0, 2, 4 on i0 and 1, 3, 5 on i1; senders 0 and 1, one on each.
     assert_eq!(
         json["members_by_instance"],

@@ -29,6 +29,8 @@ pub struct ChatdSettings {
     pub lifted: bool,
     /// As an instance of a cluster: where NATS is and the instance's name.
     pub cluster: Option<ClusterMember>,
+    /// More chat.conf lines (`key = value`, `--set`), for keys the generator does not set.
+    pub extra: Vec<String>,
 }
 
 /// The cluster settings of one instance.
@@ -85,7 +87,7 @@ log_level = {log_level}
 max_connections = {max_connections}
 {lifted}{cluster}scram_iterations = {iterations}
 scram_min_iterations = {iterations}
-",
+{extra}",
         data = data_dir
             .display()
             .to_string()
@@ -94,6 +96,11 @@ scram_min_iterations = {iterations}
         durability = settings.durability,
         max_connections = settings.max_connections,
         iterations = settings.iterations,
+        extra = settings
+            .extra
+            .iter()
+            .map(|line| format!("{line}\n"))
+            .collect::<String>(),
     )
 }
 

@@ -31,6 +31,9 @@ pub(super) struct FanoutRun {
     pub(super) out_of_order: u64,
     /// Next expected sequence, per receiver (client index) and sender slot.
     pub(super) next_seq: Vec<u32>,
+    /// The last entry id each receiver (client index) got, and how often one was lower.
+    pub(super) last_entry: Vec<u64>,
+    pub(super) entry_regressions: u64,
     pub(super) latency: Histogram,
     /// In a cluster: latency to receivers on the sender's own instance, and on another one.
     pub(super) latency_local: Histogram,
@@ -53,6 +56,9 @@ pub struct FanoutResult {
     pub expected: u64,
     pub received: u64,
     pub out_of_order: u64,
+    /// Entries (v2) a receiver got after one with a higher id: delivered out of the server's
+    /// order, where `out_of_order` with none of these means the server ordered them so.
+    pub entry_regressions: u64,
     pub stale: u64,
     /// Send window (first due send to the end of sending).
     pub send_window: Duration,
@@ -123,6 +129,8 @@ impl Generator {
             stale: 0,
             out_of_order: 0,
             next_seq: vec![0; self.clients.len() * slots],
+            last_entry: vec![0; self.clients.len()],
+            entry_regressions: 0,
             latency: Histogram::new(),
             latency_local: Histogram::new(),
             latency_remote: Histogram::new(),
@@ -175,6 +183,7 @@ impl Generator {
             expected: run.sent * members as u64,
             received: run.received,
             out_of_order: run.out_of_order,
+            entry_regressions: run.entry_regressions,
             stale: run.stale,
             send_window: Duration::from_nanos(run.end_ns - run.start_ns),
             delivery_window: Duration::from_nanos(last.saturating_sub(run.start_ns)),
@@ -258,6 +267,12 @@ impl Generator {
         if let Some(n) = run.received_by_instance.get_mut(receiver) {
             *n += 1;
         }
+        if let Some(last) = run.last_entry.get_mut(idx) {
+            if probe.entry_id != 0 && probe.entry_id < *last {
+                run.entry_regressions += 1;
+            }
+            *last = (*last).max(probe.entry_id);
+        }
         if run.first_recv_ns == 0 {
             run.first_recv_ns = now;
         }
@@ -278,6 +293,8 @@ pub(super) struct Probe {
     pub(super) sent_ns: u64,
     pub(super) sender: u32,
     pub(super) seq: u32,
+    /// The id of the ENTRY that carried it (0 for a v1 MSG, which has none).
+    pub(super) entry_id: u64,
 }
 
 impl Probe {
@@ -290,6 +307,7 @@ impl Probe {
             sent_ns: hex(&text[3..19])?,
             sender: hex(&text[19..25])? as u32,
             seq: hex(&text[25..33])? as u32,
+            entry_id: 0,
         })
     }
 }

@@ -495,7 +495,10 @@ impl Generator {
                         true
                     }
                     Message::NewEntry { entry } => {
-                        probes.extend(Probe::parse(entry.text.as_bytes()));
+                        probes.extend(Probe::parse(entry.text.as_bytes()).map(|mut p| {
+                            p.entry_id = entry.id;
+                            p
+                        }));
                         true
                     }
                     _ => false,

@@ -262,6 +262,7 @@ pub(super) fn fill_fanout(report: &mut Report, r: &FanoutResult) {
     report.set("received", r.received);
     report.set("loss", r.expected.saturating_sub(r.received));
     report.set("out_of_order", r.out_of_order);
+    report.set("entry_id_regressions", r.entry_regressions);
     report.set("disconnects", r.disconnects);
     report.set("deliveries_per_s", round(r.deliveries_per_s(), 1));
     report.set("p50_ms", ms(r.latency.quantile(0.5)));
