@@ -101,6 +101,7 @@ fn columns(scenario: &str) -> &'static [&'static str] {
             "logins_per_s_per_chatd_cpu",
         ],
         "history" => &[
+            "cluster",
             "clients",
             "durability",
             "pinned",
@@ -137,6 +138,7 @@ fn columns(scenario: &str) -> &'static [&'static str] {
             "max_ms",
         ],
         "storm" => &[
+            "cluster",
             "members",
             "online",
             "logins",
