@@ -10,6 +10,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::Duration;
 
 use load::chatd::{Chatd, ChatdSettings, find_binary};
+use load::cluster::Cluster;
 use load::report::{Report, table};
 use load::{Accounts, Params, Target};
 
@@ -28,8 +29,13 @@ scenarios:
 
 options:
   --server HOST:PORT   use a running chatd (accounts are registered over the wire) instead of
-                       starting one; it must accept --iterations and not rate-limit the generator
-  --server-pid PID     with --server: read that process's RSS
+                       starting one; it must accept --iterations and not rate-limit the generator;
+                       a comma-separated list (a running cluster's instances) spreads the clients
+  --server-pid PID     with --server: read that process's RSS and CPU (a list, one per address)
+  --cluster N          start a nats-server with JetStream and N chatd instances sharing rooms
+                       through it (chatd built with --features cluster), clients spread
+                       round-robin over them; N = 1 measures one instance on NATS; connect,
+                       fanout, sweep, history, storm
   --clients N          clients (default: connect 1000, fanout 100, sweep 1000, history 1,
                        worst 2, search 1, storm 5000)
   --concurrency C      handshakes/logins in flight at once (default 100)
@@ -46,14 +52,22 @@ options:
   --requests K         search: searches per kind of query and scope (default 200)
   --steps K            sweep: at most K rates (default 12)
   --protocol V         1 or 2: the version the sessions offer (default 2; not worst, search)
-  --pin                chatd on CPU 0 (taskset -c 0), the generator on CPU 1
+  --set KEY=VALUE      one more chat.conf line for the chatd started here (a key the generator
+                       does not set; repeatable), e.g. --set cluster_max_inflight=100000
+  --pin                chatd on CPU 0 (taskset -c 0), the generator on CPU 1; with --cluster
+                       every instance and the nats-server on CPU 0
   --json               one JSON object per result on stdout instead of a table
 ";
 
 struct Options {
     scenario: String,
-    server: Option<SocketAddr>,
-    server_pid: Option<u32>,
+    /// Running chatds to use instead of starting one.
+    server: Vec<SocketAddr>,
+    server_pids: Vec<u32>,
+    /// Instances of a cluster to start on NATS.
+    cluster: Option<usize>,
+    /// `--set` lines for chat.conf.
+    conf_lines: Vec<String>,
     params: Params,
     durability: String,
     steps: usize,
@@ -65,8 +79,10 @@ fn parse(args: &[String]) -> Result<Options, String> {
     let mut scenario = None;
     let mut o = Options {
         scenario: String::new(),
-        server: None,
-        server_pid: None,
+        server: Vec::new(),
+        server_pids: Vec::new(),
+        cluster: None,
+        conf_lines: Vec::new(),
         params: Params::default(),
         durability: "full".into(),
         steps: 12,
@@ -94,15 +110,27 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--bench" => {}
             "-h" | "--help" => return Err(String::new()),
             "--server" => {
-                let v = value(arg)?;
-                o.server = Some(
-                    v.to_socket_addrs()
-                        .map_err(|e| format!("--server {v}: {e}"))?
-                        .next()
-                        .ok_or_else(|| format!("--server {v}: no address"))?,
-                )
+                for v in value(arg)?.split(',') {
+                    o.server.push(
+                        v.to_socket_addrs()
+                            .map_err(|e| format!("--server {v}: {e}"))?
+                            .next()
+                            .ok_or_else(|| format!("--server {v}: no address"))?,
+                    );
+                }
             }
-            "--server-pid" => o.server_pid = Some(num(arg, value(arg)?)?),
+            "--server-pid" => {
+                for v in value(arg)?.split(',') {
+                    o.server_pids.push(num(arg, v.to_string())?);
+                }
+            }
+            "--cluster" => {
+                let n: usize = num(arg, value(arg)?)?;
+                if n == 0 {
+                    return Err("--cluster needs at least 1 instance".into());
+                }
+                o.cluster = Some(n);
+            }
             "--clients" => clients = Some(num(arg, value(arg)?)?),
             "--concurrency" => o.params.concurrency = num(arg, value(arg)?)?,
             "--senders" => o.params.senders = num(arg, value(arg)?)?,
@@ -134,6 +162,14 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 }
                 o.durability = v;
             }
+            "--set" => {
+                let v = value(arg)?;
+                let Some((key, val)) = v.split_once('=') else {
+                    return Err(format!("--set {v}: not KEY=VALUE"));
+                };
+                o.conf_lines
+                    .push(format!("{} = {}", key.trim(), val.trim()));
+            }
             "--pin" => o.pin = true,
             "--json" => o.json = true,
             s if s.starts_with('-') => return Err(format!("unknown option {s}")),
@@ -161,6 +197,27 @@ fn parse(args: &[String]) -> Result<Options, String> {
     }
     if o.params.clients == 0 {
         return Err("--clients must be at least 1".into());
+    }
+    if !o.server_pids.is_empty() && o.server_pids.len() != o.server.len() {
+        return Err("--server-pid needs one pid per --server address".into());
+    }
+    if let Some(n) = o.cluster {
+        if !o.server.is_empty() {
+            return Err("--cluster starts its own instances: no --server".into());
+        }
+        if matches!(o.scenario.as_str(), "worst" | "search") {
+            return Err(format!(
+                "{} talks to one chatd: no --cluster (it works with connect, fanout, sweep, \
+                 history and storm)",
+                o.scenario
+            ));
+        }
+        if o.params.clients < n {
+            eprintln!(
+                "warning: {} clients on {n} instances leave some without clients",
+                o.params.clients
+            );
+        }
     }
     Ok(o)
 }
@@ -194,6 +251,13 @@ fn pin_self() -> Result<(), String> {
     Ok(())
 }
 
+/// The servers a run started, stopped (chatd before NATS) and their data removed when dropped.
+struct Started {
+    _chatd: Option<Chatd>,
+    _cluster: Option<Cluster>,
+    _dir: tempfile::TempDir,
+}
+
 fn run(o: &Options) -> Result<Vec<Report>, String> {
     raise_open_files(o.params.clients);
     if o.pin {
@@ -201,7 +265,7 @@ fn run(o: &Options) -> Result<Vec<Report>, String> {
     }
     let p = &o.params;
     let own_data = matches!(o.scenario.as_str(), "worst" | "search" | "storm");
-    if own_data && o.server.is_some() {
+    if own_data && !o.server.is_empty() {
         return Err(format!(
             "{} writes its data into chatd's database before it starts: no --server",
             o.scenario
@@ -209,80 +273,27 @@ fn run(o: &Options) -> Result<Vec<Report>, String> {
     }
     // With our own chatd the accounts (and the history room) go straight into its database
     // before it starts; a running server gets them over the wire.
-    let (chatd, target, accounts) = match o.server {
-        Some(addr) => {
-            if o.scenario == "history" {
-                eprintln!(
-                    "history against --server pages through whatever #general holds; \
-                     --messages is only reported"
-                );
-            }
-            let target = Target {
-                addr,
-                pid: o.server_pid,
-                server: addr.to_string(),
-                durability: None,
-                pinned: false,
-            };
-            (None, target, Accounts::Register)
-        }
-        None => {
-            let binary = find_binary()?;
-            let dir = tempfile::Builder::new()
-                .prefix("chat-load-")
-                .tempdir()
-                .map_err(|e| format!("temporary directory: {e}"))?;
-            let data = dir.path().join("data");
-            std::fs::create_dir(&data).map_err(|e| format!("{}: {e}", data.display()))?;
-            let db = data.join("chat.db");
-            let durability = match o.durability.as_str() {
-                "normal" => chat::store::Durability::Normal,
-                _ => chat::store::Durability::Full,
-            };
-            let accounts = if o.scenario == "storm" {
-                p.clients + p.logins
-            } else {
-                p.clients
-            };
-            load::precreate_accounts(&db, p, accounts, durability)?;
-            if o.scenario == "worst" {
-                load::create_rooms(&db, p, p.rooms)?;
-            }
-            if matches!(o.scenario.as_str(), "history" | "worst" | "search") {
-                let started = std::time::Instant::now();
-                load::fill_history(&db, p, p.messages)?;
-                eprintln!(
-                    "history: {} messages written in {:.1} s",
-                    p.messages,
-                    started.elapsed().as_secs_f64()
-                );
-            }
-            let settings = ChatdSettings {
-                durability: o.durability.clone(),
-                iterations: p.iterations,
-                max_connections: p.clients + p.logins + 1000,
-                pin: o.pin,
-                // `worst` measures against the shipped limits.
-                lifted: o.scenario != "worst",
-            };
-            let chatd = Chatd::start(&binary, dir, &settings)?;
+    let (started, target, accounts) = if o.server.is_empty() {
+        let (started, target) = start_servers(o)?;
+        (Some(started), target, Accounts::Exist)
+    } else {
+        if o.scenario == "history" {
             eprintln!(
-                "chatd {} (pid {}) on {}{}, durability {}",
-                binary.display(),
-                chatd.pid,
-                chatd.addr,
-                if o.pin { ", CPU 0" } else { "" },
-                o.durability
+                "history against --server pages through whatever #general holds; \
+                 --messages is only reported"
             );
-            let target = Target {
-                addr: chatd.addr,
-                pid: Some(chatd.pid),
-                server: "own".into(),
-                durability: Some(o.durability.clone()),
-                pinned: o.pin,
-            };
-            (Some(chatd), target, Accounts::Exist)
         }
+        let list: Vec<String> = o.server.iter().map(ToString::to_string).collect();
+        let target = Target {
+            addrs: o.server.clone(),
+            pids: o.server_pids.clone(),
+            nats_pid: None,
+            server: list.join(","),
+            durability: None,
+            pinned: false,
+            cluster: None,
+        };
+        (None, target, Accounts::Register)
     };
     let reports = match o.scenario.as_str() {
         "connect" => vec![load::connect(&target, p, accounts)?],
@@ -294,10 +305,101 @@ fn run(o: &Options) -> Result<Vec<Report>, String> {
         "storm" => vec![load::storm(&target, p)?],
         other => return Err(format!("unknown scenario {other}")),
     };
-    if let Some(mut chatd) = chatd {
-        chatd.stop();
-    }
+    drop(started);
     Ok(reports)
+}
+
+/// Writes the scenario's data into a new chat.db, then starts one chatd on it, or a cluster
+/// (`--cluster N`) on copies of it.
+fn start_servers(o: &Options) -> Result<(Started, Target), String> {
+    let p = &o.params;
+    let binary = find_binary()?;
+    let dir = tempfile::Builder::new()
+        .prefix("chat-load-")
+        .tempdir()
+        .map_err(|e| format!("temporary directory: {e}"))?;
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).map_err(|e| format!("{}: {e}", data.display()))?;
+    let db = data.join("chat.db");
+    let durability = match o.durability.as_str() {
+        "normal" => chat::store::Durability::Normal,
+        _ => chat::store::Durability::Full,
+    };
+    let accounts = if o.scenario == "storm" {
+        p.clients + p.logins
+    } else {
+        p.clients
+    };
+    load::precreate_accounts(&db, p, accounts, durability)?;
+    if o.scenario == "worst" {
+        load::create_rooms(&db, p, p.rooms)?;
+    }
+    if matches!(o.scenario.as_str(), "history" | "worst" | "search") {
+        let started = std::time::Instant::now();
+        load::fill_history(&db, p, p.messages)?;
+        eprintln!(
+            "history: {} messages written in {:.1} s",
+            p.messages,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let settings = ChatdSettings {
+        durability: o.durability.clone(),
+        iterations: p.iterations,
+        max_connections: p.clients + p.logins + 1000,
+        pin: o.pin,
+        // `worst` measures against the shipped limits.
+        lifted: o.scenario != "worst",
+        cluster: None,
+        extra: o.conf_lines.clone(),
+    };
+    let mut target = Target {
+        addrs: Vec::new(),
+        pids: Vec::new(),
+        nats_pid: None,
+        server: "own".into(),
+        durability: Some(o.durability.clone()),
+        pinned: o.pin,
+        cluster: o.cluster,
+    };
+    let started = match o.cluster {
+        None => {
+            let chatd = Chatd::start(&binary, &data, &dir.path().join("chat.conf"), &settings)?;
+            eprintln!(
+                "chatd {} (pid {}) on {}{}, durability {}",
+                binary.display(),
+                chatd.pid,
+                chatd.addr,
+                if o.pin { ", CPU 0" } else { "" },
+                o.durability
+            );
+            target.addrs.push(chatd.addr);
+            target.pids.push(chatd.pid);
+            Started {
+                _chatd: Some(chatd),
+                _cluster: None,
+                _dir: dir,
+            }
+        }
+        Some(n) => {
+            let cluster = Cluster::start(&binary, dir.path(), &data, n, &settings)?;
+            eprintln!(
+                "cluster of {n} chatd {} on NATS{}, durability {}",
+                binary.display(),
+                if o.pin { ", all on CPU 0" } else { "" },
+                o.durability
+            );
+            target.addrs = cluster.instances.iter().map(|c| c.addr).collect();
+            target.pids = cluster.instances.iter().map(|c| c.pid).collect();
+            target.nats_pid = cluster.nats.pid();
+            Started {
+                _chatd: None,
+                _cluster: Some(cluster),
+                _dir: dir,
+            }
+        }
+    };
+    Ok((started, target))
 }
 
 fn main() -> ExitCode {

@@ -23,11 +23,8 @@ fn fanout_for_a_second_loses_nothing() {
         config.rate_bytes_per_s = 1 << 30;
     });
     let target = Target {
-        addr: server.addr,
-        pid: None,
-        server: server.addr.to_string(),
         durability: Some("normal".into()),
-        pinned: false,
+        ..Target::single(server.addr, None, server.addr.to_string())
     };
     let params = Params {
         clients: 5,
@@ -55,6 +52,7 @@ fn fanout_for_a_second_loses_nothing() {
     assert_eq!(report.u64("received"), report.u64("expected"), "{json}");
     assert_eq!(report.u64("loss"), Some(0), "{json}");
     assert_eq!(report.u64("out_of_order"), Some(0), "{json}");
+    assert_eq!(report.u64("entry_id_regressions"), Some(0), "{json}");
     assert_eq!(report.u64("disconnects"), Some(0), "{json}");
     for key in [
         "deliveries_per_s",
@@ -107,4 +105,90 @@ fn histogram_quantiles_are_within_one_percent() {
     small.record(u64::MAX);
     assert_eq!(small.quantile(0.5), 0);
     assert_eq!(small.quantile(1.0), u64::MAX);
+}
+
+/// The generator's cluster mode (`--cluster 2`, feature `cluster`, nats-server on PATH): two
+/// chatd instances on copies of one pre-filled chat.db, clients spread over both; every member
+/// gets every message, those on the other instance included.
+#[cfg(feature = "cluster")]
+#[test]
+fn fanout_across_two_cluster_instances_loses_nothing() {
+    use load::chatd::{ChatdSettings, find_binary};
+    use load::cluster::Cluster;
+
+    let binary = find_binary().expect("the chatd binary of this build");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seed = dir.path().join("seed");
+    std::fs::create_dir(&seed).expect("seed dir");
+    let params = Params {
+        clients: 6,
+        concurrency: 6,
+        senders: 2,
+        rate: 20.0,
+        duration: Duration::from_secs(1),
+        bytes: 100,
+        iterations: chat_test_support::ITERATIONS,
+        prefix: "smoke".into(),
+        messages: 0,
+        ..Params::default()
+    };
+    load::precreate_accounts(
+        &seed.join("chat.db"),
+        &params,
+        params.clients,
+        chat::store::Durability::Normal,
+    )
+    .expect("accounts");
+    let settings = ChatdSettings {
+        durability: "normal".into(),
+        iterations: params.iterations,
+        max_connections: 100,
+        pin: false,
+        lifted: true,
+        cluster: None,
+        extra: Vec::new(),
+    };
+    let cluster = Cluster::start(&binary, dir.path(), &seed, 2, &settings)
+        .expect("a cluster of two (apt-get install nats-server)");
+    let target = Target {
+        addrs: cluster.instances.iter().map(|c| c.addr).collect(),
+        pids: cluster.instances.iter().map(|c| c.pid).collect(),
+        nats_pid: cluster.nats.pid(),
+        server: "own".into(),
+        durability: Some("normal".into()),
+        pinned: false,
+        cluster: Some(2),
+    };
+    let report = load::fanout(&target, &params, Accounts::Exist).expect("fanout runs");
+    let json = report.to_json();
+    eprintln!("{json}");
+
+    assert_eq!(report.u64("logged_in"), Some(6), "{json}");
+    assert_eq!(report.u64("login_retries"), Some(0), "{json}");
+    let sent = report.u64("sent").expect("sent");
+    assert!(sent > 0, "{json}");
+    assert_eq!(report.u64("expected"), Some(sent * 6), "{json}");
+    assert_eq!(report.u64("received"), report.u64("expected"), "{json}");
+    assert_eq!(report.u64("out_of_order"), Some(0), "{json}");
+    assert_eq!(report.u64("entry_id_regressions"), Some(0), "{json}");
+    // Clients 0, 2, 4 on i0 and 1, 3, 5 on i1; senders 0 and 1, one on each.
+    assert_eq!(
+        json["members_by_instance"],
+        serde_json::json!([3, 3]),
+        "{json}"
+    );
+    assert_eq!(
+        json["received_by_instance"], json["expected_by_instance"],
+        "{json}"
+    );
+    // Each message reaches three members on its sender's instance and three on the other.
+    assert_eq!(report.u64("local_received"), Some(sent * 3), "{json}");
+    assert_eq!(report.u64("remote_received"), Some(sent * 3), "{json}");
+    assert_eq!(json["cluster"], 2);
+    assert_eq!(
+        json["chatd_cpu_pct_each"].as_array().map(Vec::len),
+        Some(2),
+        "{json}"
+    );
+    drop(cluster);
 }

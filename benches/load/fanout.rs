@@ -31,7 +31,15 @@ pub(super) struct FanoutRun {
     pub(super) out_of_order: u64,
     /// Next expected sequence, per receiver (client index) and sender slot.
     pub(super) next_seq: Vec<u32>,
+    /// The last entry id each receiver (client index) got, and how often one was lower.
+    pub(super) last_entry: Vec<u64>,
+    pub(super) entry_regressions: u64,
     pub(super) latency: Histogram,
+    /// In a cluster: latency to receivers on the sender's own instance, and on another one.
+    pub(super) latency_local: Histogram,
+    pub(super) latency_remote: Histogram,
+    /// Deliveries counted per instance of the receiver.
+    pub(super) received_by_instance: Vec<u64>,
     pub(super) first_recv_ns: u64,
     pub(super) last_recv_ns: u64,
     pub(super) text: Vec<u8>,
@@ -48,12 +56,24 @@ pub struct FanoutResult {
     pub expected: u64,
     pub received: u64,
     pub out_of_order: u64,
+    /// Entries (v2) a receiver got after one with a higher id: delivered out of the server's
+    /// order, where `out_of_order` with none of these means the server ordered them so.
+    pub entry_regressions: u64,
     pub stale: u64,
     /// Send window (first due send to the end of sending).
     pub send_window: Duration,
     /// First send to last delivery.
     pub delivery_window: Duration,
     pub latency: Histogram,
+    /// Latency to receivers on the sender's instance and on the others (the same as `latency`
+    /// and empty outside a cluster).
+    pub latency_local: Histogram,
+    pub latency_remote: Histogram,
+    /// Logged-in members, deliveries expected and received, per instance (one entry outside a
+    /// cluster).
+    pub members_by_instance: Vec<usize>,
+    pub expected_by_instance: Vec<u64>,
+    pub received_by_instance: Vec<u64>,
     pub disconnects: u64,
 }
 
@@ -78,6 +98,11 @@ impl Generator {
             .filter(|&i| self.clients[i].phase == Phase::Ready)
             .collect();
         let members = ready.len();
+        let instances = self.addrs.len();
+        let mut members_by_instance = vec![0; instances];
+        for &i in &ready {
+            members_by_instance[self.instance_of(self.clients[i].account)] += 1;
+        }
         let senders: Vec<usize> = ready.iter().copied().take(senders).collect();
         let slots = senders.len().max(1);
         let interval_ns = (1e9 / rate.max(1e-3)) as u64;
@@ -104,7 +129,12 @@ impl Generator {
             stale: 0,
             out_of_order: 0,
             next_seq: vec![0; self.clients.len() * slots],
+            last_entry: vec![0; self.clients.len()],
+            entry_regressions: 0,
             latency: Histogram::new(),
+            latency_local: Histogram::new(),
+            latency_remote: Histogram::new(),
+            received_by_instance: vec![0; instances],
             first_recv_ns: 0,
             last_recv_ns: 0,
             text,
@@ -153,10 +183,19 @@ impl Generator {
             expected: run.sent * members as u64,
             received: run.received,
             out_of_order: run.out_of_order,
+            entry_regressions: run.entry_regressions,
             stale: run.stale,
             send_window: Duration::from_nanos(run.end_ns - run.start_ns),
             delivery_window: Duration::from_nanos(last.saturating_sub(run.start_ns)),
             latency: run.latency,
+            latency_local: run.latency_local,
+            latency_remote: run.latency_remote,
+            expected_by_instance: members_by_instance
+                .iter()
+                .map(|&m| run.sent * m as u64)
+                .collect(),
+            members_by_instance,
+            received_by_instance: run.received_by_instance,
             disconnects: self.disconnects - disconnects_before,
         }
     }
@@ -204,6 +243,12 @@ impl Generator {
     }
 
     pub(super) fn on_probe(&mut self, idx: usize, probe: Probe, now: u64) {
+        let receiver = self.instance_of(self.clients[idx].account);
+        let sender = self
+            .fanout
+            .as_ref()
+            .and_then(|run| run.senders.get(probe.sender as usize))
+            .map(|&s| self.instance_of(self.clients[s].account));
         let Some(run) = self.fanout.as_mut() else {
             return;
         };
@@ -212,7 +257,22 @@ impl Generator {
             return;
         }
         run.received += 1;
-        run.latency.record(now.saturating_sub(probe.sent_ns));
+        let latency = now.saturating_sub(probe.sent_ns);
+        run.latency.record(latency);
+        if sender == Some(receiver) {
+            run.latency_local.record(latency);
+        } else {
+            run.latency_remote.record(latency);
+        }
+        if let Some(n) = run.received_by_instance.get_mut(receiver) {
+            *n += 1;
+        }
+        if let Some(last) = run.last_entry.get_mut(idx) {
+            if probe.entry_id != 0 && probe.entry_id < *last {
+                run.entry_regressions += 1;
+            }
+            *last = (*last).max(probe.entry_id);
+        }
         if run.first_recv_ns == 0 {
             run.first_recv_ns = now;
         }
@@ -233,6 +293,8 @@ pub(super) struct Probe {
     pub(super) sent_ns: u64,
     pub(super) sender: u32,
     pub(super) seq: u32,
+    /// The id of the ENTRY that carried it (0 for a v1 MSG, which has none).
+    pub(super) entry_id: u64,
 }
 
 impl Probe {
@@ -245,6 +307,7 @@ impl Probe {
             sent_ns: hex(&text[3..19])?,
             sender: hex(&text[19..25])? as u32,
             seq: hex(&text[25..33])? as u32,
+            entry_id: 0,
         })
     }
 }

@@ -72,7 +72,8 @@ pub struct Establish {
 
 /// The generator: every client, the poller, and the counters.
 pub struct Generator {
-    pub(super) addr: SocketAddr,
+    /// chatd's addresses: the account numbered `a` connects to `addrs[a % addrs.len()]`.
+    pub(super) addrs: Vec<SocketAddr>,
     pub(super) poll: Poll,
     pub(super) events: Option<Events>,
     pub(super) clients: Vec<Client>,
@@ -106,9 +107,13 @@ pub struct Generator {
 }
 
 impl Generator {
-    pub fn new(addr: SocketAddr, params: &Params) -> io::Result<Generator> {
+    /// A generator whose clients connect round-robin over `addrs` (by account number).
+    pub fn new(addrs: &[SocketAddr], params: &Params) -> io::Result<Generator> {
+        if addrs.is_empty() {
+            return Err(io::Error::other("no address to connect to"));
+        }
         Ok(Generator {
-            addr,
+            addrs: addrs.to_vec(),
             poll: Poll::new()?,
             events: Some(Events::with_capacity(4096)),
             clients: Vec::new(),
@@ -139,6 +144,11 @@ impl Generator {
             received_by_kind: Box::new([0; 256]),
             failure_reasons: Vec::new(),
         })
+    }
+
+    /// Which of the addresses (the instance of a cluster) the account numbered `account` uses.
+    pub(super) fn instance_of(&self, account: usize) -> usize {
+        account % self.addrs.len()
     }
 
     pub(super) fn now_ns(&self) -> u64 {
@@ -226,7 +236,8 @@ impl Generator {
                 return;
             }
         };
-        let stream = TcpStream::connect(self.addr).and_then(|mut stream| {
+        let addr = self.addrs[self.instance_of(account)];
+        let stream = TcpStream::connect(addr).and_then(|mut stream| {
             stream.set_nodelay(true)?;
             self.poll.registry().register(
                 &mut stream,
@@ -484,7 +495,10 @@ impl Generator {
                         true
                     }
                     Message::NewEntry { entry } => {
-                        probes.extend(Probe::parse(entry.text.as_bytes()));
+                        probes.extend(Probe::parse(entry.text.as_bytes()).map(|mut p| {
+                            p.entry_id = entry.id;
+                            p
+                        }));
                         true
                     }
                     _ => false,

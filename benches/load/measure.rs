@@ -2,6 +2,8 @@
 
 use std::time::{Duration, Instant};
 
+use super::Target;
+
 pub fn per_second(count: u64, window: Duration) -> f64 {
     if window.is_zero() {
         0.0
@@ -25,38 +27,79 @@ pub fn cpu_time(pid: Option<u32>) -> Option<Duration> {
     Some(Duration::from_millis(ticks * 10))
 }
 
-/// CPU use of the generator and of chatd (when its pid is known) over a stretch of wall time.
+/// CPU use of the generator, of chatd (one process, or each instance of a cluster) and of the
+/// nats-server (in a cluster the generator started) over a stretch of wall time.
 pub(super) struct CpuMeter {
     pub(super) wall: Instant,
     pub(super) generator: Option<Duration>,
-    pub(super) chatd: Option<Duration>,
-    pub(super) pid: Option<u32>,
+    pub(super) chatd: Vec<Option<Duration>>,
+    pub(super) nats: Option<Duration>,
+    pub(super) pids: Vec<u32>,
+    pub(super) nats_pid: Option<u32>,
+}
+
+/// Percent of one CPU each process used over a `CpuMeter`'s stretch.
+#[derive(Clone, Debug, Default)]
+pub struct CpuUse {
+    pub generator: Option<f64>,
+    /// Every chatd together (`None` when no pid is known or one could not be read).
+    pub chatd: Option<f64>,
+    /// Each chatd instance, in the order of the target's pids.
+    pub each: Vec<Option<f64>>,
+    pub nats: Option<f64>,
 }
 
 impl CpuMeter {
-    pub(super) fn start(pid: Option<u32>) -> CpuMeter {
+    pub(super) fn start(target: &Target) -> CpuMeter {
         CpuMeter {
             wall: Instant::now(),
             generator: cpu_time(None),
-            chatd: pid.and_then(|p| cpu_time(Some(p))),
-            pid,
+            chatd: target.pids.iter().map(|&p| cpu_time(Some(p))).collect(),
+            nats: target.nats_pid.and_then(|p| cpu_time(Some(p))),
+            pids: target.pids.clone(),
+            nats_pid: target.nats_pid,
         }
     }
 
-    /// Percent of one CPU used by (generator, chatd) since `start`.
-    pub(super) fn percent(&self) -> (Option<f64>, Option<f64>) {
+    /// Percent of one CPU used by each process since `start`.
+    pub(super) fn percent(&self) -> CpuUse {
         let wall = self.wall.elapsed().as_secs_f64();
         let pct = |before: Option<Duration>, now: Option<Duration>| match (before, now) {
             (Some(b), Some(n)) if wall > 0.0 => {
-                Some(round((n - b).as_secs_f64() / wall * 100.0, 1))
+                Some(round(n.saturating_sub(b).as_secs_f64() / wall * 100.0, 1))
             }
             _ => None,
         };
-        (
-            pct(self.generator, cpu_time(None)),
-            pct(self.chatd, self.pid.and_then(|p| cpu_time(Some(p)))),
-        )
+        let each: Vec<Option<f64>> = self
+            .pids
+            .iter()
+            .zip(&self.chatd)
+            .map(|(&pid, &before)| pct(before, cpu_time(Some(pid))))
+            .collect();
+        let chatd = if each.is_empty() {
+            None
+        } else {
+            each.iter()
+                .copied()
+                .sum::<Option<f64>>()
+                .map(|sum| round(sum, 1))
+        };
+        CpuUse {
+            generator: pct(self.generator, cpu_time(None)),
+            chatd,
+            each,
+            nats: pct(self.nats, self.nats_pid.and_then(|p| cpu_time(Some(p)))),
+        }
     }
+}
+
+/// The RSS of every chatd of `target` added up, in KiB (`None` when no pid is known or one
+/// could not be read).
+pub fn rss_total_kib(target: &Target) -> Option<u64> {
+    if target.pids.is_empty() {
+        return None;
+    }
+    target.pids.iter().map(|&p| rss_kib(p)).sum()
 }
 
 /// chatd's resident set size in KiB, from /proc/PID/status.

@@ -7,6 +7,7 @@
 
 pub mod blocking;
 pub mod chatd;
+pub mod cluster;
 pub mod database;
 pub mod fanout;
 pub mod generator;
@@ -92,16 +93,47 @@ impl Params {
 /// The server under load and how it was set up, for the reports.
 #[derive(Clone, Debug)]
 pub struct Target {
-    pub addr: SocketAddr,
-    /// chatd's process id, for RSS readings (unknown for `--server` without `--server-pid`,
-    /// and for an in-process server).
-    pub pid: Option<u32>,
-    /// "own" when the generator started chatd, else the address given.
+    /// Where clients connect: one chatd, or the instances of a cluster (client `i` connects to
+    /// `addrs[i % addrs.len()]`). Never empty.
+    pub addrs: Vec<SocketAddr>,
+    /// The process ids of those chatds, for CPU and RSS readings (empty when unknown: `--server`
+    /// without `--server-pid`, or an in-process server).
+    pub pids: Vec<u32>,
+    /// The nats-server's process id, when the generator started one.
+    pub nats_pid: Option<u32>,
+    /// "own" when the generator started chatd, else the addresses given.
     pub server: String,
     /// `full` or `normal` when known.
     pub durability: Option<String>,
-    /// Whether chatd runs on CPU 0 and the generator on CPU 1.
+    /// Whether the servers run on CPU 0 and the generator on CPU 1.
     pub pinned: bool,
+    /// With `--cluster N`: the number of chatd instances sharing rooms over NATS JetStream.
+    pub cluster: Option<usize>,
+}
+
+impl Target {
+    /// One chatd at `addr` (process `pid` when known), not a cluster.
+    pub fn single(addr: SocketAddr, pid: Option<u32>, server: String) -> Target {
+        Target {
+            addrs: vec![addr],
+            pids: pid.into_iter().collect(),
+            nats_pid: None,
+            server,
+            durability: None,
+            pinned: false,
+            cluster: None,
+        }
+    }
+
+    /// The address of the first chatd (the only one outside a cluster).
+    pub fn addr(&self) -> SocketAddr {
+        self.addrs[0]
+    }
+
+    /// The first chatd's process id, if known.
+    pub fn pid(&self) -> Option<u32> {
+        self.pids.first().copied()
+    }
 }
 
 /// How the accounts come to exist.

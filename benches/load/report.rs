@@ -23,6 +23,8 @@ impl Report {
         report.set("server", target.server.as_str());
         report.set("durability", target.durability.as_deref());
         report.set("pinned", target.pinned);
+        // Instances on NATS JetStream (`--cluster N`); null for a plain chatd.
+        report.set("cluster", target.cluster);
         report.set("clients", params.clients);
         report.set("concurrency", params.concurrency);
         report.set("iterations", params.iterations);
@@ -79,6 +81,7 @@ impl Report {
 fn columns(scenario: &str) -> &'static [&'static str] {
     match scenario {
         "connect" => &[
+            "cluster",
             "clients",
             "concurrency",
             "durability",
@@ -94,9 +97,11 @@ fn columns(scenario: &str) -> &'static [&'static str] {
             "rss_kib_per_conn",
             "generator_cpu_pct",
             "chatd_cpu_pct",
+            "nats_cpu_pct",
             "logins_per_s_per_chatd_cpu",
         ],
         "history" => &[
+            "cluster",
             "clients",
             "durability",
             "pinned",
@@ -133,6 +138,7 @@ fn columns(scenario: &str) -> &'static [&'static str] {
             "max_ms",
         ],
         "storm" => &[
+            "cluster",
             "members",
             "online",
             "logins",
@@ -147,6 +153,7 @@ fn columns(scenario: &str) -> &'static [&'static str] {
         ],
         _ => &[
             "step",
+            "cluster",
             "clients",
             "senders",
             "rate",
@@ -162,16 +169,19 @@ fn columns(scenario: &str) -> &'static [&'static str] {
             "p99_ms",
             "p999_ms",
             "max_ms",
+            "remote_p50_ms",
+            "remote_p99_ms",
             "generator_cpu_pct",
             "chatd_cpu_pct",
+            "nats_cpu_pct",
             "deliveries_per_s_per_chatd_cpu",
             "knee",
         ],
     }
 }
 
-/// Renders reports of one scenario as an aligned table (columns absent from every report are
-/// left out), followed by any failure reasons.
+/// Renders reports of one scenario as an aligned table (columns absent or null in every report
+/// are left out), followed by any failure reasons.
 pub fn table(reports: &[Report]) -> String {
     let Some(first) = reports.first() else {
         return String::new();
@@ -179,7 +189,11 @@ pub fn table(reports: &[Report]) -> String {
     let columns: Vec<&str> = columns(&first.scenario)
         .iter()
         .copied()
-        .filter(|c| reports.iter().any(|r| r.get(c).is_some()))
+        .filter(|c| {
+            reports
+                .iter()
+                .any(|r| r.get(c).is_some_and(|v| !v.is_null()))
+        })
         .collect();
     let cell = |r: &Report, c: &str| match r.get(c) {
         None | Some(Value::Null) => "-".to_string(),

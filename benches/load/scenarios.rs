@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::fanout::FanoutResult;
 use super::generator::{Auth, Establish, Generator};
-use super::measure::{CpuMeter, ms, per_second, round, rss_kib};
+use super::measure::{CpuMeter, CpuUse, ms, per_second, round, rss_total_kib};
 use super::report::Report;
 use super::{Accounts, PROBE_LEN, Params, Target};
 
@@ -75,11 +75,11 @@ pub(super) fn log_in_all(
 /// `connect`: N clients handshake and log in, at most C in flight. chatd's RSS is read before
 /// and after (when its pid is known).
 pub fn connect(target: &Target, params: &Params, accounts: Accounts) -> Result<Report, String> {
-    let mut generator = Generator::new(target.addr, params).map_err(|e| e.to_string())?;
+    let mut generator = Generator::new(&target.addrs, params).map_err(|e| e.to_string())?;
     ensure_accounts(&mut generator, params, accounts)?;
     std::thread::sleep(Duration::from_millis(300));
-    let rss_before = target.pid.and_then(rss_kib);
-    let cpu = CpuMeter::start(target.pid);
+    let rss_before = rss_total_kib(target);
+    let cpu = CpuMeter::start(target);
     // Measured: no second chances.
     let done = generator.establish(
         0..params.clients,
@@ -91,7 +91,7 @@ pub fn connect(target: &Target, params: &Params, accounts: Accounts) -> Result<R
     let mut report = Report::new("connect", target, params);
     let cpu_used = cpu.percent();
     generator.settle(Duration::from_millis(500), Duration::from_secs(30));
-    let rss_after = target.pid.and_then(rss_kib);
+    let rss_after = rss_total_kib(target);
     report.set("logged_in", done.succeeded);
     report.set("failures", done.failed);
     report.set("elapsed_s", round(done.elapsed.as_secs_f64(), 3));
@@ -120,9 +120,9 @@ pub fn connect(target: &Target, params: &Params, accounts: Accounts) -> Result<R
 /// `fanout`: N clients in `ROOM`, S of them saying R messages/s each for T.
 pub fn fanout(target: &Target, params: &Params, accounts: Accounts) -> Result<Report, String> {
     check_bytes(params)?;
-    let mut generator = Generator::new(target.addr, params).map_err(|e| e.to_string())?;
+    let mut generator = Generator::new(&target.addrs, params).map_err(|e| e.to_string())?;
     let done = log_in_all(&mut generator, params, accounts)?;
-    let cpu = CpuMeter::start(target.pid);
+    let cpu = CpuMeter::start(target);
     let result = generator.fanout(
         1,
         params.senders,
@@ -134,7 +134,7 @@ pub fn fanout(target: &Target, params: &Params, accounts: Accounts) -> Result<Re
     fill_login(&mut report, &done);
     fill_fanout(&mut report, &result);
     fill_cpu(&mut report, cpu.percent(), Some("deliveries_per_s"));
-    report.set("rss_after_kib", target.pid.and_then(rss_kib));
+    report.set("rss_after_kib", rss_total_kib(target));
     report.set_reasons(&generator.failure_reasons);
     generator.close_all();
     Ok(report)
@@ -150,13 +150,13 @@ pub fn sweep(
     max_steps: usize,
 ) -> Result<Vec<Report>, String> {
     check_bytes(params)?;
-    let mut generator = Generator::new(target.addr, params).map_err(|e| e.to_string())?;
+    let mut generator = Generator::new(&target.addrs, params).map_err(|e| e.to_string())?;
     let done = log_in_all(&mut generator, params, accounts)?;
     let mut reports: Vec<Report> = Vec::new();
     let mut best: Option<(usize, f64)> = None;
     let mut rate = params.rate;
     for step in 0..max_steps {
-        let cpu = CpuMeter::start(target.pid);
+        let cpu = CpuMeter::start(target);
         let result = generator.fanout(
             (step + 1) as u8,
             params.senders,
@@ -201,9 +201,9 @@ pub fn sweep(
 
 /// `history`: N clients page back through a room of `params.messages` messages, limit 100.
 pub fn history(target: &Target, params: &Params, accounts: Accounts) -> Result<Report, String> {
-    let mut generator = Generator::new(target.addr, params).map_err(|e| e.to_string())?;
+    let mut generator = Generator::new(&target.addrs, params).map_err(|e| e.to_string())?;
     let done = log_in_all(&mut generator, params, accounts)?;
-    let cpu = CpuMeter::start(target.pid);
+    let cpu = CpuMeter::start(target);
     let result = generator.history(100, params.duration);
     let mut report = Report::new("history", target, params);
     fill_login(&mut report, &done);
@@ -225,7 +225,7 @@ pub fn history(target: &Target, params: &Params, accounts: Accounts) -> Result<R
     report.set("p999_ms", ms(result.latency.quantile(0.999)));
     report.set("max_ms", ms(result.latency.max()));
     fill_cpu(&mut report, cpu_used, Some("pages_per_s"));
-    report.set("rss_after_kib", target.pid.and_then(rss_kib));
+    report.set("rss_after_kib", rss_total_kib(target));
     report.set_reasons(&generator.failure_reasons);
     generator.close_all();
     Ok(report)
@@ -262,26 +262,40 @@ pub(super) fn fill_fanout(report: &mut Report, r: &FanoutResult) {
     report.set("received", r.received);
     report.set("loss", r.expected.saturating_sub(r.received));
     report.set("out_of_order", r.out_of_order);
+    report.set("entry_id_regressions", r.entry_regressions);
     report.set("disconnects", r.disconnects);
     report.set("deliveries_per_s", round(r.deliveries_per_s(), 1));
     report.set("p50_ms", ms(r.latency.quantile(0.5)));
     report.set("p99_ms", ms(r.latency.quantile(0.99)));
     report.set("p999_ms", ms(r.latency.quantile(0.999)));
     report.set("max_ms", ms(r.latency.max()));
+    if r.members_by_instance.len() > 1 {
+        // Receivers on the sender's own instance, and on the others.
+        for (name, h) in [("local", &r.latency_local), ("remote", &r.latency_remote)] {
+            report.set(&format!("{name}_received"), h.count());
+            report.set(&format!("{name}_p50_ms"), ms(h.quantile(0.5)));
+            report.set(&format!("{name}_p99_ms"), ms(h.quantile(0.99)));
+        }
+        report.set("members_by_instance", r.members_by_instance.clone());
+        report.set("expected_by_instance", r.expected_by_instance.clone());
+        report.set("received_by_instance", r.received_by_instance.clone());
+    }
 }
 
 /// CPU use during the measured stretch: tells whether chatd or the generator was the limit.
 /// With `rate_key` (a per-second result already in the report), also that rate per second of
-/// chatd CPU: what one fully busy chatd core would do at this load, on a shared machine.
-pub(super) fn fill_cpu(
-    report: &mut Report,
-    cpu: (Option<f64>, Option<f64>),
-    rate_key: Option<&str>,
-) {
-    let (generator, chatd) = cpu;
-    report.set("generator_cpu_pct", generator);
-    report.set("chatd_cpu_pct", chatd);
-    if let (Some(key), Some(pct)) = (rate_key, chatd) {
+/// chatd CPU (every instance's together in a cluster): what one fully busy chatd core would do
+/// at this load, on a shared machine.
+pub(super) fn fill_cpu(report: &mut Report, cpu: CpuUse, rate_key: Option<&str>) {
+    report.set("generator_cpu_pct", cpu.generator);
+    report.set("chatd_cpu_pct", cpu.chatd);
+    if cpu.each.len() > 1 {
+        report.set("chatd_cpu_pct_each", cpu.each.clone());
+    }
+    if cpu.nats.is_some() {
+        report.set("nats_cpu_pct", cpu.nats);
+    }
+    if let (Some(key), Some(pct)) = (rate_key, cpu.chatd) {
         let per_cpu = report
             .f64(key)
             .filter(|_| pct > 0.0)

@@ -51,7 +51,7 @@ const CLASSES: &[&str] = &[
 /// `search`: `params.senders` searches (default 200) per query kind and scope.
 pub fn search(target: &Target, params: &Params) -> Result<Vec<Report>, String> {
     let mut conn = Conn::login(
-        target.addr,
+        target.addr(),
         &params.account(0),
         params.iterations,
         Duration::from_secs(10),

@@ -19,7 +19,7 @@ use super::{Params, Target};
 pub const NOTICE_MAX_MEMBERS: usize = 500;
 
 pub fn storm(target: &Target, params: &Params) -> Result<Report, String> {
-    let mut generator = Generator::new(target.addr, params).map_err(|e| e.to_string())?;
+    let mut generator = Generator::new(&target.addrs, params).map_err(|e| e.to_string())?;
     let online = generator.establish(
         0..params.clients,
         params.concurrency,

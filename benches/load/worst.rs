@@ -261,7 +261,7 @@ pub fn worst(target: &Target, params: &Params) -> Result<Vec<Report>, String> {
     let victim = params.account(1);
     let samples = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));
-    let mut pinger = Conn::login(target.addr, &victim, params.iterations, LOGIN_TIMEOUT)?;
+    let mut pinger = Conn::login(target.addr(), &victim, params.iterations, LOGIN_TIMEOUT)?;
     let thread = {
         let (samples, stop) = (samples.clone(), stop.clone());
         thread::spawn(move || bystander(&mut pinger, &samples, &stop))
@@ -346,7 +346,7 @@ fn attack(
     samples: &Mutex<Vec<Sample>>,
 ) -> Result<Outcome, String> {
     let mut conn = Conn::login(
-        target.addr,
+        target.addr(),
         &params.account(0),
         params.iterations,
         LOGIN_TIMEOUT,

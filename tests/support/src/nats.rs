@@ -76,6 +76,11 @@ impl NatsServer {
         format!("nats://{}", self.addr)
     }
 
+    /// The running server's process id (for CPU and memory readings), `None` while stopped.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Stops the server (kill), keeping its storage.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
