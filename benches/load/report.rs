@@ -164,6 +164,7 @@ fn columns(scenario: &str) -> &'static [&'static str] {
             "expected",
             "received",
             "loss",
+            "out_of_order",
             "deliveries_per_s",
             "p50_ms",
             "p99_ms",
