@@ -126,54 +126,18 @@ impl Store {
     pub fn for_each_audit<E: From<StoreError>>(
         &self,
         selection: &Selection,
-        mut each: impl FnMut(AuditRow) -> Result<(), E>,
+        each: impl FnMut(AuditRow) -> Result<(), E>,
     ) -> Result<u64, E> {
-        self.in_snapshot(|store| {
-            let mut stmt = store
-                .conn
-                .prepare(
-                    "SELECT id, ts, actor, action, target, room, detail FROM audit \
-                     WHERE id > ?1 AND (?2 IS NULL OR ts >= ?2) AND (?3 IS NULL OR ts < ?3) \
-                     AND (?4 IS NULL OR room = ?4) AND (?5 IS NULL OR actor = ?5 OR target = ?5) \
-                     ORDER BY id LIMIT ?6",
-                )
-                .map_err(StoreError::from)?;
-            let mut after = 0i64;
-            let mut count = 0u64;
-            loop {
-                let mut page = Vec::new();
-                let mut rows = stmt
-                    .query(params![
-                        after,
-                        selection.since_ms,
-                        selection.until_ms,
-                        selection.room,
-                        selection.user,
-                        PAGE
-                    ])
-                    .map_err(StoreError::from)?;
-                while let Some(row) = rows.next().map_err(StoreError::from)? {
-                    page.push(AuditRow {
-                        id: column(row, 0, "audit.id")?,
-                        ts: column(row, 1, "audit.ts")?,
-                        actor: column(row, 2, "audit.actor")?,
-                        action: column(row, 3, "audit.action")?,
-                        target: column(row, 4, "audit.target")?,
-                        room: column(row, 5, "audit.room")?,
-                        detail: column(row, 6, "audit.detail")?,
-                    });
-                }
-                let full = page.len() as i64 == PAGE;
-                for row in page {
-                    after = int(row.id);
-                    count += 1;
-                    each(row)?;
-                }
-                if !full {
-                    return Ok(count);
-                }
-            }
-        })
+        self.for_each_selected(
+            "SELECT id, ts, actor, action, target, room, detail FROM audit \
+             WHERE id > ?1 AND (?2 IS NULL OR ts >= ?2) AND (?3 IS NULL OR ts < ?3) \
+             AND (?4 IS NULL OR room = ?4) AND (?5 IS NULL OR actor = ?5 OR target = ?5) \
+             ORDER BY id LIMIT ?6",
+            selection,
+            audit_row,
+            |row| row.id,
+            each,
+        )
     }
 
     /// Calls `each` with every entry `selection` picks, by id, as it stands (edited text,
@@ -182,19 +146,34 @@ impl Store {
     pub fn for_each_message<E: From<StoreError>>(
         &self,
         selection: &Selection,
-        mut each: impl FnMut(ExportRow) -> Result<(), E>,
+        each: impl FnMut(ExportRow) -> Result<(), E>,
+    ) -> Result<u64, E> {
+        self.for_each_selected(
+            "SELECT id, ts, room, recipient, target, sender, kind, reply_to, edited_ts, \
+             flags, text FROM messages \
+             WHERE id > ?1 AND (?2 IS NULL OR ts >= ?2) AND (?3 IS NULL OR ts < ?3) \
+             AND (?4 IS NULL OR room = ?4) AND (?5 IS NULL OR sender = ?5 OR recipient = ?5) \
+             ORDER BY id LIMIT ?6",
+            selection,
+            export_row,
+            |row| row.id,
+            each,
+        )
+    }
+
+    /// Pages through the rows `sql` selects (parameters: after id, since, until, room, user,
+    /// page size) by id, in one snapshot, calling `each` with every row outside the statement's
+    /// borrow (so `each` may take its time or fail). Returns how many rows there were.
+    fn for_each_selected<R, E: From<StoreError>>(
+        &self,
+        sql: &str,
+        selection: &Selection,
+        read_row: fn(&rusqlite::Row<'_>) -> Result<R, StoreError>,
+        id_of: fn(&R) -> u64,
+        mut each: impl FnMut(R) -> Result<(), E>,
     ) -> Result<u64, E> {
         self.in_snapshot(|store| {
-            let mut stmt = store
-                .conn
-                .prepare(
-                    "SELECT id, ts, room, recipient, target, sender, kind, reply_to, edited_ts, \
-                     flags, text FROM messages \
-                     WHERE id > ?1 AND (?2 IS NULL OR ts >= ?2) AND (?3 IS NULL OR ts < ?3) \
-                     AND (?4 IS NULL OR room = ?4) AND (?5 IS NULL OR sender = ?5 OR recipient = ?5) \
-                     ORDER BY id LIMIT ?6",
-                )
-                .map_err(StoreError::from)?;
+            let mut stmt = store.conn.prepare(sql).map_err(StoreError::from)?;
             let mut after = 0i64;
             let mut count = 0u64;
             loop {
@@ -210,11 +189,11 @@ impl Store {
                     ])
                     .map_err(StoreError::from)?;
                 while let Some(row) = rows.next().map_err(StoreError::from)? {
-                    page.push(export_row(row)?);
+                    page.push(read_row(row)?);
                 }
                 let full = page.len() as i64 == PAGE;
                 for row in page {
-                    after = int(row.id);
+                    after = int(id_of(&row));
                     count += 1;
                     each(row)?;
                 }
@@ -418,6 +397,18 @@ fn delete_entry(tx: &rusqlite::Transaction<'_>, id: i64) -> Result<(), StoreErro
         tx.prepare_cached(sql)?.execute([id])?;
     }
     Ok(())
+}
+
+fn audit_row(row: &rusqlite::Row<'_>) -> Result<AuditRow, StoreError> {
+    Ok(AuditRow {
+        id: column(row, 0, "audit.id")?,
+        ts: column(row, 1, "audit.ts")?,
+        actor: column(row, 2, "audit.actor")?,
+        action: column(row, 3, "audit.action")?,
+        target: column(row, 4, "audit.target")?,
+        room: column(row, 5, "audit.room")?,
+        detail: column(row, 6, "audit.detail")?,
+    })
 }
 
 fn export_row(row: &rusqlite::Row<'_>) -> Result<ExportRow, StoreError> {
