@@ -172,6 +172,11 @@ pub mod user_flag {
 pub mod create_flag {
     pub const PRIVATE: u8 = 1;
     pub const READ_ONLY: u8 = 2;
+
+    /// The flags of a room that is private and/or read-only.
+    pub fn of(private: bool, read_only: bool) -> u8 {
+        (if private { PRIVATE } else { 0 }) | (if read_only { READ_ONLY } else { 0 })
+    }
 }
 
 record! {

@@ -71,12 +71,7 @@ impl RoomAct {
                 topic,
             } => Message::Create {
                 room,
-                flags: if *private { create_flag::PRIVATE } else { 0 }
-                    | if *read_only {
-                        create_flag::READ_ONLY
-                    } else {
-                        0
-                    },
+                flags: create_flag::of(*private, *read_only),
                 topic,
             },
             RoomAct::Invite { room, user } => Message::Invite { room, user },

@@ -94,12 +94,7 @@ impl Request {
                 topic,
             } => Message::Create {
                 room,
-                flags: if *private { create_flag::PRIVATE } else { 0 }
-                    | if *read_only {
-                        create_flag::READ_ONLY
-                    } else {
-                        0
-                    },
+                flags: create_flag::of(*private, *read_only),
                 topic,
             },
             Request::Join(room) => Message::Join { room },
