@@ -3,6 +3,16 @@
 //! whitespace starts a comment.
 
 /// The value after `=`: quoted (with `\"` and `\\`) or bare up to a `#` that follows whitespace.
+/// The lines that say something, numbered from 1 and trimmed: a leading byte-order mark,
+/// blank lines and `#` comment lines are passed over.
+pub fn meaningful_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    text.lines()
+        .enumerate()
+        .map(|(index, raw)| (index + 1, raw.trim()))
+        .filter(|(_, line)| !line.is_empty() && !line.starts_with('#'))
+}
+
 pub fn split_value(rest: &str) -> Result<String, &'static str> {
     let rest = rest.trim_start();
     if let Some(body) = rest.strip_prefix('"') {
@@ -45,7 +55,14 @@ pub fn split_value(rest: &str) -> Result<String, &'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::split_value;
+    use super::{meaningful_lines, split_value};
+
+    #[test]
+    fn blank_and_comment_lines_are_passed_over_and_numbers_kept() {
+        let text = "\u{feff}# head\n\n  a = 1  \r\n   # indented\nb = 2\n";
+        let lines: Vec<(usize, &str)> = meaningful_lines(text).collect();
+        assert_eq!(lines, vec![(3, "a = 1"), (5, "b = 2")]);
+    }
 
     #[test]
     fn quoted_bare_and_comments() {

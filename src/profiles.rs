@@ -8,6 +8,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::conf_line::meaningful_lines;
 use crate::wire::message::is_valid_room;
 use crate::wire::scram;
 
@@ -194,18 +195,12 @@ impl Profiles {
         let mut section: Option<usize> = None;
         let mut seen: Vec<(Option<usize>, &'static str, usize)> = Vec::new();
         let mut section_lines: Vec<usize> = Vec::new();
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        for (index, raw) in text.lines().enumerate() {
-            let line = index + 1;
+        for (line, trimmed) in meaningful_lines(text) {
             let at = |reason: String| ProfileError::Line {
                 origin: origin.to_owned(),
                 line,
                 reason,
             };
-            let trimmed = raw.trim();
-            if trimmed.is_empty() || trimmed.starts_with('#') {
-                continue;
-            }
             if let Some(header) = trimmed.strip_prefix('[') {
                 let name = parse_header(header).map_err(at)?;
                 if let Some(first) = profiles.named.iter().position(|(n, _)| *n == name) {

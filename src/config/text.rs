@@ -8,24 +8,19 @@ use std::collections::HashMap;
 
 use super::spec::{KeySpec, Reload};
 use super::{Config, ConfigError, KEYS, closest};
+use crate::conf_line::meaningful_lines;
 
 /// Parses the text on top of the defaults; also returns the line of `psk_file`, for errors found
 /// when reading it.
 pub(super) fn parse(text: &str, origin: &str) -> Result<(Config, Option<usize>), ConfigError> {
     let mut config = Config::default();
     let mut seen: HashMap<&'static str, usize> = HashMap::new();
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    for (index, raw) in text.lines().enumerate() {
-        let line = index + 1;
+    for (line, trimmed) in meaningful_lines(text) {
         let syntax = |reason: String| ConfigError::Syntax {
             origin: origin.to_owned(),
             line,
             reason,
         };
-        let trimmed = raw.trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
         // Never echo the line itself: it may be a mistyped `psk` line.
         let Some((key_text, rest)) = trimmed.split_once('=') else {
             return Err(syntax("expected `key = value`".into()));
