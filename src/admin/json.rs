@@ -1,7 +1,11 @@
 //! JSON text for the operator's `--json` output and the JSON-lines export: one object at a
-//! time, written field by field, strings escaped per RFC 8259. Output only; nothing here parses.
+//! time, written field by field, strings escaped as the line client's `--json` does (every
+//! hidden character as `\uXXXX`: `wire::text::push_json_string`). Output only; nothing here
+//! parses.
 
 use std::fmt::Write;
+
+use crate::wire::text::push_json_string;
 
 /// `text` as a JSON string, with its quotes.
 pub fn string(text: &str) -> String {
@@ -11,22 +15,7 @@ pub fn string(text: &str) -> String {
 }
 
 fn push_string(out: &mut String, text: &str) {
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            // Other controls, and the two separators some JavaScript parsers choke on.
-            c if (c as u32) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    push_json_string(out, text);
 }
 
 /// A JSON object being written: `Object::new().str("user", "alice").num("n", 3).finish()`.

@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::fmt::Write;
 
 use super::errors::code;
 use super::scram::is_valid_user;
@@ -196,6 +197,45 @@ pub fn visible(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Whether `c` is written as `\uXXXX` in JSON output: anything that does not show as itself
+/// (every control character, what `is_forbidden` and `is_invisible` name, and a few more
+/// invisible ones), so that no character that could hide or disguise text reaches a terminal or
+/// a log raw from `--json` output or an export.
+pub fn json_escapes(c: char) -> bool {
+    c.is_control()
+        || is_forbidden(c)
+        || is_invisible(c)
+        || matches!(c,
+            // Combining grapheme joiner, Hangul fillers, Khmer inherent vowels: invisible.
+            '\u{34f}' | '\u{115f}' | '\u{1160}' | '\u{17b4}' | '\u{17b5}' | '\u{3164}'
+            | '\u{ffa0}'
+            // Interlinear annotation controls, and the tag characters.
+            | '\u{fff9}'..='\u{fffb}' | '\u{e0000}'..='\u{e007f}')
+}
+
+/// Appends `text` as a JSON string literal (RFC 8259), with every character `json_escapes`
+/// names as `\uXXXX` (`\n` and `\t` keep their short forms): the JSON still parses to the
+/// exact text.
+pub fn push_json_string(out: &mut String, text: &str) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if json_escapes(c) => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    let _ = write!(out, "\\u{unit:04X}");
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
 fn is_emoji_part(c: char) -> bool {
     matches!(c, '\u{2600}'..='\u{27bf}' | '\u{fe0f}' | '\u{1f000}'..='\u{1faff}')
 }
@@ -203,6 +243,54 @@ fn is_emoji_part(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn quoted(text: &str) -> String {
+        let mut out = String::new();
+        push_json_string(&mut out, text);
+        out
+    }
+
+    #[test]
+    fn json_strings_escape_every_hidden_character() {
+        let table: &[(&str, &str)] = &[
+            ("plain", r#""plain""#),
+            ("say \"hi\"\\", r#""say \"hi\"\\""#),
+            ("a\nb\tc", r#""a\nb\tc""#),
+            ("bell\u{7}", r#""bell\u0007""#),
+            ("cr\r", r#""cr\u000D""#),
+            ("esc\u{1b}[2J", r#""esc\u001B[2J""#),
+            ("del\u{7f}", r#""del\u007F""#),
+            ("c1\u{85}\u{9b}", r#""c1\u0085\u009B""#),
+            ("ls\u{2028}ps\u{2029}", r#""ls\u2028ps\u2029""#),
+            ("rlo\u{202e}olleh", r#""rlo\u202Eolleh""#),
+            ("iso\u{2066}x\u{2069}", r#""iso\u2066x\u2069""#),
+            (
+                "marks\u{200e}\u{200f}\u{61c}",
+                r#""marks\u200E\u200F\u061C""#,
+            ),
+            ("pay\u{200b}pal", r#""pay\u200Bpal""#),
+            (
+                "zw\u{200c}\u{200d}\u{2060}\u{feff}",
+                r#""zw\u200C\u200D\u2060\uFEFF""#,
+            ),
+            ("soft\u{ad}hyphen", r#""soft\u00ADhyphen""#),
+            ("tag\u{e0041}", r#""tag\uDB40\uDC41""#),
+            ("héllo 👍 ✓", "\"héllo 👍 ✓\""),
+        ];
+        for (text, expected) in table {
+            let written = quoted(text);
+            assert_eq!(&written, expected, "{text:?}");
+            let back: String = serde_json::from_str(&written).expect("parses");
+            assert_eq!(&back, text, "round trip");
+        }
+        // Nothing below U+0020 or in the C1 range survives raw, whatever it is.
+        for code in (0u32..0x20).chain(0x7f..0xa0) {
+            let c = char::from_u32(code).expect("char");
+            let written = quoted(&c.to_string());
+            assert!(written.is_ascii(), "{code:#x}: {written}");
+            assert!(!written.chars().any(|w| w.is_control()), "{code:#x}");
+        }
+    }
 
     #[test]
     fn rooms_and_conversations() {
