@@ -91,10 +91,11 @@ pub struct Connection {
     pub out: OutBuf,
     /// Received bytes not yet opened: less than one frame.
     pub rbuf: Vec<u8>,
-    /// The decrypted rest of a frame whose processing paused (bucket empty or output full),
-    /// and whether that frame ended with REKEY.
+    /// The plaintext of a frame whose processing paused (bucket empty, output full, too many
+    /// requests in flight) and where to go on in it; empty when nothing is paused. Kept whole,
+    /// so that pausing again costs no copy.
     pub pending: Vec<u8>,
-    pub pending_rekey: bool,
+    pub pending_at: usize,
     pub accepted: Instant,
     pub last_inbound: Instant,
     /// When the frame now being received started arriving (before login only).
@@ -144,7 +145,7 @@ impl Connection {
             out: OutBuf::new(now),
             rbuf: Vec::new(),
             pending: Vec::new(),
-            pending_rekey: false,
+            pending_at: 0,
             accepted: now,
             last_inbound: now,
             partial_since: None,

@@ -376,6 +376,7 @@ impl Server {
                 }
             }
             let now = Instant::now();
+            let mut bridge_polled = false;
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_all(now),
@@ -384,6 +385,7 @@ impl Server {
                             self.begin_shutdown(now);
                         }
                         self.poll_bridge(now);
+                        bridge_polled = true;
                     }
                     SIGNALS => {
                         self.drain_signal_pipe();
@@ -399,6 +401,9 @@ impl Server {
                         }
                     }
                 }
+            }
+            if !bridge_polled && self.bridge_has_more() {
+                self.poll_bridge(now);
             }
             self.fire_timers(now);
             if self.commit_blocked.is_none() {
@@ -429,7 +434,7 @@ impl Server {
         if self.commit_blocked.is_some() {
             return BUSY_RETRY;
         }
-        if !self.resume.is_empty() {
+        if !self.resume.is_empty() || self.bridge_has_more() {
             return Duration::ZERO;
         }
         let mut until = self.next_housekeeping;
@@ -708,8 +713,8 @@ impl Server {
             return true;
         }
         let plaintext = std::mem::take(&mut conn.pending);
-        let rekey_at_end = conn.pending_rekey;
-        self.act_on_frame(key, &plaintext, rekey_at_end, now)
+        let start = std::mem::take(&mut conn.pending_at);
+        self.act_on_frame(key, plaintext, start, now)
     }
 
     /// Opens and acts on the complete frames at the start of `rbuf` while the connection may
@@ -770,23 +775,17 @@ impl Server {
             conn.bytes.take(used as f64, now);
             let plaintext = rbuf[at + range.start..at + range.end].to_vec();
             at += used;
-            self.act_on_frame(key, &plaintext, false, now);
+            self.act_on_frame(key, plaintext, 0, now);
         }
     }
 
-    /// Acts on the messages of one frame's plaintext in order, as long as the connection may;
-    /// keeps the rest when it must pause, and rekeys after a frame that ended with REKEY.
-    /// Returns whether the frame is done.
-    fn act_on_frame(
-        &mut self,
-        key: usize,
-        plaintext: &[u8],
-        rekey_at_end: bool,
-        now: Instant,
-    ) -> bool {
-        match self.act_on_plaintext(key, plaintext, now) {
+    /// Acts on the messages of one frame's plaintext from `start` on, in order, as long as the
+    /// connection may; keeps the frame and where to go on when it must pause, and rekeys after
+    /// a frame that ended with REKEY. Returns whether the frame is done.
+    fn act_on_frame(&mut self, key: usize, plaintext: Vec<u8>, start: usize, now: Instant) -> bool {
+        match self.act_on_plaintext(key, plaintext.get(start..).unwrap_or_default(), now) {
             Progress::Done { rekey } => {
-                if rekey || rekey_at_end {
+                if rekey {
                     if let Some(rx) = self.conns.get_mut(key).and_then(|c| c.rx()) {
                         rx.rekey();
                     }
@@ -795,8 +794,11 @@ impl Server {
             }
             Progress::Paused(at) => {
                 if let Some(conn) = self.conns.get_mut(key) {
-                    conn.pending = plaintext[at..].to_vec();
-                    conn.pending_rekey = rekey_at_end;
+                    // Paused after its last message (a read waiting for the commit): nothing
+                    // is left of it.
+                    let rest = start + at < plaintext.len();
+                    conn.pending = if rest { plaintext } else { Vec::new() };
+                    conn.pending_at = if rest { start + at } else { 0 };
                 }
                 false
             }

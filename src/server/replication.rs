@@ -40,6 +40,11 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 const COUNT_FOR: Duration = Duration::from_secs(1);
 /// Counts kept at most; past it they are all forgotten.
 const COUNTS_KEPT: usize = 10_000;
+/// Commands applied in one loop turn at most once caught up: the rest wait in the bridge's
+/// channel (and the stream) for the next turns, so that one turn never queues a second's worth
+/// of other instances' messages to a member at once, which closes it as a slow consumer; a
+/// single server bounds a turn the same way by reading one frame per connection.
+const APPLY_PER_TURN: usize = 1024;
 
 /// A request published and not yet applied here.
 struct Pending {
@@ -72,6 +77,8 @@ pub struct Replication {
     id_base: Option<u64>,
     genesis_sent: bool,
     caught_up: bool,
+    /// Whether the last `poll_bridge` stopped at `APPLY_PER_TURN` with more waiting.
+    more: bool,
     /// Commands applied in this turn, to apply again if its commit fails.
     this_turn: Vec<(u64, Vec<u8>)>,
     /// Commands to apply (again) before anything new.
@@ -163,6 +170,7 @@ impl Replication {
             id_base,
             genesis_sent: false,
             caught_up: false,
+            more: false,
             this_turn: Vec::new(),
             replay: VecDeque::new(),
             remote: HashMap::new(),
@@ -299,6 +307,11 @@ impl Server {
         self.replication.is_some()
     }
 
+    /// Whether commands wait for the next turn (`APPLY_PER_TURN`): the loop must not sleep.
+    pub(super) fn bridge_has_more(&self) -> bool {
+        self.replication.as_ref().is_some_and(|rep| rep.more)
+    }
+
     /// Publishes a command for the asker `key` (or the server itself with `key` None).
     fn publish(
         &mut self,
@@ -388,10 +401,18 @@ impl Server {
 
     /// Takes what the bridge said; applies commands; opens for clients once caught up.
     pub(super) fn poll_bridge(&mut self, now: Instant) {
+        let mut applied = 0;
+        if let Some(rep) = self.replication.as_mut() {
+            rep.more = false;
+        }
         while self.failure.is_none() {
             let Some(rep) = self.replication.as_mut() else {
                 return;
             };
+            if rep.caught_up && applied >= APPLY_PER_TURN {
+                rep.more = true;
+                break;
+            }
             let message = match rep.replay.pop_front() {
                 Some((seq, payload)) => FromBridge::Command { seq, payload },
                 None => match rep.bridge.try_recv() {
@@ -400,7 +421,10 @@ impl Server {
                 },
             };
             match message {
-                FromBridge::Command { seq, payload } => self.apply_payload(seq, payload, now),
+                FromBridge::Command { seq, payload } => {
+                    applied += 1;
+                    self.apply_payload(seq, payload, now)
+                }
                 FromBridge::Acked { .. } => {}
                 FromBridge::Failed { tag, error } => self.publish_failed(tag, &error, now),
                 FromBridge::CaughtUp { last } => {
@@ -433,10 +457,14 @@ impl Server {
         }
         self.open_when_ready(now);
         self.send_presence(now);
+        // Connections held back at the cap read again once a quarter of it is free, not at
+        // each request applied: each resumed connection decodes its next request, and at the
+        // cap it would only be held back again.
+        let cap = self.config.cluster_max_inflight;
         let room_for_more = self
             .replication
             .as_ref()
-            .is_some_and(|rep| rep.in_flight() < self.config.cluster_max_inflight);
+            .is_some_and(|rep| rep.in_flight() < cap - cap / 4);
         if room_for_more {
             let held = std::mem::take(&mut self.held_back);
             self.resume.extend(held);
