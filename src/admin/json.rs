@@ -1,6 +1,6 @@
 //! JSON text for the operator's `--json` output and the JSON-lines export: one object at a
 //! time, written field by field, strings escaped as the line client's `--json` does (every
-//! hidden character as `\uXXXX`: `wire::text::push_json_string`). Output only; nothing here
+//! hidden character as a `\u` escape: `wire::text::push_json_string`). Output only; nothing here
 //! parses.
 
 use std::fmt::Write;

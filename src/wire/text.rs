@@ -113,8 +113,8 @@ pub fn is_forbidden(c: char) -> bool {
 }
 
 /// Characters that are allowed but invisible or that silently change direction: clients show
-/// them as `<U+XXXX>` (zero-width space, non-joiner, joiner outside emoji, direction marks,
-/// word joiner, byte-order mark, soft hyphen, invisible operators).
+/// them by code point, e.g. `<U+200B>` (zero-width space, non-joiner, joiner outside emoji,
+/// direction marks, word joiner, byte-order mark, soft hyphen, invisible operators).
 pub fn is_invisible(c: char) -> bool {
     matches!(c,
         '\u{ad}' | '\u{61c}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{2060}'..='\u{2064}'
@@ -173,8 +173,8 @@ fn check_chars(text: &str) -> Result<(), TextError> {
 }
 
 /// The text as a client should show it: invisible and direction-changing characters (and any
-/// forbidden character an old server let through) replaced by `<U+XXXX>`. A zero-width joiner
-/// between emoji is kept, since emoji sequences need it.
+/// forbidden character an old server let through) replaced by their code points (`<U+202E>`).
+/// A zero-width joiner between emoji is kept, since emoji sequences need it.
 pub fn visible(text: &str) -> Cow<'_, str> {
     if text.is_ascii() && !text.bytes().any(|b| is_forbidden(char::from(b))) {
         return Cow::Borrowed(text);
@@ -197,10 +197,10 @@ pub fn visible(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Whether `c` is written as `\uXXXX` in JSON output: anything that does not show as itself
-/// (every control character, what `is_forbidden` and `is_invisible` name, and a few more
-/// invisible ones), so that no character that could hide or disguise text reaches a terminal or
-/// a log raw from `--json` output or an export.
+/// Whether `c` is written as a `\u` escape (`\u202E`) in JSON output: anything that does not
+/// show as itself (every control character, what `is_forbidden` and `is_invisible` name, and a
+/// few more invisible ones), so that no character that could hide or disguise text reaches a
+/// terminal or a log raw from `--json` output or an export.
 pub fn json_escapes(c: char) -> bool {
     c.is_control()
         || is_forbidden(c)
@@ -214,7 +214,7 @@ pub fn json_escapes(c: char) -> bool {
 }
 
 /// Appends `text` as a JSON string literal (RFC 8259), with every character `json_escapes`
-/// names as `\uXXXX` (`\n` and `\t` keep their short forms): the JSON still parses to the
+/// names as a `\u` escape (`\n` and `\t` keep their short forms): the JSON still parses to the
 /// exact text.
 pub fn push_json_string(out: &mut String, text: &str) {
     out.push('"');

@@ -460,7 +460,7 @@ Output:
   (private messages carry \"to\" instead of \"room\"; room events have their \"kind\" (joined,
   kicked...) and \"target\", the user concerned; changes are {\"event\":\"edited\"|\"deleted\"|
   \"reacted\",...}; ts is milliseconds since 1970). Every control, invisible or direction
-  character in a string is escaped as \\uXXXX. Errors go to stderr, one line each.
+  character in a string is escaped by code point (\\u202E). Errors go to stderr, one line each.
 
 Profiles:
   $XDG_CONFIG_HOME/chat/config (else ~/.config/chat/config), in chat.conf's style:

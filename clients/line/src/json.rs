@@ -1,8 +1,7 @@
 //! The `--json` output: one object per line, keys in the documented order, and strings escaped
-//! so that no character that could hide or disguise text reaches a terminal or a log raw. Every
-//! control character (C0, DEL, C1), line and paragraph separator, direction mark, embedding,
-//! override or isolate, and zero-width or otherwise invisible character is written as `\uXXXX`
-//! (`\n` and `\t` keep their short forms); the JSON still parses to the exact text.
+//! by `wire::text::push_json_string`, so that no character that could hide or disguise text
+//! (controls, separators, direction marks and overrides, invisible characters) reaches a
+//! terminal or a log raw; the JSON still parses to the exact text.
 
 use chat::wire::text::push_json_string;
 use serde_json::Value;

@@ -1,7 +1,7 @@
 //! What the UI draws: the private-conversation rows, the header and the conversation's lines
 //! (messages with their quoted replies and reactions, room events as calm server lines, the
 //! "new messages" line). Every text from the server goes through `text::visible`, so invisible
-//! and direction characters show as `<U+XXXX>`.
+//! and direction characters show by code point, e.g. `<U+200B>`.
 
 use chat::wire::ChatMessage;
 use chat::wire::Target;
