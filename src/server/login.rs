@@ -400,7 +400,7 @@ impl Server {
             });
         }
         if first {
-            self.announce_presence(&user, true);
+            self.local_presence(&user, true);
         }
         self.conns[key].phase = Phase::Ready(Box::new(Session {
             keys: *keys,
@@ -607,10 +607,16 @@ impl Server {
 
     /// Sends PRESENCE about `user` to the v2 connections of those who share a small room with
     /// them, each once.
-    pub(super) fn announce_presence(&mut self, user: &str, online: bool) {
+    /// A user came online here or left (first connection, last one): PRESENCE, and in a cluster
+    /// this instance's online set goes out to the others.
+    pub(super) fn local_presence(&mut self, user: &str, online: bool) {
         if let Some(rep) = self.replication.as_mut() {
             rep.presence_changed();
         }
+        self.announce_presence(user, online);
+    }
+
+    pub(super) fn announce_presence(&mut self, user: &str, online: bool) {
         let mut recipients: Vec<usize> = Vec::new();
         for room in self.directory.rooms_of(user) {
             let Some(state) = self.directory.room(room) else {

@@ -1293,7 +1293,7 @@ impl Server {
                 session.user, conn.serial, conn.ip
             );
             if last {
-                self.announce_presence(&session.user, false);
+                self.local_presence(&session.user, false);
             }
         }
     }

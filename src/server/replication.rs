@@ -48,7 +48,9 @@ const APPLY_PER_TURN: usize = 1024;
 
 /// A request published and not yet applied here.
 struct Pending {
-    /// The asking connection's serial (0 for the server's own records).
+    /// The asking connection (None for the server's own records) and its serial, which tells
+    /// whether the slab key still holds that connection.
+    conn: Option<usize>,
     serial: u64,
     ref_type: u8,
     /// For a password change: the server signature to answer with once it is applied.
@@ -66,8 +68,6 @@ pub struct Replication {
     identity: u64,
     next_tag: u64,
     pending: HashMap<u64, Pending>,
-    /// Connections by serial, for those with requests in flight.
-    waiting: HashMap<u64, usize>,
     /// The last sequence applied and committed.
     applied: u64,
     /// The sequence of the command being applied, and how many entries it made so far.
@@ -75,7 +75,6 @@ pub struct Replication {
     entries_made: u64,
     /// Entry ids of the cluster are `id_base + seq * 256 + k`; known once Genesis is applied.
     id_base: Option<u64>,
-    genesis_sent: bool,
     caught_up: bool,
     /// Whether the last `poll_bridge` stopped at `APPLY_PER_TURN` with more waiting.
     more: bool,
@@ -163,12 +162,10 @@ impl Replication {
             identity,
             next_tag: 1,
             pending: HashMap::new(),
-            waiting: HashMap::new(),
             applied,
             current: applied,
             entries_made: 0,
             id_base,
-            genesis_sent: false,
             caught_up: false,
             more: false,
             this_turn: Vec::new(),
@@ -342,17 +339,15 @@ impl Server {
         rep.pending.insert(
             tag,
             Pending {
+                conn: key,
                 serial,
                 ref_type,
                 signature,
                 control: None,
             },
         );
-        if let Some(key) = key {
-            rep.waiting.insert(serial, key);
-            if let Some(conn) = self.conns.get_mut(key) {
-                conn.unapplied += 1;
-            }
+        if let Some(conn) = key.and_then(|k| self.conns.get_mut(k)) {
+            conn.unapplied += 1;
         }
         rep.bridge.send(ToBridge::Publish {
             tag,
@@ -429,9 +424,8 @@ impl Server {
                 FromBridge::Failed { tag, error } => self.publish_failed(tag, &error, now),
                 FromBridge::CaughtUp { last } => {
                     info!("cluster: caught up with the stream at command {last}");
-                    rep.caught_up = true;
-                    if rep.id_base.is_none() && !rep.genesis_sent {
-                        rep.genesis_sent = true;
+                    let first = !std::mem::replace(&mut rep.caught_up, true);
+                    if first && rep.id_base.is_none() {
                         let base = self.next_id.saturating_sub(1);
                         let identity = rep.identity;
                         self.publish_record("", Body::Genesis { base, identity });
@@ -454,6 +448,14 @@ impl Server {
                 }
                 FromBridge::Fatal(e) => self.fail(format!("cluster: {e}"), now),
             }
+        }
+        // Where this turn's commit leaves the instance in the stream: one write, whatever the
+        // number of commands applied.
+        if let Some(&(seq, _)) = self.replication.as_ref().and_then(|r| r.this_turn.last()) {
+            self.turn.background_write(Write::Meta {
+                key: APPLIED_SEQ,
+                value: seq,
+            });
         }
         self.open_when_ready(now);
         self.send_presence(now);
@@ -488,7 +490,7 @@ impl Server {
         let Some(rep) = self.replication.as_mut() else {
             return;
         };
-        if seq <= rep.current && seq <= rep.applied {
+        if seq <= rep.applied {
             return;
         }
         rep.current = seq;
@@ -501,28 +503,7 @@ impl Server {
         } else {
             None
         };
-        let key = pending
-            .as_ref()
-            .and_then(|p| rep.waiting.get(&p.serial).copied())
-            .filter(|&k| {
-                self.conns
-                    .get(k)
-                    .is_some_and(|c| c.serial == command.origin.serial)
-            });
-        if let Some(key) = key {
-            let conn = &mut self.conns[key];
-            conn.unapplied = conn.unapplied.saturating_sub(1);
-            if conn.unapplied == 0 {
-                if let Some(rep) = self.replication.as_mut() {
-                    rep.waiting.remove(&command.origin.serial);
-                }
-                self.resume.push(key);
-            }
-        }
-        self.turn.background_write(Write::Meta {
-            key: APPLIED_SEQ,
-            value: seq,
-        });
+        let key = pending.as_ref().and_then(|p| self.request_settled(p));
         let req = Req {
             conn: key,
             user: command.user.clone(),
@@ -642,22 +623,9 @@ impl Server {
             }
             return;
         }
-        let key = rep.waiting.get(&pending.serial).copied();
-        let Some(key) = key.filter(|&k| {
-            self.conns
-                .get(k)
-                .is_some_and(|c| c.serial == pending.serial)
-        }) else {
+        let Some(key) = self.request_settled(&pending) else {
             return;
         };
-        let conn = &mut self.conns[key];
-        conn.unapplied = conn.unapplied.saturating_sub(1);
-        if conn.unapplied == 0 {
-            if let Some(rep) = self.replication.as_mut() {
-                rep.waiting.remove(&pending.serial);
-            }
-            self.resume.push(key);
-        }
         self.reply_error(
             key,
             code::UNAVAILABLE,
@@ -665,6 +633,22 @@ impl Server {
             "the cluster did not store this in time; try again",
             now,
         );
+    }
+
+    /// A request of a connection here is applied or failed: returns the connection if it is
+    /// still the asker's, which may read again once none of its requests is on its way.
+    fn request_settled(&mut self, pending: &Pending) -> Option<usize> {
+        let key = pending.conn.filter(|&k| {
+            self.conns
+                .get(k)
+                .is_some_and(|c| c.serial == pending.serial)
+        })?;
+        let conn = &mut self.conns[key];
+        conn.unapplied = conn.unapplied.saturating_sub(1);
+        if conn.unapplied == 0 {
+            self.resume.push(key);
+        }
+        Some(key)
     }
 
     /// After the turn's commit: what was applied is done, or is applied again next turn.
@@ -702,7 +686,6 @@ impl Server {
     }
 
     fn send_presence(&mut self, now: Instant) {
-        let users: Vec<String> = self.online.users_after("").map(str::to_owned).collect();
         let Some(rep) = self.replication.as_mut() else {
             return;
         };
@@ -711,6 +694,7 @@ impl Server {
         }
         rep.presence_dirty = false;
         rep.presence_sent = now;
+        let users = self.online.users_after("").map(str::to_owned).collect();
         rep.bridge.send(ToBridge::Presence(users));
     }
 
@@ -720,6 +704,10 @@ impl Server {
         let Some(rep) = self.replication.as_mut() else {
             return;
         };
+        // Most updates are an instance's heartbeat repeating its set.
+        if rep.remote.get(&instance) == users.as_ref() {
+            return;
+        }
         let before: BTreeSet<String> = rep.remote_users().into_iter().map(str::to_owned).collect();
         match users {
             Some(users) => rep.remote.insert(instance, users),
