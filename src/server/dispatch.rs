@@ -12,6 +12,7 @@ use super::queries::Query;
 use super::requester::Req;
 use super::{Server, now_ms};
 use crate::wire::message::{Cost, Dir, EntryKind, Message, Phase as TypePhase, code};
+use crate::wire::scram::is_valid_user;
 use crate::wire::text::Conv;
 
 impl Server {
@@ -29,9 +30,12 @@ impl Server {
             Cost::Post(n) => {
                 let user = self.conns[key].user().unwrap_or("");
                 let reach = match message {
-                    Message::Say { room, .. } => self.fan_out(user, room),
-                    Message::PrivMsg { to, .. } => self.fan_out(user, &format!("@{to}")),
-                    Message::Post { conv, .. } => self.fan_out(user, conv),
+                    Message::Say { room, .. } => self.fan_out(user, Conv::parse(room)),
+                    Message::PrivMsg { to, .. } => {
+                        let peer = is_valid_user(to).then_some(Conv::Private(to));
+                        self.fan_out(user, peer)
+                    }
+                    Message::Post { conv, .. } => self.fan_out(user, Conv::parse(conv)),
                     // Edits, deletions and reactions go where their message went; charge the
                     // sender's own reach as a floor.
                     _ => self.online.conns_of(user).len(),

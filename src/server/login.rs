@@ -30,11 +30,11 @@ pub struct Verifier<'a> {
 
 impl Server {
     /// The PBKDF2 count an unknown name is challenged with: the one most accounts have now (so
-    /// it changes as accounts register), else what the server was started with.
+    /// it changes as accounts register), else the one new accounts get.
     fn fake_iterations(&self) -> u32 {
         self.directory
             .common_iterations()
-            .unwrap_or(self.fake_iterations)
+            .unwrap_or(self.config.scram_iterations)
     }
 
     fn verifier_ok(&self, v: &Verifier<'_>) -> bool {

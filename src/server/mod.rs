@@ -156,8 +156,6 @@ pub struct Server {
     signals: Option<mio::net::UnixStream>,
     identity: ServerIdentity,
     auth_secret: zeroize::Zeroizing<[u8; 32]>,
-    /// The PBKDF2 count unknown names are challenged with: the one most accounts have.
-    fake_iterations: u32,
     store: Store,
     _checkpointer: Checkpointer,
     turn: Turn,
@@ -236,10 +234,6 @@ impl Server {
             .map_err(ServerError::Store)?;
         let next_id = store.max_message_id().map_err(ServerError::Store)? + 1;
         let directory = Directory::load(store.load_directory().map_err(ServerError::Store)?);
-        let fake_iterations = store
-            .common_iterations()
-            .map_err(ServerError::Store)?
-            .unwrap_or(config.scram_iterations);
         let listener = TcpListener::from_std(
             listen(config.listen)
                 .map_err(io_error(format!("cannot listen on {}", config.listen)))?,
@@ -265,7 +259,6 @@ impl Server {
             signals: None,
             identity,
             auth_secret,
-            fake_iterations,
             store,
             _checkpointer: checkpointer,
             turn: Turn::new(next_id),
@@ -1156,11 +1149,9 @@ impl Server {
             }
         }
         turn.clear(self.next_id);
-        // Whatever was queued while delivering (answers that queued more) goes in the next turn.
-        let queued_meanwhile = std::mem::replace(&mut self.turn, turn);
-        if !queued_meanwhile.is_empty() {
-            warn!("deliveries queued work for the next turn");
-        }
+        // Delivering queues nothing into a turn, so the one taken out comes back empty.
+        debug_assert!(self.turn.is_empty());
+        self.turn = turn;
         true
     }
 

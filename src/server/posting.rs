@@ -61,8 +61,8 @@ impl Server {
     }
 
     /// How many connections a post to `conv` reaches (what it costs its sender).
-    pub(super) fn fan_out(&self, user: &str, conv: &str) -> usize {
-        match Conv::parse(conv) {
+    pub(super) fn fan_out(&self, user: &str, conv: Option<Conv<'_>>) -> usize {
+        match conv {
             Some(Conv::Room(room)) => self.online.room(room).map_or(0, |r| {
                 let (v1, v2) = r.by_version();
                 v1.len() + v2.len()
@@ -470,12 +470,7 @@ impl Server {
             ),
             None => return,
         };
-        let current = self.store.markers(&user).map(|markers| {
-            markers
-                .iter()
-                .find(|(c, _)| c == conv)
-                .map_or(0, |(_, last)| *last)
-        });
+        let current = self.store.marker(&user, conv);
         let (newest, current) = match (newest, current) {
             (Ok(newest), Ok(current)) => (newest, current),
             (Err(e), _) | (_, Err(e)) => {

@@ -330,13 +330,16 @@ impl Server {
         query: &str,
         limit: u16,
     ) -> Result<Vec<u8>, StoreError> {
-        let excluded = self.excluded_rooms(user);
+        let excluded;
         let scope = match room {
             Some(room) => SearchScope::Conv(ConvKey::Room(room)),
-            None => SearchScope::Everything {
-                user,
-                excluded: &excluded,
-            },
+            None => {
+                excluded = self.excluded_rooms(user);
+                SearchScope::Everything {
+                    user,
+                    excluded: &excluded,
+                }
+            }
         };
         let mut budget = Budget::for_answer(&Message::SearchResult {
             more: true,
@@ -391,14 +394,17 @@ impl Server {
         before_id: u64,
         limit: u16,
     ) -> Result<Vec<u8>, StoreError> {
-        let excluded = self.excluded_rooms(user);
+        let excluded;
         let scope = match conv.and_then(Conv::parse) {
             Some(Conv::Room(room)) => SearchScope::Conv(ConvKey::Room(room)),
             Some(Conv::Private(peer)) => SearchScope::Conv(ConvKey::Pair(user, peer)),
-            None => SearchScope::Everything {
-                user,
-                excluded: &excluded,
-            },
+            None => {
+                excluded = self.excluded_rooms(user);
+                SearchScope::Everything {
+                    user,
+                    excluded: &excluded,
+                }
+            }
         };
         let mut budget = Budget::for_answer(&Message::Found {
             more: true,

@@ -182,20 +182,6 @@ impl Store {
             .query_row([], |row| row.get(0))?)
     }
 
-    /// The PBKDF2 count most accounts have (the one unknown names are challenged with), if any
-    /// account exists.
-    pub fn common_iterations(&self) -> Result<Option<u32>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT iterations FROM users GROUP BY iterations ORDER BY COUNT(*) DESC, iterations \
-             DESC LIMIT 1",
-        )?;
-        let mut rows = stmt.query([])?;
-        match rows.next()? {
-            Some(row) => Ok(Some(column(row, 0, "users.iterations")?)),
-            None => Ok(None),
-        }
-    }
-
     /// One entry without its reactions, if it exists.
     pub fn entry(&self, id: u64) -> Result<Option<StoredEntry>, StoreError> {
         let mut stmt = self.conn.prepare_cached(&format!(
@@ -463,6 +449,18 @@ impl Store {
             ));
         }
         Ok(out)
+    }
+
+    /// `user`'s read marker of one conversation (0 if none).
+    pub fn marker(&self, user: &str, conv: &str) -> Result<u64, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT last_read FROM markers WHERE user = ?1 AND conv = ?2")?;
+        let mut rows = stmt.query([user, conv])?;
+        match rows.next()? {
+            Some(row) => Ok(column(row, 0, "markers.last_read")?),
+            None => Ok(0),
+        }
     }
 
     /// The newest entry id of a private conversation (0 if none).

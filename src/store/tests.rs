@@ -140,7 +140,6 @@ fn a_new_store_has_general_and_nothing_else() {
         ["general"]
     );
     assert!(dir.accounts.is_empty());
-    assert_eq!(store.common_iterations().unwrap(), None);
     assert_eq!(store.entry(1).unwrap(), None);
 }
 
@@ -169,7 +168,6 @@ fn accounts_join_general_and_a_taken_name_fails_the_whole_batch() {
         }]
     );
     assert_eq!(store.markers("alice").unwrap(), [("general".into(), 0)]);
-    assert_eq!(store.common_iterations().unwrap(), Some(600_000));
 }
 
 #[test]
@@ -758,6 +756,9 @@ fn a_v1_database_upgrades_in_place_and_keeps_everything() {
     );
     // Room markers start at the newest message: no flood of unread.
     assert!(store.markers("bob").unwrap().contains(&("ops".into(), 1)));
+    assert_eq!(store.marker("bob", "ops").unwrap(), 1);
+    assert_eq!(store.marker("bob", "@alice").unwrap(), 2);
+    assert_eq!(store.marker("bob", "nowhere").unwrap(), 0);
     // Private messages are now searchable by their parties.
     let bob = SearchScope::Everything {
         user: "bob",
