@@ -223,12 +223,12 @@ fn room_access(ctx: &Context<'_>, room: &str, need: Need) -> Result<(), Refusal>
     if !is_valid_room(room) {
         return refuse(code::BAD_ROOM, "room names are 1-32 of a-z, 0-9, _ and -");
     }
-    let Some(state) = dir.room(room).filter(|_| dir.visible(room, user)) else {
+    let admin = dir.is_admin(user);
+    let Some(state) = dir.room(room).filter(|r| r.visible_to(user, admin)) else {
         return refuse(code::NO_SUCH_ROOM, "no such room");
     };
-    let admin = dir.is_admin(user);
     let member = state.members.contains_key(user);
-    let rank = dir.rank(room, user);
+    let rank = state.rank_of(user, admin);
     let banned = state.bans.contains(user) && !admin;
     match need {
         Need::Read | Need::See | Need::Join if banned => {

@@ -45,6 +45,23 @@ impl RoomState {
     pub fn count_role(&self, role: Role) -> usize {
         self.members.values().filter(|r| **r == role).count()
     }
+
+    /// Whether `user` (an admin or not) can know that this room exists.
+    pub fn visible_to(&self, user: &str, admin: bool) -> bool {
+        !self.settings.private || admin || self.members.contains_key(user)
+    }
+
+    /// `user`'s rank here: admin 3, owner 2, moderator 1, member or none 0.
+    pub fn rank_of(&self, user: &str, admin: bool) -> u8 {
+        if admin {
+            return 3;
+        }
+        match self.members.get(user) {
+            Some(Role::Owner) => 2,
+            Some(Role::Moderator) => 1,
+            Some(Role::Member) | None => 0,
+        }
+    }
 }
 
 /// One change of the directory. `Directory::apply` returns the change that undoes it.
@@ -244,10 +261,9 @@ impl Directory {
     /// Whether `user` can know that `room` exists: public rooms, private rooms they are in,
     /// every room for admins.
     pub fn visible(&self, room: &str, user: &str) -> bool {
-        match self.rooms.get(room) {
-            None => false,
-            Some(r) => !r.settings.private || r.members.contains_key(user) || self.is_admin(user),
-        }
+        self.rooms
+            .get(room)
+            .is_some_and(|r| r.visible_to(user, self.is_admin(user)))
     }
 
     pub fn is_banned(&self, room: &str, user: &str) -> bool {
@@ -256,14 +272,10 @@ impl Directory {
 
     /// A user's rank in a room: admin 3, owner 2, moderator 1, member or none 0.
     pub fn rank(&self, room: &str, user: &str) -> u8 {
-        if self.is_admin(user) {
-            return 3;
-        }
-        match self.role(room, user) {
-            Some(Role::Owner) => 2,
-            Some(Role::Moderator) => 1,
-            Some(Role::Member) | None => 0,
-        }
+        let admin = self.is_admin(user);
+        self.rooms
+            .get(room)
+            .map_or(if admin { 3 } else { 0 }, |r| r.rank_of(user, admin))
     }
 
     /// Applies a change and returns the change that undoes it.

@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use super::access::{self, Context, Grant, Policy};
+use super::access::{self, Context, Grant, Policy, Refusal};
 use super::login::Verifier;
 use super::queries::Query;
 use super::requester::Req;
@@ -16,6 +16,38 @@ use crate::wire::scram::is_valid_user;
 use crate::wire::text::Conv;
 
 impl Server {
+    /// The guard every request after login passes, here or applied from a cluster's stream:
+    /// may `user` do this at `now_ms`?
+    pub(super) fn authorize(
+        &self,
+        user: &str,
+        now_ms: u64,
+        message: &Message<'_>,
+    ) -> Result<Grant, Refusal> {
+        let ctx = Context {
+            dir: &self.directory,
+            store: &self.store,
+            user,
+            deleted: &self.turn.deleted,
+            policy: Policy {
+                room_creation: self.config.room_creation,
+                edit_window: self.config.edit_window,
+            },
+            now_ms,
+        };
+        access::authorize(&ctx, message)
+    }
+
+    /// A request of the connection `key`, made now as `user`.
+    pub(super) fn local_req(&self, key: usize, user: String) -> Req {
+        Req {
+            conn: Some(key),
+            user,
+            version: self.conns[key].version(),
+            ts: now_ms(),
+        }
+    }
+
     /// What a request costs its sender, in token-bucket units (docs/PROTOCOL.md section 6).
     pub(super) fn cost(&self, key: usize, message: &Message<'_>) -> f64 {
         let Some(info) = message.info() else {
@@ -96,18 +128,7 @@ impl Server {
             return;
         }
         let user = conn.user().unwrap_or("").to_owned();
-        let ctx = Context {
-            dir: &self.directory,
-            store: &self.store,
-            user: &user,
-            deleted: &self.turn.deleted,
-            policy: Policy {
-                room_creation: self.config.room_creation,
-                edit_window: self.config.edit_window,
-            },
-            now_ms: now_ms(),
-        };
-        match access::authorize(&ctx, &message) {
+        match self.authorize(&user, now_ms(), &message) {
             Ok(grant) => self.act_ready(key, user, message, grant, now),
             Err(refusal) => self.reply_error(key, refusal.code, info.kind, refusal.detail, now),
         }
@@ -199,12 +220,7 @@ impl Server {
                 if self.replicated() {
                     return self.publish_request(key, &user, &message);
                 }
-                let req = Req {
-                    conn: Some(key),
-                    user,
-                    version: self.conns[key].version(),
-                    ts: now_ms(),
-                };
+                let req = self.local_req(key, user);
                 self.execute(&req, message, grant)
             }
             Message::ListRooms => self.ask(key, Query::ListRooms { user }),

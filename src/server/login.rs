@@ -94,12 +94,7 @@ impl Server {
             stored_key: v.stored_key,
             server_key: v.server_key,
         };
-        let req = Req {
-            conn: Some(key),
-            user: user.to_owned(),
-            version: self.conns[key].version(),
-            ts: now_ms(),
-        };
+        let req = self.local_req(key, user.to_owned());
         self.add_registered(&req, record);
         info!("registered {user} from {ip}");
     }
@@ -534,12 +529,7 @@ impl Server {
             self.publish_verifier(key, record, signature);
             return;
         }
-        let req = Req {
-            conn: Some(key),
-            user,
-            version: self.conns[key].version(),
-            ts: now_ms(),
-        };
+        let req = self.local_req(key, user);
         self.set_verifier(&req, record, Some(signature));
     }
 

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use log::{error, info, warn};
 use mio::Waker;
 
-use super::access::{self, Context, Policy};
 use super::control::ControlRef;
 use super::requester::Req;
 use super::{Server, ServerError, now_ms};
@@ -580,18 +579,7 @@ impl Server {
             };
             return self.add_registered(req, record);
         }
-        let ctx = Context {
-            dir: &self.directory,
-            store: &self.store,
-            user: &req.user,
-            deleted: &self.turn.deleted,
-            policy: Policy {
-                room_creation: self.config.room_creation,
-                edit_window: self.config.edit_window,
-            },
-            now_ms: req.ts,
-        };
-        match access::authorize(&ctx, &message) {
+        match self.authorize(&req.user, req.ts, &message) {
             Ok(grant) => self.execute(req, message, grant),
             Err(refusal) => self.refuse(req, refusal.code, message.kind(), refusal.detail),
         }
