@@ -19,6 +19,8 @@ use log::{info, warn};
 use mio::Waker;
 use tokio::sync::{mpsc as tmpsc, watch};
 
+use crate::resume::Backoff;
+
 pub use super::link::{ClusterSettings, FromBridge, ToBridge};
 
 /// How often this instance refreshes its presence, and after how long without a refresh
@@ -170,7 +172,7 @@ async fn run(
     let subject = format!("{}.cmd", settings.stream);
     // JetStream may still be electing its leaders (NATS started with chatd), or be
     // unreachable: the instance waits, saying why, and opens for clients once it caught up.
-    let mut retry = Backoff::default();
+    let mut retry = nats_backoff();
     let presence = loop {
         match streams(&js, &settings, &subject).await {
             Ok(presence) => break presence,
@@ -179,7 +181,7 @@ async fn run(
         if requests.is_closed() {
             return;
         }
-        retry.wait().await;
+        wait(&mut retry).await;
     };
     tokio::spawn(consume(
         js.clone(),
@@ -373,7 +375,7 @@ async fn consume(
         next: after + 1,
         caught_up: false,
     };
-    let mut retry = Backoff::default();
+    let mut retry = nats_backoff();
     loop {
         tokio::select! {
             outcome = follow.run(&js, &stream, &out, &mut retry) => match outcome {
@@ -387,7 +389,7 @@ async fn consume(
                 info!("stream consumer: following again from command {} after reconnecting", follow.next);
             }
         }
-        retry.wait().await;
+        wait(&mut retry).await;
     }
 }
 
@@ -475,7 +477,7 @@ impl Following {
                 return Ok(());
             }
             self.next = seq + 1;
-            *retry = Backoff::default();
+            retry.reset();
             if !self.caught_up && (pending == 0 || seq >= last) {
                 self.caught_up = true;
                 out.send(FromBridge::CaughtUp { last: seq });
@@ -485,18 +487,14 @@ impl Following {
     }
 }
 
-/// Waits between attempts to reach NATS again: 100 ms, doubling up to 2 s.
-#[derive(Default)]
-struct Backoff {
-    attempts: u32,
+/// The delays between attempts to reach NATS again: 100 ms, doubling up to 2 s (no jitter:
+/// one bridge per instance, nothing to spread).
+fn nats_backoff() -> Backoff {
+    Backoff::with(Duration::from_millis(100), Duration::from_secs(2))
 }
 
-impl Backoff {
-    async fn wait(&mut self) {
-        let delay = Duration::from_millis(100) * 2u32.pow(self.attempts.min(5));
-        self.attempts += 1;
-        tokio::time::sleep(delay.min(Duration::from_secs(2))).await;
-    }
+async fn wait(retry: &mut Backoff) {
+    tokio::time::sleep(retry.next_delay(0.0)).await;
 }
 
 fn now_ms() -> u64 {
