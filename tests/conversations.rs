@@ -68,12 +68,6 @@ fn find(client: &mut Client, conv: &str, query: &str) -> Vec<u64> {
     }
 }
 
-fn refused(client: &mut Client, message: Message<'_>) -> u16 {
-    let ref_type = message.kind();
-    client.send(&message).expect("send");
-    expect_error(client, ref_type)
-}
-
 #[test]
 fn every_session_of_a_user_gets_private_messages_and_marker_moves() {
     let server = TestServer::start();

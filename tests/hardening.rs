@@ -21,13 +21,6 @@ use std::time::{Duration, Instant};
 /// stalls the findings measured.
 const QUICK: Duration = Duration::from_millis(500);
 
-/// Registers and logs in `name`, reading the login greeting.
-fn user(server: &TestServer, name: &str) -> Client {
-    let mut client = server.register_and_login(name);
-    wait_event(&mut client, |e| matches!(e, Event::Unread { .. }));
-    client
-}
-
 /// The longest of `n` PING round trips of `client`, 20 ms apart.
 fn worst_ping(client: &mut Client, n: u64) -> Duration {
     (0..n)
@@ -69,7 +62,7 @@ fn finding_1_a_packed_frame_cannot_make_the_server_queue_more_than_a_frame_beyon
     });
     // 450 rooms with long names, as in the finding: each ROOM_LIST fills a frame.
     for creator in 0..15 {
-        let mut client = user(&server, &format!("maker{creator:02}"));
+        let mut client = greeted_user(&server, &format!("maker{creator:02}"));
         let names: Vec<String> = (0..30)
             .map(|i| format!("{creator:02}-{i:02}-{}", "r".repeat(26)))
             .collect();
@@ -85,7 +78,7 @@ fn finding_1_a_packed_frame_cannot_make_the_server_queue_more_than_a_frame_beyon
         client.flush().expect("flush");
         count_answers(&mut client, 30, |e| matches!(e, Event::Room(_)));
     }
-    let mut bystander = user(&server, "bystander");
+    let mut bystander = greeted_user(&server, "bystander");
     let big = "h".repeat(4000);
     for _ in 0..8 {
         bystander
@@ -96,7 +89,7 @@ fn finding_1_a_packed_frame_cannot_make_the_server_queue_more_than_a_frame_beyon
             .expect("say");
         next_message(&mut bystander);
     }
-    let mut attacker = user(&server, "attacker");
+    let mut attacker = greeted_user(&server, "attacker");
     for _ in 0..5000 {
         attacker.queue(&Message::ListRooms).expect("queue");
     }
@@ -163,7 +156,7 @@ fn finding_1_rooms_and_members_are_paged_and_a_users_own_rooms_come_first() {
     let server = TestServer::start();
     let mut others = Vec::new();
     for creator in 0..4 {
-        let mut client = user(&server, &format!("maker{creator}"));
+        let mut client = greeted_user(&server, &format!("maker{creator}"));
         for i in 0..30 {
             let room = format!("a{creator}{i:02}");
             client
@@ -178,7 +171,7 @@ fn finding_1_rooms_and_members_are_paged_and_a_users_own_rooms_come_first() {
         client.flush().expect("flush");
         count_answers(&mut client, 30, |e| matches!(e, Event::Room(_)));
     }
-    let mut zed = user(&server, "zed");
+    let mut zed = greeted_user(&server, "zed");
     create_room(&mut zed, "zzz", 0, "");
     let rooms = all_pages(
         &mut zed,
@@ -544,7 +537,7 @@ fn finding_7_daily_quotas_and_the_room_cap_refuse_with_their_codes() {
         c.quota_messages_per_day = 3;
         c.max_rooms_per_creator = 1;
     });
-    let mut alice = user(&server, "alice");
+    let mut alice = greeted_user(&server, "alice");
     for text in ["one", "two", "three"] {
         alice
             .send(&Message::Say {
@@ -575,7 +568,7 @@ fn finding_7_daily_quotas_and_the_room_cap_refuse_with_their_codes() {
     assert_eq!(expect_error(&mut alice, kind::CREATE), code::ROOM_LIMIT);
 
     let server = TestServer::start_with(|c| c.quota_bytes_per_day = 100);
-    let mut bob = user(&server, "bob");
+    let mut bob = greeted_user(&server, "bob");
     let sixty = "x".repeat(60);
     bob.send(&Message::Say {
         room: "general",
@@ -629,7 +622,7 @@ fn finding_8_unknown_users_are_challenged_like_real_accounts() {
 #[test]
 fn finding_9_bidi_overrides_c1_controls_and_separators_are_refused() {
     let server = TestServer::start_with(|c| c.max_errors = 100);
-    let mut alice = user(&server, "alice");
+    let mut alice = greeted_user(&server, "alice");
     let ok = next_said(&mut alice, "zero\u{200B}width and \u{200F}marks pass");
     assert_eq!(ok.text, "zero\u{200B}width and \u{200F}marks pass");
     for bad in [
@@ -724,8 +717,8 @@ fn finding_10_a_frame_length_of_1_to_32_closes_at_once() {
 #[test]
 fn finding_10_nothing_after_quit_in_a_frame_is_acted_on() {
     let server = TestServer::start();
-    let mut alice = user(&server, "alice");
-    let mut bob = user(&server, "bob");
+    let mut alice = greeted_user(&server, "alice");
+    let mut bob = greeted_user(&server, "bob");
     alice
         .queue(&Message::Quit { reason: "bye" })
         .expect("queue");
@@ -790,8 +783,8 @@ fn finding_10_register_then_auth_start_in_one_frame_logs_in() {
 #[test]
 fn finding_10_a_locked_database_does_not_stall_others_and_the_commit_goes_through_after() {
     let server = TestServer::start();
-    let mut alice = user(&server, "alice");
-    let mut bob = user(&server, "bob");
+    let mut alice = greeted_user(&server, "alice");
+    let mut bob = greeted_user(&server, "bob");
     let db = rusqlite::Connection::open(server.data_dir.join("chat.db")).expect("open");
     db.execute_batch("BEGIN EXCLUSIVE").expect("lock");
     // Another process holds the write lock while alice's message waits to be committed

@@ -7,15 +7,8 @@ use chat::client::Client;
 use chat::config::RoomCreation;
 use chat::wire::event::MemberState;
 use chat::wire::message::{EntryKind, Message, Role, RoomMode, code, create_flag, kind};
-use chat::wire::{ChatMessage, Event, Target};
+use chat::wire::{ChatMessage, Event};
 use chat_test_support::*;
-
-/// A logged-in user whose login greeting has been read.
-fn user(server: &TestServer, name: &str) -> Client {
-    let mut client = server.register_and_login(name);
-    wait_event(&mut client, |e| matches!(e, Event::Unread { .. }));
-    client
-}
 
 /// FETCH of `conv`: the entries, or the ERROR code.
 fn fetch(client: &mut Client, conv: &str) -> Result<Vec<ChatMessage>, u16> {
@@ -84,24 +77,6 @@ fn room_names(client: &mut Client) -> Vec<String> {
         .expect("rooms");
     match wait_event(client, |e| matches!(e, Event::RoomPage { .. })) {
         Event::RoomPage { rooms, .. } => rooms.into_iter().map(|r| r.room).collect(),
-        other => unreachable!("{other:?}"),
-    }
-}
-
-/// Sends `message` and returns the code of the ERROR answering it.
-fn refused(client: &mut Client, message: Message<'_>) -> u16 {
-    let ref_type = message.kind();
-    client.send(&message).expect("send");
-    expect_error(client, ref_type)
-}
-
-/// Waits for the entry of `kind` in `room`.
-fn entry_of(client: &mut Client, room: &str, kind: EntryKind) -> ChatMessage {
-    match wait_event(
-        client,
-        |e| matches!(e, Event::Message(m) if m.kind == kind && m.target == Target::Room(room.into())),
-    ) {
-        Event::Message(m) => m,
         other => unreachable!("{other:?}"),
     }
 }
@@ -192,8 +167,8 @@ fn requests_naming(room: &str) -> Vec<Message<'_>> {
 #[test]
 fn a_private_room_does_not_exist_for_those_outside_it() {
     let server = TestServer::start_with(|c| c.max_errors = 1000);
-    let mut alice = user(&server, "alice");
-    let mut bob = user(&server, "bob");
+    let mut alice = greeted_user(&server, "alice");
+    let mut bob = greeted_user(&server, "bob");
     let state = create_room(&mut alice, "secret", create_flag::PRIVATE, "plans");
     assert!(state.private && state.member && state.role == Role::Owner);
     alice
@@ -301,9 +276,9 @@ fn a_private_room_does_not_exist_for_those_outside_it() {
 #[test]
 fn moderators_kick_and_ban_owners_grant_roles_and_a_room_keeps_an_owner() {
     let server = TestServer::start();
-    let mut alice = user(&server, "alice");
-    let mut bob = user(&server, "bob");
-    let mut carol = user(&server, "carol");
+    let mut alice = greeted_user(&server, "alice");
+    let mut bob = greeted_user(&server, "bob");
+    let mut carol = greeted_user(&server, "carol");
     create_room(&mut alice, "ops", 0, "");
     for client in [&mut bob, &mut carol] {
         client.send(&Message::Join { room: "ops" }).expect("join");
@@ -543,7 +518,7 @@ fn moderators_kick_and_ban_owners_grant_roles_and_a_room_keeps_an_owner() {
     );
 
     // Made private, the room disappears for those outside it.
-    let mut dave = user(&server, "dave");
+    let mut dave = greeted_user(&server, "dave");
     assert_eq!(fetch(&mut dave, "ops").map(|h| !h.is_empty()), Ok(true));
     bob.send(&Message::SetMode {
         room: "ops",
@@ -611,8 +586,8 @@ fn audit_rows(data_dir: &std::path::Path) -> Vec<(String, String, String, String
 #[test]
 fn an_audit_row_commits_with_its_act_or_not_at_all() {
     let server = TestServer::start();
-    let mut alice = user(&server, "alice");
-    let mut bob = user(&server, "bob");
+    let mut alice = greeted_user(&server, "alice");
+    let mut bob = greeted_user(&server, "bob");
     create_room(&mut alice, "ops", 0, "");
     bob.send(&Message::Join { room: "ops" }).expect("join");
     room_info(&mut bob, "ops");
@@ -740,7 +715,7 @@ fn admins_see_and_join_private_rooms_and_may_be_the_only_creators() {
 #[test]
 fn a_user_creates_at_most_max_rooms_per_creator() {
     let server = TestServer::start_with(|c| c.max_rooms_per_creator = 2);
-    let mut alice = user(&server, "alice");
+    let mut alice = greeted_user(&server, "alice");
     create_room(&mut alice, "one", 0, "");
     create_room(&mut alice, "two", create_flag::READ_ONLY, "");
     assert_eq!(
@@ -766,7 +741,7 @@ fn a_user_creates_at_most_max_rooms_per_creator() {
         ),
         code::BAD_ROOM
     );
-    let mut bob = user(&server, "bob");
+    let mut bob = greeted_user(&server, "bob");
     assert_eq!(
         refused(
             &mut bob,

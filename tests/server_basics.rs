@@ -158,17 +158,6 @@ fn many_clients_see_each_others_messages_in_one_order() {
     );
 }
 
-/// Waits for the entry of `kind` in `room` (an event or a post).
-fn entry(client: &mut Client, room: &str, kind: EntryKind) -> chat::wire::ChatMessage {
-    match wait_event(
-        client,
-        |e| matches!(e, Event::Message(m) if m.kind == kind && m.target == Target::Room(room.into())),
-    ) {
-        Event::Message(m) => m,
-        other => unreachable!("{other:?}"),
-    }
-}
-
 #[test]
 fn rooms_are_created_joined_left_listed_and_remembered() {
     let server = TestServer::start();
@@ -185,7 +174,7 @@ fn rooms_are_created_joined_left_listed_and_remembered() {
         ops.member && ops.role == Role::Owner && ops.topic == "deploys",
         "{ops:?}"
     );
-    let created = entry(&mut alice, "ops", EntryKind::Created);
+    let created = entry_of(&mut alice, "ops", EntryKind::Created);
     assert_eq!(
         (created.from.as_str(), created.text.as_str()),
         ("alice", "deploys")
@@ -206,9 +195,9 @@ fn rooms_are_created_joined_left_listed_and_remembered() {
         matches!(&info, Event::Room(r) if r.member && r.role == Role::Member && r.members == 2),
         "{info:?}"
     );
-    let joined = entry(&mut bob, "ops", EntryKind::Joined);
+    let joined = entry_of(&mut bob, "ops", EntryKind::Joined);
     assert_eq!(joined.from, "bob");
-    assert_eq!(entry(&mut alice, "ops", EntryKind::Joined).id, joined.id);
+    assert_eq!(entry_of(&mut alice, "ops", EntryKind::Joined).id, joined.id);
 
     alice.send(&Message::Who { room: "ops" }).expect("who");
     let who = wait_event(&mut alice, |e| matches!(e, Event::WhoList { .. }));
@@ -244,10 +233,10 @@ fn rooms_are_created_joined_left_listed_and_remembered() {
     }
 
     bob.send(&Message::Leave { room: "ops" }).expect("leave");
-    let left = entry(&mut alice, "ops", EntryKind::Left);
+    let left = entry_of(&mut alice, "ops", EntryKind::Left);
     assert_eq!(left.from, "bob");
     assert_eq!(
-        entry(&mut bob, "ops", EntryKind::Left).id,
+        entry_of(&mut bob, "ops", EntryKind::Left).id,
         left.id,
         "the leaver's ack"
     );

@@ -20,8 +20,8 @@ use chat::config::Config;
 use chat::server::{Server, ServerError, ShutdownHandle};
 use chat::store::{Batch, Durability, Store, Write};
 use chat::wire::event::RoomState;
-use chat::wire::message::{Message, VERSION_1, kind};
-use chat::wire::{ChatMessage, Event, SessionOptions};
+use chat::wire::message::{EntryKind, Message, VERSION_1, kind};
+use chat::wire::{ChatMessage, Event, SessionOptions, Target};
 
 /// A password that passes the client's rules.
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -243,6 +243,31 @@ pub fn expect_error(client: &mut Client, ref_type: u8) -> u16 {
         |e| matches!(e, Event::Error { ref_type: r, .. } if *r == ref_type),
     ) {
         Event::Error { code, .. } => code,
+        other => unreachable!("{other:?}"),
+    }
+}
+
+/// Sends `message` and returns the code of the ERROR answering it.
+pub fn refused(client: &mut Client, message: Message<'_>) -> u16 {
+    let ref_type = message.kind();
+    client.send(&message).expect("send");
+    expect_error(client, ref_type)
+}
+
+/// Registers and logs in `name` on `server`, reading the login greeting (UNREAD).
+pub fn greeted_user(server: &TestServer, name: &str) -> Client {
+    let mut client = server.register_and_login(name);
+    wait_event(&mut client, |e| matches!(e, Event::Unread { .. }));
+    client
+}
+
+/// Waits for the entry of `kind` in `room` (an event or a post).
+pub fn entry_of(client: &mut Client, room: &str, kind: EntryKind) -> ChatMessage {
+    match wait_event(
+        client,
+        |e| matches!(e, Event::Message(m) if m.kind == kind && m.target == Target::Room(room.into())),
+    ) {
+        Event::Message(m) => m,
         other => unreachable!("{other:?}"),
     }
 }
