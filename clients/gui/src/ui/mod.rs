@@ -892,7 +892,7 @@ impl Ui {
             }
             // Remembered per address: any of the server field's may have been used last.
             let mut peers = Vec::new();
-            for at in server.split(',').map(str::trim) {
+            for at in chat::client::server_list(&server) {
                 peers.extend(self.settings.peers_of(&format!("{user}@{at}")));
             }
             model.remember_private(&peers);
