@@ -10,7 +10,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use chat::client::{Client, ClientError, ClientOptions};
+use chat::client::{Client, ClientError, ClientOptions, server_list};
 use chat::wire::crypto::Secret;
 use chat::wire::errors::{self, ErrorClass};
 use chat::wire::message::{VERSION_2, code};
@@ -34,12 +34,7 @@ pub fn backoff(attempt: u32) -> Duration {
 
 /// The addresses of a server field: one `host:port`, or several separated by commas.
 pub fn parse_servers(field: &str) -> Result<Vec<String>, String> {
-    let servers: Vec<String> = field
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
+    let servers: Vec<String> = server_list(field).map(str::to_owned).collect();
     if servers.is_empty() {
         return Err("no server address".to_owned());
     }

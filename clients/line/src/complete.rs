@@ -12,7 +12,7 @@ use rustyline::hint::Hinter;
 use rustyline::validate::Validator;
 use rustyline::{Context, Helper};
 
-use crate::help::TYPED;
+use crate::help::{TYPED, typed};
 
 /// The rooms and users seen so far.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -41,7 +41,12 @@ pub fn candidates(line: &str, pos: usize, names: &Names) -> (usize, Vec<String>)
     let word = &before[start..];
     let first_word = before.split_whitespace().next().unwrap_or("");
     let word_index = before[..start].split_whitespace().count();
-    let command = first_word.strip_prefix('/').map(str::to_lowercase);
+    // The command's own name, whatever alias was typed (`//...` is text to say, no command).
+    let command = first_word
+        .strip_prefix('/')
+        .filter(|c| !c.starts_with('/'))
+        .and_then(typed)
+        .map(|t| t.name);
     let kind = if word_index == 0 && word.starts_with('/') {
         Kind::Command
     } else if word.starts_with('#') {
@@ -49,9 +54,9 @@ pub fn candidates(line: &str, pos: usize, names: &Names) -> (usize, Vec<String>)
     } else if word.starts_with('@') {
         Kind::User
     } else {
-        match (command.as_deref(), word_index) {
-            (Some("join" | "j" | "leave" | "part" | "who" | "members" | "names"), 1) => Kind::Room,
-            (Some("help" | "?"), 1) => Kind::Command,
+        match (command, word_index) {
+            (Some("join" | "leave" | "who" | "members"), 1) => Kind::Room,
+            (Some("help"), 1) => Kind::Command,
             _ => Kind::User,
         }
     };

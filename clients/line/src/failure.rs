@@ -11,6 +11,8 @@ use chat::wire::errors::{self, ErrorClass};
 use chat::wire::message::{Message, kind};
 use chat::wire::text::visible;
 
+use crate::tables::conv_name;
+
 /// Exit codes, as `chat --help` and the README document them.
 pub mod exit {
     /// Usage error, or the server refused the command.
@@ -134,13 +136,6 @@ pub fn attempt(ref_type: u8) -> &'static str {
 /// What a request names, as its refusal line says it: `#room`, `bob in #ops`, `@bob`,
 /// `message 1234`.
 pub fn object_of(message: &Message<'_>) -> Option<String> {
-    let conv = |name: &str| {
-        if let Some(user) = name.strip_prefix('@') {
-            format!("@{}", visible(user))
-        } else {
-            format!("#{}", visible(name))
-        }
-    };
     Some(match message {
         Message::Join { room }
         | Message::Leave { room }
@@ -150,18 +145,20 @@ pub fn object_of(message: &Message<'_>) -> Option<String> {
         | Message::SetTopic { room, .. }
         | Message::SetMode { room, .. }
         | Message::SetRetention { room, .. }
-        | Message::Members { room, .. } => conv(room),
-        Message::Who { room } | Message::SearchReq { room, .. } if !room.is_empty() => conv(room),
-        Message::Find { conv: name, .. } if !name.is_empty() => format!("in {}", conv(name)),
+        | Message::Members { room, .. } => conv_name(room),
+        Message::Who { room } | Message::SearchReq { room, .. } if !room.is_empty() => {
+            conv_name(room)
+        }
+        Message::Find { conv: name, .. } if !name.is_empty() => format!("in {}", conv_name(name)),
         Message::Fetch { conv: name, .. }
         | Message::Post { conv: name, .. }
-        | Message::MarkRead { conv: name, .. } => conv(name),
+        | Message::MarkRead { conv: name, .. } => conv_name(name),
         Message::PrivMsg { to, .. } => format!("@{}", visible(to)),
         Message::Invite { room, user }
         | Message::Kick { room, user, .. }
         | Message::Ban { room, user, .. }
-        | Message::Unban { room, user } => format!("{} in {}", visible(user), conv(room)),
-        Message::SetRole { room, user, .. } => format!("{} in {}", visible(user), conv(room)),
+        | Message::Unban { room, user } => format!("{} in {}", visible(user), conv_name(room)),
+        Message::SetRole { room, user, .. } => format!("{} in {}", visible(user), conv_name(room)),
         Message::Edit { id, .. } | Message::Delete { id } | Message::React { id, .. } => {
             format!("message {id}")
         }

@@ -51,8 +51,6 @@ pub struct Acks {
     conv: String,
     pending: VecDeque<String>,
     bytes: usize,
-    acked: usize,
-    sent: usize,
     last_id: u64,
 }
 
@@ -63,8 +61,6 @@ impl Acks {
             conv: conv.to_owned(),
             pending: VecDeque::new(),
             bytes: 0,
-            acked: 0,
-            sent: 0,
             last_id: 0,
         }
     }
@@ -72,7 +68,6 @@ impl Acks {
     pub fn sent(&mut self, text: String) {
         self.bytes += text.len();
         self.pending.push_back(text);
-        self.sent += 1;
     }
 
     pub fn in_flight(&self) -> usize {
@@ -94,7 +89,6 @@ impl Acks {
             && self.pending.front() == Some(&m.text);
         if is_echo {
             self.pop();
-            self.acked += 1;
             self.last_id = m.id;
         }
         is_echo

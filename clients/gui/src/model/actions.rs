@@ -9,6 +9,22 @@ use super::{
     ViewChange,
 };
 
+/// A user name as typed (`@` and capitals allowed), lowercased, or why it is none.
+pub(super) fn user_name(typed: &str) -> Result<String, String> {
+    let user = typed.trim().trim_start_matches('@').to_lowercase();
+    if !chat::wire::scram::is_valid_user(&user) {
+        return Err(format!("“{user}” is not a user name"));
+    }
+    Ok(user)
+}
+
+/// A room name as typed (`#` and capitals allowed), lowercased, or why it is none.
+pub(super) fn room_name(typed: &str) -> Result<String, String> {
+    chat::profiles::check_room(typed).map_err(|_| {
+        "Room names are 1 to 32 characters: letters a–z, digits, '_' and '-'".to_owned()
+    })
+}
+
 /// What the input line is writing besides a new message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Compose {
@@ -79,10 +95,7 @@ impl Model {
 
     /// Opens (or shows) the private conversation with `user`.
     pub fn open_private(&mut self, user: &str) -> Result<Vec<Request>, String> {
-        let user = user.trim().trim_start_matches('@').to_lowercase();
-        if !chat::wire::scram::is_valid_user(&user) {
-            return Err(format!("“{user}” is not a user name"));
-        }
+        let user = user_name(user)?;
         if user == self.me {
             return Err("That is you: pick someone else to talk to".to_owned());
         }
@@ -91,12 +104,7 @@ impl Model {
 
     /// Joins an existing room (rooms are made with `create_room`). Shows it if already joined.
     pub fn join(&mut self, name: &str) -> Result<Vec<Request>, String> {
-        let room = name.trim().trim_start_matches('#').to_lowercase();
-        if !message::is_valid_room(&room) {
-            return Err(
-                "Room names are 1 to 32 characters: letters a–z, digits, '_' and '-'".to_owned(),
-            );
-        }
+        let room = room_name(name)?;
         if self.rooms.get(&room).is_some_and(|r| r.member) {
             return Ok(self.select(ConvKey::Room(room)));
         }

@@ -5,9 +5,10 @@
 //! request or the result out.
 
 use chat::wire::ChatMessage;
+use chat::wire::message::MAX_PAGE;
 
 /// Entries asked for per catch-up page (the protocol's largest page).
-pub const CATCH_UP_PAGE: u16 = 100;
+pub const CATCH_UP_PAGE: u16 = MAX_PAGE;
 /// Pages fetched at most to close one gap. A longer absence shows the newest entries and lets
 /// the reader scroll up for the rest.
 pub const MAX_CATCH_UP_PAGES: u32 = 20;

@@ -88,8 +88,8 @@ impl Model {
             };
             // A conversation shown, or written to, while offline but never loaded loads now.
             let load = self.current.as_ref() == Some(key) || self.outbox.has_for(key);
-            if let Some(catch_up) = conv.start_catch_up(load) {
-                catching_up.push((name, catch_up.first_after()));
+            if let Some(after_id) = conv.start_catch_up(load) {
+                catching_up.push((name, after_id));
             }
         }
         for (conv, after_id) in catching_up {

@@ -151,18 +151,17 @@ impl Conversation {
     }
 
     /// Logged in: a conversation with a gap (or `load`, one never loaded) starts fetching what
-    /// it lacks. Returns the first catch-up, whose first request the caller sends.
-    pub(super) fn start_catch_up(&mut self, load: bool) -> Option<&CatchUp> {
+    /// it lacks. Returns the `after_id` of the first request (`CatchUp::first_after`), which
+    /// the caller sends.
+    pub(super) fn start_catch_up(&mut self, load: bool) -> Option<u64> {
         let catch_up = match self.paging {
             Paging::Gap { last_seen, more } => CatchUp::start(last_seen, more),
             Paging::NotLoaded if load => CatchUp::start(None, false),
             _ => return None,
         };
+        let after_id = catch_up.first_after();
         self.paging = Paging::CatchingUp(catch_up);
-        match &self.paging {
-            Paging::CatchingUp(c) => Some(c),
-            _ => None,
-        }
+        Some(after_id)
     }
 
     pub(super) fn is_catching_up(&self) -> bool {

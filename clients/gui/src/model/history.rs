@@ -91,6 +91,8 @@ impl Model {
             return Vec::new();
         };
         let had_messages = !conv.ids.is_empty();
+        // The waiting messages the missed ones do not already hold, before those are merged.
+        let settled = self.outbox.settle(key, &me, &missed.messages);
         let mut requests = Vec::new();
         if !missed.complete {
             // Scrolling up pages back from the newest without a hole.
@@ -111,7 +113,7 @@ impl Model {
                 .iter()
                 .filter(|m| m.from != me && !conv.ids.contains(&m.id))
                 .count();
-            conv.merge(missed.messages.clone());
+            conv.merge(missed.messages);
             conv.paging = Paging::Ready { more: missed.older };
             if had_messages {
                 conv.entries.push(Entry::Info(match new {
@@ -122,7 +124,7 @@ impl Model {
             }
         }
         self.touch(key, ViewChange::Tail);
-        requests.extend(self.outbox.settle(key, &me, &missed.messages));
+        requests.extend(settled);
         requests
     }
 
@@ -144,10 +146,11 @@ impl Model {
             Paging::CatchingUp(catch_up) => {
                 let missed = catch_up.abandon();
                 let me = self.me.clone();
+                let settled = self.outbox.settle(&key, &me, &missed.messages);
                 if let Some(c) = self.conversations.get_mut(&key) {
-                    c.merge(missed.messages.clone());
+                    c.merge(missed.messages);
                 }
-                self.outbox.settle(&key, &me, &missed.messages)
+                settled
             }
             Paging::NotLoaded
             | Paging::Loading { .. }

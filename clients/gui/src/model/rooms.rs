@@ -5,9 +5,10 @@
 
 use chat::wire::ChatMessage;
 use chat::wire::event::{MemberState, RoomState};
-use chat::wire::message::{self, EntryKind, Role};
+use chat::wire::message::{EntryKind, Role};
 use chat::wire::text::{self, MAX_REASON, MAX_TOPIC};
 
+use super::actions::{room_name, user_name};
 use super::{ConvKey, Conversation, Model, Paged, Request, ViewChange};
 
 /// A row of the rooms list.
@@ -263,10 +264,7 @@ impl Model {
     /// Invites `user` into the room shown.
     pub fn invite(&mut self, user: &str) -> Result<Vec<Request>, String> {
         let room = self.moderated_room()?;
-        let user = user.trim().trim_start_matches('@').to_lowercase();
-        if !chat::wire::scram::is_valid_user(&user) {
-            return Err(format!("“{user}” is not a user name"));
-        }
+        let user = user_name(user)?;
         if self
             .members
             .get(&room)
@@ -298,12 +296,7 @@ impl Model {
         read_only: bool,
         topic: &str,
     ) -> Result<Vec<Request>, String> {
-        let room = name.trim().trim_start_matches('#').to_lowercase();
-        if !message::is_valid_room(&room) {
-            return Err(
-                "Room names are 1 to 32 characters: letters a–z, digits, '_' and '-'".to_owned(),
-            );
-        }
+        let room = room_name(name)?;
         let topic = topic.trim();
         if let Err(e) = text::check_line(topic, MAX_TOPIC) {
             return Err(format!("Cannot use that topic: {e}"));

@@ -892,7 +892,7 @@ impl Ui {
             }
             // Remembered per address: any of the server field's may have been used last.
             let mut peers = Vec::new();
-            for at in server.split(',').map(str::trim) {
+            for at in chat::client::server_list(&server) {
                 peers.extend(self.settings.peers_of(&format!("{user}@{at}")));
             }
             model.remember_private(&peers);
@@ -1140,8 +1140,10 @@ impl Ui {
         let at_end = self.main.at_bottom();
         if let Some(model) = &mut self.model {
             let requests = model.viewed(at_end);
-            if !requests.is_empty() {
-                self.send_all(requests);
+            // Whatever `viewed` cleared (it only touches the lists) is redrawn now, once.
+            let relist = model.take_changes().lists;
+            self.send_all(requests);
+            if relist {
                 self.refresh_lists();
             }
         }
