@@ -25,7 +25,7 @@ use crate::server::data_dir;
 use crate::store::{self, AuditRecord, Batch, Selection, Store, StoreError, UserRecord};
 use crate::wire::crypto::{fingerprint, random_bytes};
 use crate::wire::handshake::ServerIdentity;
-use crate::wire::scram::{self, ClientKeys};
+use crate::wire::scram;
 use ctl::CtlError;
 
 /// Pages copied per step of a backup, and the pause between steps.
@@ -121,10 +121,8 @@ pub fn read_new_password(prompt: &str) -> Result<Zeroizing<String>, AdminError> 
 pub fn verifier(name: &str, password: &str, iterations: u32) -> Result<UserRecord, AdminError> {
     let password =
         scram::normalize_password(password).map_err(|e| AdminError::Password(e.to_string()))?;
-    let salt =
-        random_bytes::<{ scram::SALT_BYTES }>().map_err(|e| AdminError::Io(e.to_string()))?;
-    let salted = scram::salted_password(password.as_bytes(), &salt, iterations);
-    let keys = ClientKeys::from_salted_password(&salted);
+    let (salt, keys) = scram::new_verifier(password.as_bytes(), iterations)
+        .map_err(|e| AdminError::Io(e.to_string()))?;
     Ok(UserRecord {
         name: name.to_owned(),
         salt: salt.to_vec(),
