@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OpenFlags, params};
 
 use super::model::Account;
-use super::{Store, StoreError, column, int};
+use super::{Store, StoreError, column, int, writes};
 use crate::wire::codec::Enum8;
 use crate::wire::message::{EntryKind, entry_flag};
 
@@ -353,7 +353,7 @@ fn due_ids(
     before_ts: i64,
     newest: i64,
     limit: usize,
-) -> Result<Vec<i64>, StoreError> {
+) -> Result<Vec<u64>, StoreError> {
     let mut stmt;
     let mut rows = match room {
         Some(room) => {
@@ -381,21 +381,11 @@ fn due_ids(
 }
 
 /// Deletes one entry with everything that points at it.
-fn delete_entry(tx: &rusqlite::Transaction<'_>, id: i64) -> Result<(), StoreError> {
-    // The search index holds the text of live posts only (see writes::unindex).
-    tx.prepare_cached(
-        "INSERT INTO messages_fts (messages_fts, rowid, text) \
-         SELECT 'delete', id, text FROM messages \
-         WHERE id = ?1 AND kind < 16 AND (flags & ?2) = 0",
-    )?
-    .execute(params![id, entry_flag::DELETED])?;
-    for sql in [
-        "DELETE FROM reactions WHERE message_id = ?1",
-        "DELETE FROM mentions WHERE message_id = ?1",
-        "DELETE FROM messages WHERE id = ?1",
-    ] {
-        tx.prepare_cached(sql)?.execute([id])?;
-    }
+fn delete_entry(tx: &rusqlite::Transaction<'_>, id: u64) -> Result<(), StoreError> {
+    writes::unindex(tx, id)?;
+    writes::delete_dependents(tx, id)?;
+    tx.prepare_cached("DELETE FROM messages WHERE id = ?1")?
+        .execute([int(id)])?;
     Ok(())
 }
 
