@@ -106,13 +106,7 @@ impl Store {
         };
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.pragma_update(None, "query_only", true)?;
-        let version = super::user_version(&conn)?;
-        if version != super::SCHEMA_VERSION {
-            return Err(StoreError::Corrupt(format!(
-                "schema version {version}, this chatd reads {}; start chatd once to upgrade it",
-                super::SCHEMA_VERSION
-            )));
-        }
+        super::check_schema(&conn)?;
         Ok(Store { conn })
     }
 
@@ -240,12 +234,12 @@ impl Store {
                 | OpenFlags::SQLITE_OPEN_CREATE
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        self.conn.execute_batch("BEGIN DEFERRED")?;
-        let result = (|| -> Result<BackupProgress, StoreError> {
+        let state = self.in_snapshot(|store| -> Result<BackupProgress, StoreError> {
             // The read transaction starts at the first read; from here the snapshot is fixed.
-            self.conn
+            store
+                .conn
                 .query_row("SELECT COUNT(*) FROM sqlite_master", [], |_| Ok(()))?;
-            let backup = Backup::new(&self.conn, &mut target)?;
+            let backup = Backup::new(&store.conn, &mut target)?;
             let started = Instant::now();
             loop {
                 let step = backup.step(pages_per_step.max(1))?;
@@ -272,9 +266,7 @@ impl Store {
                     _ => std::thread::sleep(pause.max(Duration::from_millis(10))),
                 }
             }
-        })();
-        let _ = self.conn.execute_batch("COMMIT");
-        let state = result?;
+        })?;
         // The copy is a plain file: no write-ahead log to keep next to it.
         target.pragma_update_and_check(None, "journal_mode", "DELETE", |_| Ok(()))?;
         Ok(state)
