@@ -2,7 +2,6 @@
 //! file: a value is quoted (with `\"` and `\\` as its only escapes) or bare, and a `#` after
 //! whitespace starts a comment.
 
-/// The value after `=`: quoted (with `\"` and `\\`) or bare up to a `#` that follows whitespace.
 /// The lines that say something, numbered from 1 and trimmed: a leading byte-order mark,
 /// blank lines and `#` comment lines are passed over.
 pub fn meaningful_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
@@ -13,6 +12,7 @@ pub fn meaningful_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
         .filter(|(_, line)| !line.is_empty() && !line.starts_with('#'))
 }
 
+/// The value after `=`: quoted (with `\"` and `\\`) or bare up to a `#` that follows whitespace.
 pub fn split_value(rest: &str) -> Result<String, &'static str> {
     let rest = rest.trim_start();
     if let Some(body) = rest.strip_prefix('"') {

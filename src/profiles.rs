@@ -219,7 +219,7 @@ impl Profiles {
             };
             let key_text = key_text.trim();
             let Some(&key) = KEYS.iter().find(|k| **k == key_text) else {
-                let hint = suggest(key_text, KEYS)
+                let hint = suggest(key_text, KEYS.iter().copied())
                     .map(|k| format!(" (did you mean {k}?)"))
                     .unwrap_or_default();
                 return Err(at(format!(
@@ -252,10 +252,9 @@ impl Profiles {
             Some((_, profile)) => Ok(profile.over(&self.defaults)),
             None => {
                 let known: Vec<String> = self.named.iter().map(|(n, _)| n.clone()).collect();
-                let names: Vec<&str> = known.iter().map(String::as_str).collect();
                 Err(ProfileError::UnknownProfile {
                     name: name.to_owned(),
-                    suggestion: suggest(name, &names).map(str::to_owned),
+                    suggestion: suggest(name, known.iter().map(String::as_str)).map(str::to_owned),
                     known,
                     origin: if self.origin.is_empty() {
                         default_path().display().to_string()
@@ -327,12 +326,13 @@ fn path(value: &str, dirs: &Dirs<'_>) -> Result<PathBuf, String> {
     })
 }
 
-/// The word of `known` closest to a mistyped one, if it is close enough to be a typo.
-pub fn suggest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
+/// The word of `known` closest to a mistyped one, if it is close enough to be a typo (the
+/// first of the closest on a tie). chatd's configuration and command line use it too.
+pub fn suggest<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let limit = (word.len() / 4).clamp(1, 3);
     known
-        .iter()
-        .map(|k| (edit_distance(word, k), *k))
+        .into_iter()
+        .map(|k| (edit_distance(word, k), k))
         .filter(|(distance, _)| *distance <= limit)
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, k)| k)

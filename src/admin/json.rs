@@ -10,12 +10,8 @@ use crate::wire::text::push_json_string;
 /// `text` as a JSON string, with its quotes.
 pub fn string(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
-    push_string(&mut out, text);
+    push_json_string(&mut out, text);
     out
-}
-
-fn push_string(out: &mut String, text: &str) {
-    push_json_string(out, text);
 }
 
 /// A JSON object being written: `Object::new().str("user", "alice").num("n", 3).finish()`.
@@ -35,20 +31,20 @@ impl Object {
         if self.text.len() > 1 {
             self.text.push(',');
         }
-        push_string(&mut self.text, key);
+        push_json_string(&mut self.text, key);
         self.text.push(':');
         &mut self.text
     }
 
     pub fn str(mut self, key: &str, value: &str) -> Object {
-        push_string(self.key(key), value);
+        push_json_string(self.key(key), value);
         self
     }
 
     /// A string, or `null`.
     pub fn opt_str(mut self, key: &str, value: Option<&str>) -> Object {
         match value {
-            Some(value) => push_string(self.key(key), value),
+            Some(value) => push_json_string(self.key(key), value),
             None => self.key(key).push_str("null"),
         }
         self
@@ -74,12 +70,12 @@ impl Object {
     /// An integer, or `null`.
     pub fn opt_int(mut self, key: &str, value: Option<u64>) -> Object {
         match value {
-            Some(value) => {
-                let _ = write!(self.key(key), "{value}");
+            Some(value) => self.int(key, value),
+            None => {
+                self.key(key).push_str("null");
+                self
             }
-            None => self.key(key).push_str("null"),
         }
-        self
     }
 
     pub fn bool(mut self, key: &str, value: bool) -> Object {

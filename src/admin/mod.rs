@@ -21,11 +21,11 @@ use crate::config::Config;
 use crate::config::cli::{CtlCommand, ExportFormat, Filter, Role, UserCommand};
 use crate::server::DataDirError;
 use crate::server::control::{Answer, Request, human_bytes, human_duration};
-use crate::server::data_dir;
+use crate::server::{data_dir, now_ms};
 use crate::store::{self, AuditRecord, Batch, Selection, Store, StoreError, UserRecord};
 use crate::wire::crypto::{fingerprint, random_bytes};
 use crate::wire::handshake::ServerIdentity;
-use crate::wire::scram::{self, ClientKeys};
+use crate::wire::scram;
 use ctl::CtlError;
 
 /// Pages copied per step of a backup, and the pause between steps.
@@ -121,10 +121,8 @@ pub fn read_new_password(prompt: &str) -> Result<Zeroizing<String>, AdminError> 
 pub fn verifier(name: &str, password: &str, iterations: u32) -> Result<UserRecord, AdminError> {
     let password =
         scram::normalize_password(password).map_err(|e| AdminError::Password(e.to_string()))?;
-    let salt =
-        random_bytes::<{ scram::SALT_BYTES }>().map_err(|e| AdminError::Io(e.to_string()))?;
-    let salted = scram::salted_password(password.as_bytes(), &salt, iterations);
-    let keys = ClientKeys::from_salted_password(&salted);
+    let (salt, keys) = scram::new_verifier(password.as_bytes(), iterations)
+        .map_err(|e| AdminError::Io(e.to_string()))?;
     Ok(UserRecord {
         name: name.to_owned(),
         salt: salt.to_vec(),
@@ -231,75 +229,28 @@ fn change_account_offline(config: &Config, request: &Request) -> Result<String, 
     if !matches!(act, AccountAct::Add { .. }) && store.account(user)?.is_none() {
         return Err(AdminError::NoSuchUser(user.clone()));
     }
-    let (write, action, done) = match act {
-        AccountAct::Add { record, admin } => (
-            store::Write::AddUser {
-                record: record.clone(),
-                admin: *admin,
-            },
-            if *admin { "user.add.admin" } else { "user.add" },
-            format!("added user {user}"),
-        ),
-        AccountAct::Remove => (
-            store::Write::RemoveUser { user: user.clone() },
-            "user.remove",
-            format!("removed user {user}"),
-        ),
-        AccountAct::Disable | AccountAct::Enable => {
-            let disabled = matches!(act, AccountAct::Disable);
-            let (action, done) = match disabled {
-                true => ("user.disable", "disabled"),
-                false => ("user.enable", "enabled"),
-            };
-            (
-                store::Write::SetDisabled {
-                    user: user.clone(),
-                    disabled,
-                },
-                action,
-                format!("{done} user {user}"),
-            )
+    let done = match act {
+        AccountAct::Add { .. } => format!("added user {user}"),
+        AccountAct::Remove => format!("removed user {user}"),
+        AccountAct::Disable => format!("disabled user {user}"),
+        AccountAct::Enable => format!("enabled user {user}"),
+        AccountAct::SetVerifier(_) => format!("set a new password for {user}"),
+        AccountAct::SetAdmin(admin) => {
+            format!("{user} is now {}", if *admin { "admin" } else { "member" })
         }
-        AccountAct::SetVerifier(record) => (
-            store::Write::SetVerifier(record.clone()),
-            "user.passwd",
-            format!("set a new password for {user}"),
-        ),
-        AccountAct::SetAdmin(admin) => (
-            store::Write::SetAdmin {
-                user: user.clone(),
-                admin: *admin,
-            },
-            if *admin {
-                "user.role.admin"
-            } else {
-                "user.role.member"
-            },
-            format!("{user} is now {}", if *admin { "admin" } else { "member" }),
-        ),
     };
     let mut batch = Batch::default();
-    batch.push(write);
-    batch.push(operator_audit(action, user));
+    batch.push(act.write(user));
+    batch.push(store::Write::Audit(AuditRecord::operator(
+        act.audit_action(),
+        user,
+        now_ms(),
+    )));
     store.commit(&mut batch).map_err(|e| match e {
         StoreError::UserExists => AdminError::UserExists(user.clone()),
         other => AdminError::Store(other),
     })?;
     Ok(done)
-}
-
-/// An audit row for an operator's command.
-fn operator_audit(action: &str, target: &str) -> store::Write {
-    store::Write::Audit(AuditRecord {
-        ts: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64),
-        actor: "operator".into(),
-        action: action.into(),
-        target: target.into(),
-        room: String::new(),
-        detail: String::new(),
-    })
 }
 
 /// Runs a `ctl ...` command on the server running on `config.data_dir`; returns its answer's

@@ -6,7 +6,7 @@
 
 use byteorder::{BigEndian, ByteOrder};
 
-use crate::store::UserRecord;
+use crate::store::{UserRecord, Write};
 
 /// Version of the command encoding (the first byte).
 const FORMAT: u8 = 1;
@@ -51,6 +51,45 @@ pub enum AccountAct {
     Enable,
     SetAdmin(bool),
     SetVerifier(UserRecord),
+}
+
+impl AccountAct {
+    /// The store's write that makes this change to the account `user` (`Add` and `SetVerifier`
+    /// name theirs in the record).
+    pub fn write(&self, user: &str) -> Write {
+        match self {
+            AccountAct::Add { record, admin } => Write::AddUser {
+                record: record.clone(),
+                admin: *admin,
+            },
+            AccountAct::Remove => Write::RemoveUser {
+                user: user.to_owned(),
+            },
+            AccountAct::Disable | AccountAct::Enable => Write::SetDisabled {
+                user: user.to_owned(),
+                disabled: matches!(self, AccountAct::Disable),
+            },
+            AccountAct::SetAdmin(admin) => Write::SetAdmin {
+                user: user.to_owned(),
+                admin: *admin,
+            },
+            AccountAct::SetVerifier(record) => Write::SetVerifier(record.clone()),
+        }
+    }
+
+    /// The action of its audit row; the same whether chatd or the offline command made it.
+    pub fn audit_action(&self) -> &'static str {
+        match self {
+            AccountAct::Add { admin: true, .. } => "user.add.admin",
+            AccountAct::Add { admin: false, .. } => "user.add",
+            AccountAct::Remove => "user.remove",
+            AccountAct::Disable => "user.disable",
+            AccountAct::Enable => "user.enable",
+            AccountAct::SetAdmin(true) => "user.role.admin",
+            AccountAct::SetAdmin(false) => "user.role.member",
+            AccountAct::SetVerifier(_) => "user.passwd",
+        }
+    }
 }
 
 /// One durable request of the cluster.

@@ -10,7 +10,8 @@ use zeroize::Zeroizing;
 
 use super::keys::LEVELS;
 use super::value::{Kind, choice_any_case, decode_psk, parse_path, split_number};
-use super::{Config, ConfigError, closest, read_and_parse, set_key, shorten};
+use super::{Config, ConfigError, read_and_parse, set_key, shorten};
+use crate::profiles::suggest;
 use crate::wire::message::is_valid_room;
 use crate::wire::scram::is_valid_user;
 
@@ -823,7 +824,7 @@ fn unknown_command(first: &str, second: Option<&String>) -> CliError {
                 "`chatd {first}` needs one of: {} (see chatd help {first})",
                 subcommands.join(", ")
             ),
-            Some(second) => match closest(second, subcommands) {
+            Some(second) => match suggest(second, subcommands) {
                 Some(known) => format!(
                     "unknown command \"{first} {}\"; did you mean \"{first} {known}\"? (see \
                      chatd help {first})",
@@ -841,7 +842,7 @@ fn unknown_command(first: &str, second: Option<&String>) -> CliError {
         .filter_map(|spec| spec.words().next())
         .collect();
     names.dedup();
-    CliError::Usage(match closest(first, names) {
+    CliError::Usage(match suggest(first, names) {
         Some(known) => format!(
             "unknown command \"{}\"; did you mean \"{known}\"? (see chatd help)",
             shorten(first)

@@ -15,9 +15,10 @@ use super::value::{
 };
 use super::{Durability, Registration, RoomCreation};
 use crate::wire::crypto::Secret;
+use crate::wire::frame::{LEN_BYTES, MAX_FRAME_LEN, MIN_FRAME_LEN};
 
-/// Largest transport frame on the wire: the u16 length plus the protocol's 16416-byte maximum.
-const MAX_WIRE_FRAME: u64 = 2 + 16416;
+/// Largest transport frame on the wire: the u16 length plus the protocol's largest frame.
+const MAX_WIRE_FRAME: u64 = (LEN_BYTES + MAX_FRAME_LEN) as u64;
 const U32_MAX: u64 = u32::MAX as u64;
 /// The most units one request can cost (docs/PROTOCOL.md has the costs); `rate_burst` holds at
 /// least this much.
@@ -113,7 +114,7 @@ behind one NAT address works; raise them for bigger offices. 0 = no cap."]
     ["Messages"]
     /// Largest transport frame accepted, in bytes of ciphertext + tag: at least max_text + 80
     /// and at least 184, the size of a PASSWD_SET. A bigger frame closes the connection.
-    max_frame: usize = 16416, size(33, 16416), Live;
+    max_frame: usize = MAX_FRAME_LEN, size(MIN_FRAME_LEN as u64, MAX_FRAME_LEN as u64), Live;
 
     /// Largest message text, in bytes of UTF-8.
     max_text: usize = 4096, size(1, 4096), Live;

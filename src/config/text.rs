@@ -7,8 +7,9 @@
 use std::collections::HashMap;
 
 use super::spec::{KeySpec, Reload};
-use super::{Config, ConfigError, KEYS, closest};
+use super::{Config, ConfigError, KEYS};
 use crate::conf_line::meaningful_lines;
+use crate::profiles::suggest;
 
 /// Parses the text on top of the defaults; also returns the line of `psk_file`, for errors found
 /// when reading it.
@@ -40,7 +41,7 @@ pub(super) fn parse(text: &str, origin: &str) -> Result<(Config, Option<usize>),
                 origin: origin.to_owned(),
                 line,
                 key: key_text.to_owned(),
-                suggestion: closest(key_text, KEYS.iter().map(|spec| spec.name)),
+                suggestion: suggest(key_text, KEYS.iter().map(|spec| spec.name)),
             });
         };
         let key = spec.name;

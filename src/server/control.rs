@@ -706,31 +706,29 @@ impl Server {
     /// stream): checked against the directory as it is now, in the order of execution.
     pub(super) fn operator_act(&mut self, user: &str, act: AccountAct) -> Outcome {
         match act {
-            AccountAct::Add { record, admin } => self.operator_add(record, admin),
-            AccountAct::Remove => self.operator_remove(user),
-            AccountAct::Disable => self.operator_set_disabled(user, true),
-            AccountAct::Enable => self.operator_set_disabled(user, false),
-            AccountAct::SetVerifier(record) => self.operator_set_password(record),
-            AccountAct::SetAdmin(admin) => self.operator_set_admin(user, admin),
+            AccountAct::Add { ref record, admin } => self.operator_add(record, admin, &act),
+            AccountAct::Remove => self.operator_remove(user, &act),
+            AccountAct::Disable => self.operator_set_disabled(user, true, &act),
+            AccountAct::Enable => self.operator_set_disabled(user, false, &act),
+            AccountAct::SetVerifier(ref record) => self.operator_set_password(record, &act),
+            AccountAct::SetAdmin(admin) => self.operator_set_admin(user, admin, &act),
         }
     }
 
     // --- accounts ---
 
     /// Applies an account change the way a client's request is applied: directory change (undone
-    /// if the commit fails), its write, and an audit row by `operator`.
-    fn operator_change(&mut self, change: Change, write: Write, action: &str, target: &str) {
+    /// if the commit fails), the write of `act` on `target`, and an audit row by `operator`.
+    fn operator_change(&mut self, change: Change, act: &AccountAct, target: &str) {
         let undo = self.apply(change);
         self.turn.background_undo(undo);
-        self.turn.background_write(write);
-        self.turn.background_write(Write::Audit(AuditRecord {
-            ts: now_ms(),
-            actor: "operator".into(),
-            action: action.into(),
-            target: target.into(),
-            room: String::new(),
-            detail: String::new(),
-        }));
+        self.turn.background_write(act.write(target));
+        self.turn
+            .background_write(Write::Audit(AuditRecord::operator(
+                act.audit_action(),
+                target,
+                now_ms(),
+            )));
     }
 
     /// Ends, once the turn's commit succeeded, every session of `user` and every login of that
@@ -769,7 +767,7 @@ impl Server {
         sessions.len()
     }
 
-    fn operator_add(&mut self, record: UserRecord, admin: bool) -> Outcome {
+    fn operator_add(&mut self, record: &UserRecord, admin: bool, act: &AccountAct) -> Outcome {
         let name = record.name.clone();
         if self.directory.account(&name).is_some() {
             return Outcome::Now(Answer::error(format!("a user named {name} exists already")));
@@ -779,8 +777,7 @@ impl Server {
             admin,
             disabled: false,
         }));
-        let action = if admin { "user.add.admin" } else { "user.add" };
-        self.operator_change(change, Write::AddUser { record, admin }, action, &name);
+        self.operator_change(change, act, &name);
         info!(
             "operator added user {name}{}",
             if admin { " (admin)" } else { "" }
@@ -788,7 +785,7 @@ impl Server {
         Outcome::AfterCommit(format!("added user {name}"))
     }
 
-    fn operator_remove(&mut self, user: &str) -> Outcome {
+    fn operator_remove(&mut self, user: &str, act: &AccountAct) -> Outcome {
         if self.directory.account(user).is_none() {
             return Outcome::Now(Answer::error(format!("no user named {user}")));
         }
@@ -802,19 +799,12 @@ impl Server {
             // rooms are still known.
             self.announce_presence(user, false);
         }
-        self.operator_change(
-            Change::RemoveAccount(user.to_owned()),
-            Write::RemoveUser {
-                user: user.to_owned(),
-            },
-            "user.remove",
-            user,
-        );
+        self.operator_change(Change::RemoveAccount(user.to_owned()), act, user);
         info!("operator removed user {user}; {ended} sessions end");
         Outcome::AfterCommit(format!("removed user {user}{}", sessions_ended(ended)))
     }
 
-    fn operator_set_disabled(&mut self, user: &str, disabled: bool) -> Outcome {
+    fn operator_set_disabled(&mut self, user: &str, disabled: bool, act: &AccountAct) -> Outcome {
         if self.directory.account(user).is_none() {
             return Outcome::Now(Answer::error(format!("no user named {user}")));
         }
@@ -827,28 +817,20 @@ impl Server {
         } else {
             0
         };
-        let (action, done) = if disabled {
-            ("user.disable", "disabled")
-        } else {
-            ("user.enable", "enabled")
-        };
+        let done = if disabled { "disabled" } else { "enabled" };
         self.operator_change(
             Change::SetDisabled {
                 user: user.to_owned(),
                 disabled,
             },
-            Write::SetDisabled {
-                user: user.to_owned(),
-                disabled,
-            },
-            action,
+            act,
             user,
         );
         info!("operator {done} user {user}; {ended} sessions end");
         Outcome::AfterCommit(format!("{done} user {user}{}", sessions_ended(ended)))
     }
 
-    fn operator_set_password(&mut self, record: UserRecord) -> Outcome {
+    fn operator_set_password(&mut self, record: &UserRecord, act: &AccountAct) -> Outcome {
         let user = record.name.clone();
         if self.directory.account(&user).is_none() {
             return Outcome::Now(Answer::error(format!("no user named {user}")));
@@ -858,12 +840,7 @@ impl Server {
             code::PASSWORD_CHANGED,
             "an operator set a new password; log in with it",
         );
-        self.operator_change(
-            Change::SetVerifier(Box::new(record.clone())),
-            Write::SetVerifier(record),
-            "user.passwd",
-            &user,
-        );
+        self.operator_change(Change::SetVerifier(Box::new(record.clone())), act, &user);
         info!("operator set a new password for {user}; {ended} sessions end");
         Outcome::AfterCommit(format!(
             "set a new password for {user}{}",
@@ -871,7 +848,7 @@ impl Server {
         ))
     }
 
-    fn operator_set_admin(&mut self, user: &str, admin: bool) -> Outcome {
+    fn operator_set_admin(&mut self, user: &str, admin: bool, act: &AccountAct) -> Outcome {
         if self.directory.account(user).is_none() {
             return Outcome::Now(Answer::error(format!("no user named {user}")));
         }
@@ -881,15 +858,7 @@ impl Server {
                 user: user.to_owned(),
                 admin,
             },
-            Write::SetAdmin {
-                user: user.to_owned(),
-                admin,
-            },
-            if admin {
-                "user.role.admin"
-            } else {
-                "user.role.member"
-            },
+            act,
             user,
         );
         info!("operator made {user} {role}");
@@ -919,12 +888,8 @@ impl Server {
             self.close_after_flush(key, now);
         }
         self.turn.background_write(Write::Audit(AuditRecord {
-            ts: now_ms(),
-            actor: "operator".into(),
-            action: "user.kick".into(),
-            target: user.into(),
-            room: String::new(),
             detail: reason.unwrap_or_default().into(),
+            ..AuditRecord::operator("user.kick", user, now_ms())
         }));
         info!(
             "operator kicked {user} ({} sessions){}",
@@ -969,12 +934,8 @@ impl Server {
         let summary = describe_reload(&report);
         info!("configuration reloaded ({why}): {}", summary.trim_end());
         self.turn.background_write(Write::Audit(AuditRecord {
-            ts: now_ms(),
-            actor: "operator".into(),
-            action: "config.reload".into(),
-            target: String::new(),
-            room: String::new(),
             detail: summary.trim_end().replace('\n', "; "),
+            ..AuditRecord::operator("config.reload", "", now_ms())
         }));
         Ok(report)
     }

@@ -153,6 +153,20 @@ pub struct AuditRecord {
     pub detail: String,
 }
 
+impl AuditRecord {
+    /// A row for one of the operator's commands (actor `operator`, no room, no detail).
+    pub fn operator(action: &str, target: &str, ts: u64) -> AuditRecord {
+        AuditRecord {
+            ts,
+            actor: "operator".into(),
+            action: action.into(),
+            target: target.into(),
+            room: String::new(),
+            detail: String::new(),
+        }
+    }
+}
+
 /// One durable change of an event-loop turn. Writes are applied in order, in one transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Write {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OpenFlags, params};
 
 use super::model::Account;
-use super::{Store, StoreError, column, int};
+use super::{Store, StoreError, column, int, writes};
 use crate::wire::codec::Enum8;
 use crate::wire::message::{EntryKind, entry_flag};
 
@@ -106,13 +106,7 @@ impl Store {
         };
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.pragma_update(None, "query_only", true)?;
-        let version = super::user_version(&conn)?;
-        if version != super::SCHEMA_VERSION {
-            return Err(StoreError::Corrupt(format!(
-                "schema version {version}, this chatd reads {}; start chatd once to upgrade it",
-                super::SCHEMA_VERSION
-            )));
-        }
+        super::check_schema(&conn)?;
         Ok(Store { conn })
     }
 
@@ -240,12 +234,12 @@ impl Store {
                 | OpenFlags::SQLITE_OPEN_CREATE
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        self.conn.execute_batch("BEGIN DEFERRED")?;
-        let result = (|| -> Result<BackupProgress, StoreError> {
+        let state = self.in_snapshot(|store| -> Result<BackupProgress, StoreError> {
             // The read transaction starts at the first read; from here the snapshot is fixed.
-            self.conn
+            store
+                .conn
                 .query_row("SELECT COUNT(*) FROM sqlite_master", [], |_| Ok(()))?;
-            let backup = Backup::new(&self.conn, &mut target)?;
+            let backup = Backup::new(&store.conn, &mut target)?;
             let started = Instant::now();
             loop {
                 let step = backup.step(pages_per_step.max(1))?;
@@ -272,9 +266,7 @@ impl Store {
                     _ => std::thread::sleep(pause.max(Duration::from_millis(10))),
                 }
             }
-        })();
-        let _ = self.conn.execute_batch("COMMIT");
-        let state = result?;
+        })?;
         // The copy is a plain file: no write-ahead log to keep next to it.
         target.pragma_update_and_check(None, "journal_mode", "DELETE", |_| Ok(()))?;
         Ok(state)
@@ -353,7 +345,7 @@ fn due_ids(
     before_ts: i64,
     newest: i64,
     limit: usize,
-) -> Result<Vec<i64>, StoreError> {
+) -> Result<Vec<u64>, StoreError> {
     let mut stmt;
     let mut rows = match room {
         Some(room) => {
@@ -381,21 +373,11 @@ fn due_ids(
 }
 
 /// Deletes one entry with everything that points at it.
-fn delete_entry(tx: &rusqlite::Transaction<'_>, id: i64) -> Result<(), StoreError> {
-    // The search index holds the text of live posts only (see writes::unindex).
-    tx.prepare_cached(
-        "INSERT INTO messages_fts (messages_fts, rowid, text) \
-         SELECT 'delete', id, text FROM messages \
-         WHERE id = ?1 AND kind < 16 AND (flags & ?2) = 0",
-    )?
-    .execute(params![id, entry_flag::DELETED])?;
-    for sql in [
-        "DELETE FROM reactions WHERE message_id = ?1",
-        "DELETE FROM mentions WHERE message_id = ?1",
-        "DELETE FROM messages WHERE id = ?1",
-    ] {
-        tx.prepare_cached(sql)?.execute([id])?;
-    }
+fn delete_entry(tx: &rusqlite::Transaction<'_>, id: u64) -> Result<(), StoreError> {
+    writes::unindex(tx, id)?;
+    writes::delete_dependents(tx, id)?;
+    tx.prepare_cached("DELETE FROM messages WHERE id = ?1")?
+        .execute([int(id)])?;
     Ok(())
 }
 

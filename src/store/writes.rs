@@ -76,10 +76,7 @@ pub(super) fn apply(tx: &Transaction<'_>, write: &Write, now: u64) -> Result<(),
             unindex(tx, *id)?;
             tx.prepare_cached("UPDATE messages SET text = '', flags = flags | ?2 WHERE id = ?1")?
                 .execute(params![int(*id), entry_flag::DELETED])?;
-            tx.prepare_cached("DELETE FROM reactions WHERE message_id = ?1")?
-                .execute([int(*id)])?;
-            tx.prepare_cached("DELETE FROM mentions WHERE message_id = ?1")?
-                .execute([int(*id)])?;
+            delete_dependents(tx, *id)?;
         }
         Write::React {
             id,
@@ -284,13 +281,25 @@ fn insert_entry(tx: &Transaction<'_>, e: &NewEntry) -> Result<(), StoreError> {
 
 /// Removes a live message's text from the search index (reading it inside the transaction, so
 /// it is the text as of this point of the batch).
-fn unindex(tx: &Transaction<'_>, id: u64) -> Result<(), StoreError> {
+pub(super) fn unindex(tx: &Transaction<'_>, id: u64) -> Result<(), StoreError> {
     tx.prepare_cached(
         "INSERT INTO messages_fts (messages_fts, rowid, text) \
          SELECT 'delete', id, text FROM messages \
          WHERE id = ?1 AND kind < 16 AND (flags & ?2) = 0",
     )?
     .execute(params![int(id), entry_flag::DELETED])?;
+    Ok(())
+}
+
+/// Removes the reactions to and the mentions in a message, which go with its text (on a
+/// delete, and when retention takes the whole entry).
+pub(super) fn delete_dependents(tx: &Transaction<'_>, id: u64) -> Result<(), StoreError> {
+    for sql in [
+        "DELETE FROM reactions WHERE message_id = ?1",
+        "DELETE FROM mentions WHERE message_id = ?1",
+    ] {
+        tx.prepare_cached(sql)?.execute([int(id)])?;
+    }
     Ok(())
 }
 

@@ -5,7 +5,7 @@ use std::fmt;
 use unicode_normalization::UnicodeNormalization;
 use zeroize::Zeroizing;
 
-use super::crypto::{Secret, ct_eq, hmac, sha256};
+use super::crypto::{Secret, ct_eq, hmac, random_bytes, sha256};
 
 /// Iteration counts outside this range are refused by both sides (RFC 5802 section 9).
 pub const MIN_ITERATIONS: u32 = 100_000;
@@ -89,6 +89,18 @@ pub fn salted_password(password: &[u8], salt: &[u8], iterations: u32) -> Secret 
     let mut out = Zeroizing::new([0u8; 32]);
     pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password, salt, iterations, out.as_mut());
     out
+}
+
+/// A new verifier for `password` (already through [`normalize_password`]): a fresh random salt
+/// and the keys of the password salted with it over `iterations`. Fails only when the system
+/// random source does.
+pub fn new_verifier(
+    password: &[u8],
+    iterations: u32,
+) -> Result<([u8; SALT_BYTES], ClientKeys), getrandom::Error> {
+    let salt = random_bytes::<SALT_BYTES>()?;
+    let keys = ClientKeys::from_salted_password(&salted_password(password, &salt, iterations));
+    Ok((salt, keys))
 }
 
 /// The keys derived from a salted password.

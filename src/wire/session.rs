@@ -291,10 +291,9 @@ impl ClientSession {
         }
         let user = scram::normalize_user(user)?;
         let password = scram::normalize_password(password)?;
-        let salt = random_bytes::<{ scram::SALT_BYTES }>().map_err(|_| SessionError::Random)?;
         let iterations = self.options.register_iterations;
-        let salted = scram::salted_password(password.as_bytes(), &salt, iterations);
-        let keys = ClientKeys::from_salted_password(&salted);
+        let (salt, keys) = scram::new_verifier(password.as_bytes(), iterations)
+            .map_err(|_| SessionError::Random)?;
         self.queue(&Message::Register {
             user: &user,
             salt: &salt,
@@ -343,14 +342,12 @@ impl ClientSession {
         let old = scram::normalize_password(old)?;
         let new = scram::normalize_password(new)?;
         let nonce = random_bytes::<{ scram::NONCE_BYTES }>().map_err(|_| SessionError::Random)?;
-        let start = Message::PasswdStart {
-            user: &self.user,
-            nonce,
-        };
+        // A copy of the name, so the message does not borrow the session `queue` changes.
+        let user = self.user.clone();
+        let start = Message::PasswdStart { user: &user, nonce };
         let mut start_body = Vec::new();
         start.encode_body(&mut start_body);
-        let encoded = start.to_bytes();
-        self.send_encoded(&encoded)?;
+        self.queue(&start)?;
         self.state = State::Ready(Some(Box::new(PasswordChange::AwaitChallenge {
             old,
             new,
@@ -634,6 +631,26 @@ impl ClientSession {
                 "AUTH_CHALLENGE without AUTH_START",
             ));
         };
+        let (keys, auth_message, proof) =
+            self.prove(&password, &auth_start_body, nonce, salt, iterations)?;
+        self.state = State::AwaitAuthOk {
+            server_key: keys.server_key,
+            auth_message,
+        };
+        self.queue(&Message::AuthProof { cb: self.cb, proof })
+    }
+
+    /// The client's half of a challenge, shared by login and password change: checks the salt
+    /// and iteration count, then returns the keys of `password`, the AuthMessage (`start_body`,
+    /// the challenge's body re-encoded, the channel binding) and the proof over it.
+    fn prove(
+        &self,
+        password: &str,
+        start_body: &[u8],
+        nonce: [u8; 32],
+        salt: &[u8],
+        iterations: u32,
+    ) -> Result<(ClientKeys, Vec<u8>, [u8; 32]), SessionError> {
         if salt.len() != scram::SALT_BYTES
             || iterations < self.options.min_iterations
             || iterations > scram::MAX_ITERATIONS
@@ -652,13 +669,9 @@ impl ClientSession {
             iterations,
         }
         .encode_body(&mut challenge_body);
-        let auth_message = scram::auth_message(&auth_start_body, &challenge_body, &self.cb);
+        let auth_message = scram::auth_message(start_body, &challenge_body, &self.cb);
         let proof = keys.client_proof(&auth_message);
-        self.state = State::AwaitAuthOk {
-            server_key: keys.server_key,
-            auth_message,
-        };
-        self.queue(&Message::AuthProof { cb: self.cb, proof })
+        Ok((keys, auth_message, proof))
     }
 
     fn accept_auth_ok(
@@ -704,37 +717,11 @@ impl ClientSession {
                 "AUTH_CHALLENGE without a password change",
             ));
         };
-        if salt.len() != scram::SALT_BYTES
-            || iterations < self.options.min_iterations
-            || iterations > scram::MAX_ITERATIONS
-        {
-            return Err(SessionError::BadChallenge {
-                salt_len: salt.len(),
-                iterations,
-            });
-        }
-        let keys = ClientKeys::from_salted_password(&scram::salted_password(
-            old.as_bytes(),
-            salt,
-            iterations,
-        ));
-        let mut challenge_body = Vec::new();
-        Message::AuthChallenge {
-            nonce,
-            salt,
-            iterations,
-        }
-        .encode_body(&mut challenge_body);
-        let auth_message = scram::auth_message(&start_body, &challenge_body, &self.cb);
-        let proof = keys.client_proof(&auth_message);
+        let (keys, auth_message, proof) = self.prove(&old, &start_body, nonce, salt, iterations)?;
         let expected = scram::server_signature(&keys.server_key, &auth_message);
-        let new_salt = random_bytes::<{ scram::SALT_BYTES }>().map_err(|_| SessionError::Random)?;
         let new_iterations = self.options.register_iterations;
-        let new_keys = ClientKeys::from_salted_password(&scram::salted_password(
-            new.as_bytes(),
-            &new_salt,
-            new_iterations,
-        ));
+        let (new_salt, new_keys) = scram::new_verifier(new.as_bytes(), new_iterations)
+            .map_err(|_| SessionError::Random)?;
         self.state = State::Ready(Some(Box::new(PasswordChange::AwaitOk { expected })));
         self.queue(&Message::PasswdSet {
             cb: self.cb,

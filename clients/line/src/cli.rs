@@ -509,7 +509,7 @@ fn command(matches: &Matches) -> Result<Command, Failure> {
         }),
         other => {
             let names: Vec<&str> = crate::help::COMMANDS.iter().map(|c| c.name).collect();
-            let hint = chat::profiles::suggest(other, &names)
+            let hint = chat::profiles::suggest(other, names.iter().copied())
                 .map(|n| format!(" (did you mean {n}?)"))
                 .unwrap_or_default();
             Err(Failure::usage(format!("unknown command {other:?}{hint}")))
@@ -640,7 +640,7 @@ fn room_command(matches: &Matches, rest: &[String]) -> Result<RoomAct, Failure> 
                 "role",
                 "retention",
             ];
-            let hint = chat::profiles::suggest(other, &subs)
+            let hint = chat::profiles::suggest(other, subs.iter().copied())
                 .map(|n| format!(" (did you mean room {n}?)"))
                 .unwrap_or_default();
             return Err(Failure::usage(format!(

@@ -560,7 +560,7 @@ pub fn command(name: &str) -> Result<String, String> {
     }
     let mut names: Vec<&str> = COMMANDS.iter().map(|c| c.name).collect();
     names.extend(TYPED.iter().map(|t| t.name));
-    let hint = suggest(name, &names)
+    let hint = suggest(name, names.iter().copied())
         .map(|n| format!(" (did you mean {n}?)"))
         .unwrap_or_default();
     Err(format!("no command {name:?}{hint}"))
