@@ -3,7 +3,6 @@
 //! line and exit 1.
 
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use chat::admin;
 use chat::config::cli::{DataAccess, Invocation, parse_args};
@@ -32,11 +31,7 @@ fn main() -> ExitCode {
 
 /// Milliseconds since the Unix epoch, for TIME values given as an age (`--since 7d`).
 fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| {
-            i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
-        })
+    i64::try_from(chat::store::now_ms()).unwrap_or(i64::MAX)
 }
 
 fn run(invocation: Invocation, args: Vec<String>) -> Result<(), String> {

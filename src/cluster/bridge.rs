@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::mpsc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, kv, stream};
 use futures_util::StreamExt;
@@ -20,6 +20,7 @@ use mio::Waker;
 use tokio::sync::{mpsc as tmpsc, watch};
 
 use crate::resume::Backoff;
+use crate::store::now_ms;
 
 pub use super::link::{ClusterSettings, FromBridge, ToBridge};
 
@@ -495,12 +496,6 @@ fn nats_backoff() -> Backoff {
 
 async fn wait(retry: &mut Backoff) {
     tokio::time::sleep(retry.next_delay(0.0)).await;
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// This instance's presence: `ts_ms` on the first line, then one user per line.

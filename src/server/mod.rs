@@ -40,10 +40,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crate::config::Config;
-use crate::store::{Checkpointer, Store, StoreError, Write};
+use crate::store::{Checkpointer, Store, StoreError, Write, now_ms};
 use crate::wire::crypto::{fingerprint, random_bytes};
 use crate::wire::frame::{Direction, LEN_BYTES, MIN_FRAME_LEN, peek_len, read_unit};
 use crate::wire::handshake::{
@@ -1288,13 +1288,6 @@ impl Server {
             }
         }
     }
-}
-
-/// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// A non-blocking listening socket with a backlog for login storms (std and mio use 128, which

@@ -338,8 +338,9 @@ fn key32(row: &Row<'_>, idx: usize, what: &str, user: &str) -> Result<[u8; 32], 
     })
 }
 
-/// Milliseconds since the Unix epoch.
-fn now_ms() -> u64 {
+/// Milliseconds since the Unix epoch: the time every stored row, audit line and cluster
+/// command is stamped with.
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
